@@ -1,0 +1,1 @@
+export { ConfigError, env, loadConfig, sensitive } from './load-config';

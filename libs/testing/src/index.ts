@@ -1,0 +1,2 @@
+export { eventually } from './eventually';
+export { infra, infraRequired, missingInfra, tcpReachable } from './infra';
