@@ -1,0 +1,16 @@
+import { env, loadConfig, sensitive } from '@asc/config';
+
+/** Environment of the policy service (validated at boot). */
+export const policyConfigShape = {
+  POLICY_HTTP_HOST: env.str('127.0.0.1'),
+  POLICY_HTTP_PORT: env.port(8082),
+  POLICY_GRPC_URL: env.str('127.0.0.1:50052'),
+  POLICY_DATABASE_URL: sensitive(env.str()),
+  ASC_ADMIN_TOKEN: sensitive(env.str()),
+};
+
+export type PolicyConfig = ReturnType<typeof loadPolicyConfig>;
+
+export function loadPolicyConfig(source: Record<string, string | undefined> = process.env) {
+  return loadConfig(policyConfigShape, source);
+}

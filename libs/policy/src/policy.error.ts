@@ -1,0 +1,3 @@
+import { DomainError } from '@asc/tenancy';
+
+export class PolicyError extends DomainError {}

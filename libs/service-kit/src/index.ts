@@ -1,0 +1,13 @@
+export { bootstrapService, createLogger } from './bootstrap';
+export type { GrpcServerOptions, RunningService, ServiceBootstrapOptions } from './bootstrap';
+export { createGrpcClient, GrpcCallError } from './grpc-client';
+export type { CallOptions, GrpcClientHandle, PromiseClient } from './grpc-client';
+export { HealthController } from './health.controller';
+export { METRICS, ServiceMetrics } from './metrics';
+export { READINESS, ReadinessRegistry } from './readiness';
+export type { ReadinessProbe } from './readiness';
+export { ServiceKitModule } from './service-kit.module';
+export type { ServiceKitOptions } from './service-kit.module';
+export { initTelemetry, startServerSpan, traceparentOf } from './telemetry';
+export { AdminGuard, ADMIN_TOKEN } from './admin.guard';
+export { AdminErrorFilter } from './admin-error.filter';
