@@ -59,5 +59,6 @@ export const env = {
       .string()
       .default(fallback)
       .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  topicPrefix: () => z.string().regex(/^[a-zA-Z0-9._-]{0,100}$/, 'must be letters, digits, ".", "_" or "-"').default(''),
   oneOf: <T extends [string, ...string[]]>(values: T, fallback: T[number]) => z.enum(values).default(fallback),
 };

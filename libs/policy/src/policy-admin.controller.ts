@@ -5,7 +5,14 @@ import { TenancyService } from './tenancy.service';
 
 const createTenant = z.object({ id: z.string().optional(), name: z.string().min(1).max(200) }).strict();
 const createApp = z.object({ name: z.string().min(1).max(200) }).strict();
-const createKey = z.object({ appId: z.string().min(1), scopes: z.array(z.string()).default(['inference']) }).strict();
+const createKey = z
+  .object({
+    appId: z.string().min(1),
+    scopes: z.array(z.string()).default(['inference']),
+    /** Imports an existing key (e.g. when migrating from another gateway) instead of generating one. */
+    key: z.string().regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces').optional(),
+  })
+  .strict();
 const putPolicy = z
   .object({
     allowedModels: z.array(z.string().min(1)).max(1000),
@@ -37,7 +44,7 @@ export class PolicyAdminController {
   @Post('tenants/:tenantId/keys')
   createKey(@Param('tenantId') tenantId: string, @Body() body: unknown) {
     const input = createKey.parse(body ?? {});
-    return this.tenancy.createApiKey(tenantId, input.appId, input.scopes);
+    return this.tenancy.createApiKey(tenantId, input.appId, input.scopes, input.key);
   }
 
   @Get('tenants/:tenantId/keys')

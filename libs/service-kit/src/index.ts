@@ -11,3 +11,5 @@ export type { ServiceKitOptions } from './service-kit.module';
 export { initTelemetry, startServerSpan, traceparentOf } from './telemetry';
 export { AdminGuard, ADMIN_TOKEN } from './admin.guard';
 export { AdminErrorFilter } from './admin-error.filter';
+export { runMain } from './run-main';
+export { freePort } from './free-port';

@@ -13,7 +13,7 @@ describe('api keys', () => {
   });
 
   it('rejects malformed keys before any lookup', () => {
-    for (const bad of ['', 'sk-123', 'asc_short', `asc_${'a'.repeat(42)}!`, ` ${generateApiKey()}`]) {
+    for (const bad of ['', 'sk-123', `asc_${'a'.repeat(42)}!`, ` ${generateApiKey()}`, 'a'.repeat(257), 'key with spaces']) {
       assert.equal(isWellFormedApiKey(bad), false, bad);
     }
   });

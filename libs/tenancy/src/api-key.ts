@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 
 /** ASC API keys: `asc_` + 32 random bytes, base64url. Only their SHA-256 is stored. */
 export const API_KEY_PREFIX = 'asc_';
-const API_KEY_PATTERN = /^asc_[A-Za-z0-9_-]{43}$/;
+/** Generated keys match `asc_` + 43 base64url chars; imported keys (e.g. ASC_DEMO_API_KEY) may be any 8-256 token chars. */
+const API_KEY_PATTERN = /^[A-Za-z0-9_\-.~+/=]{8,256}$/;
 
 export function generateApiKey(): string {
   return API_KEY_PREFIX + randomBytes(32).toString('base64url');

@@ -1,0 +1,16 @@
+import { loadAuditConfig, startAuditService } from '@asc/audit';
+import { KafkaEventBus } from '@asc/events';
+import { runMain } from '@asc/service-kit';
+
+runMain('audit', async () => {
+  const config = loadAuditConfig();
+  const events = new KafkaEventBus({ brokers: config.KAFKA_BROKERS, topicPrefix: config.KAFKA_TOPIC_PREFIX, clientId: 'asc-audit' });
+  await events.ensureTopics();
+  const audit = await startAuditService(config, { events });
+  return {
+    close: async () => {
+      await audit.close();
+      await events.close();
+    },
+  };
+});

@@ -1,0 +1,256 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Metadata, status } from '@grpc/grpc-js';
+import OpenAI from 'openai';
+import { Client } from 'pg';
+import { AdminClient } from '@asc/admin-client';
+import { ClickHouseHttpStore } from '@asc/analytics';
+import { ingressV1 } from '@asc/contracts';
+import { createGrpcClient, freePort, GrpcCallError } from '@asc/service-kit';
+import { startSimulator } from '@asc/simulator';
+import { eventually, infra, missingInfra } from '@asc/testing';
+import { NodeProcess, startNodeProcess, waitForReady } from './support/processes';
+
+const SERVICES = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'] as const;
+type Service = (typeof SERVICES)[number];
+
+/**
+ * Production mode: the six services as separate processes against the real PostgreSQL,
+ * Kafka and ClickHouse server; configured only through the admin APIs; a request through
+ * ingress must show up as a ClickHouse row and an audit record.
+ */
+describe('production mode: six processes on Postgres, Kafka and ClickHouse', async () => {
+  const skip = await missingInfra('postgres', 'kafka', 'clickhouse');
+  const run = randomBytes(4).toString('hex');
+  const database = `asc_it_${run}`;
+  const chDatabase = `asc_it_${run}`;
+  const adminToken = `adm_${randomBytes(16).toString('hex')}`;
+  const providerKey = `sk-sim-${randomBytes(12).toString('hex')}`;
+  const workDir = mkdtempSync(join(tmpdir(), 'asc-prod-'));
+  const procs = new Map<Service, NodeProcess>();
+  const http: Record<string, number> = {};
+  const grpc: Record<string, number> = {};
+  let simulator: Awaited<ReturnType<typeof startSimulator>>;
+  let admin: AdminClient;
+  let apiKey: string;
+  let baseURL: string;
+  const tenant = `acme-${run}`;
+  const otherTenant = `globex-${run}`;
+
+  before(async () => {
+    if (skip) return;
+    const server = new URL(infra.postgresUrl);
+    const root = new Client({ connectionString: `${server.protocol}//${server.username || 'postgres'}@${server.host}/postgres` });
+    await root.connect();
+    await root.query(`CREATE DATABASE ${database}`);
+    await root.end();
+    simulator = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
+    for (const s of SERVICES) {
+      http[s] = await freePort();
+      grpc[s] = await freePort();
+    }
+    const dbUrl = `${server.protocol}//${server.username || 'postgres'}@${server.host}/${database}`;
+    const common = {
+      ASC_ADMIN_TOKEN: adminToken,
+      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+      KAFKA_TOPIC_PREFIX: `it-${run}.`,
+    };
+    const env: Record<Service, Record<string, string>> = {
+      policy: { POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: dbUrl },
+      routing: { ROUTING_HTTP_PORT: `${http.routing}`, ROUTING_GRPC_URL: `127.0.0.1:${grpc.routing}`, ROUTING_DATABASE_URL: dbUrl },
+      secrets: {
+        SECRETS_HTTP_PORT: `${http.secrets}`,
+        SECRETS_GRPC_URL: `127.0.0.1:${grpc.secrets}`,
+        SECRETS_DATABASE_URL: dbUrl,
+        SECRETS_KEK: randomBytes(32).toString('base64'),
+      },
+      audit: { AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: dbUrl, AUDIT_CONSUMER_GROUP: `audit-${run}` },
+      metering: {
+        METERING_HTTP_PORT: `${http.metering}`,
+        METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`,
+        CLICKHOUSE_URL: infra.clickhouseUrl,
+        CLICKHOUSE_DATABASE: chDatabase,
+        METERING_CONSUMER_GROUP: `metering-${run}`,
+      },
+      ingress: {
+        INGRESS_HTTP_PORT: `${http.ingress}`,
+        INGRESS_GRPC_URL: `127.0.0.1:${grpc.ingress}`,
+        POLICY_GRPC_TARGET: `127.0.0.1:${grpc.policy}`,
+        ROUTING_GRPC_TARGET: `127.0.0.1:${grpc.routing}`,
+        SECRETS_GRPC_TARGET: `127.0.0.1:${grpc.secrets}`,
+        INGRESS_BODY_LIMIT_BYTES: String(32 * 1024),
+        INGRESS_CONFIG_CACHE_TTL_MS: '0',
+        INGRESS_UPSTREAM_TIMEOUT_MS: '5000',
+      },
+    };
+    // Each service is its own process, started the way production starts it.
+    await Promise.all(
+      SERVICES.map(async (s) => {
+        const proc = startNodeProcess(`apps/${s}/src/main.js`, { ...common, ...env[s] });
+        procs.set(s, proc);
+        await waitForReady(`http://127.0.0.1:${http[s]}/readyz`, 90_000, proc);
+      }),
+    );
+    admin = new AdminClient(
+      {
+        policy: `http://127.0.0.1:${http.policy}`,
+        routing: `http://127.0.0.1:${http.routing}`,
+        secrets: `http://127.0.0.1:${http.secrets}`,
+        metering: `http://127.0.0.1:${http.metering}`,
+        audit: `http://127.0.0.1:${http.audit}`,
+      },
+      adminToken,
+    );
+    await admin.createTenant({ id: tenant, name: 'Acme' });
+    await admin.createTenant({ id: otherTenant, name: 'Globex' });
+    const app = await admin.createApp(tenant, 'support-bot');
+    apiKey = (await admin.createApiKey(tenant, { appId: app.id })).key;
+    await admin.putPolicy(tenant, { allowedModels: ['support-chat', 'broken-model'], allowedRegions: ['eu-west-1'] });
+    const credential = await admin.createCredential({ name: 'sim', provider: 'openai', secret: providerKey });
+    const price = { inputPerMtokUsd: 3, outputPerMtokUsd: 15 };
+    await admin.createDeployment({ model: 'support-chat', provider: 'openai', upstreamModel: 'gpt-4o-mini', region: 'eu-west-1', baseUrl: `${simulator.url}/v1`, credentialId: credential.id, price });
+    // Same alias in a region the tenant may not use: must never be chosen.
+    await admin.createDeployment({ model: 'support-chat', provider: 'openai', upstreamModel: 'gpt-4o', region: 'us-east-1', baseUrl: `${simulator.url}/v1`, credentialId: credential.id, price, priority: -10 });
+    const dead = await freePort();
+    await admin.createDeployment({ model: 'broken-model', provider: 'openai', upstreamModel: 'gpt-4o-mini', region: 'eu-west-1', baseUrl: `http://127.0.0.1:${dead}/v1`, credentialId: credential.id, price });
+    baseURL = `http://127.0.0.1:${http.ingress}/v1`;
+  });
+
+  after(async () => {
+    await Promise.all([...procs.values()].map((p) => p.stop()));
+    await simulator?.close();
+    rmSync(workDir, { recursive: true, force: true });
+    if (skip) return;
+    const store = new ClickHouseHttpStore({ url: infra.clickhouseUrl });
+    await store.command(`DROP DATABASE IF EXISTS ${chDatabase}`).catch(() => undefined);
+    await store.close();
+    const server = new URL(infra.postgresUrl);
+    const root = new Client({ connectionString: `${server.protocol}//${server.username || 'postgres'}@${server.host}/postgres` });
+    await root.connect();
+    await root.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    await root.end();
+  });
+
+  it('serves a chat completion end to end and records it in ClickHouse and the audit trail', { skip }, async () => {
+    const client = new OpenAI({ apiKey, baseURL, maxRetries: 0 });
+    const raw = await client.chat.completions
+      .create({ model: 'support-chat', messages: [{ role: 'user', content: 'Where is my order?' }] })
+      .withResponse();
+    const completion = raw.data;
+    const requestId = raw.response.headers.get('x-request-id');
+    assert.ok(requestId);
+    assert.ok(completion.choices[0].message.content);
+    const usage = completion.usage!;
+    const row = await eventually(() => admin.meteredRequest(tenant, requestId), 30_000);
+    assert.equal(row.tenant_id, tenant);
+    assert.equal(row.requested_model, 'support-chat');
+    assert.equal(row.served_model, 'gpt-4o-mini');
+    assert.equal(row.region, 'eu-west-1', 'residency: the us-east-1 deployment is never used');
+    assert.equal(row.provider, 'openai');
+    assert.equal(Number(row.input_tokens), usage.prompt_tokens);
+    assert.equal(Number(row.output_tokens), usage.completion_tokens);
+    assert.equal(Number(row.credential_version), 1);
+    assert.equal(row.status, 'ok');
+    assert.equal(row.decision, 'allow');
+    const expectedCost = (usage.prompt_tokens * 3 + usage.completion_tokens * 15) / 1e6;
+    assert.ok(Math.abs(Number(row.cost_usd) - expectedCost) < 1e-9);
+    const audit = await eventually(async () => {
+      const r = await admin.auditRecords(tenant, requestId);
+      assert.equal(r.records.length, 1);
+      return r.records[0];
+    }, 30_000);
+    assert.equal(audit.decision, 'allow');
+    assert.equal(audit.credentialId, row.credential_id);
+    assert.ok(String(audit.policyId).startsWith('pol_'));
+    // Never the provider secret, anywhere an analyst or auditor can look.
+    assert.doesNotMatch(JSON.stringify(row) + JSON.stringify(audit), new RegExp(providerKey));
+  });
+
+  it('streams over SSE with exact usage', { skip }, async () => {
+    const client = new OpenAI({ apiKey, baseURL, maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: 'support-chat',
+      messages: [{ role: 'user', content: 'Stream the status of my order' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      usage = chunk.usage ?? usage;
+    }
+    assert.ok(text && usage);
+    await eventually(async () => {
+      const rows = await admin.usage(tenant);
+      const total = rows.rows.find((r) => r.served_model === 'gpt-4o-mini');
+      assert.ok(total && Number(total.requests) >= 2);
+    }, 30_000);
+  });
+
+  it('answers over the gRPC edge with the same governance', { skip }, async () => {
+    const ingress = createGrpcClient(ingressV1.IngressServiceService, `127.0.0.1:${grpc.ingress}`, { deadlineMs: 10_000 });
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${apiKey}`);
+    const reply = await ingress.client.createChatCompletion({ model: 'support-chat', messages: [{ role: 'user', content: 'hello over grpc' }], maxTokens: 0, temperature: 0 }, { metadata });
+    assert.ok(reply.content);
+    assert.ok(reply.usage && reply.usage.completionTokens > 0);
+    const denied = new Metadata();
+    denied.set('authorization', 'Bearer asc_wrong_key_123456');
+    await assert.rejects(
+      ingress.client.createChatCompletion({ model: 'support-chat', messages: [{ role: 'user', content: 'x' }], maxTokens: 0, temperature: 0 }, { metadata: denied }),
+      (err: unknown) => err instanceof GrpcCallError && err.grpcCode === status.UNAUTHENTICATED,
+    );
+    ingress.close();
+  });
+
+  it('maps every bad input to a clear OpenAI-shaped error and records denials', { skip }, async () => {
+    const post = async (body: string, key: string | undefined = apiKey) => {
+      const res = await fetch(`${baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body,
+      });
+      return { status: res.status, body: (await res.json()) as { error: { type: string; code: string; param: string | null; message: string } } };
+    };
+    const ok = JSON.stringify({ model: 'support-chat', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal((await post(ok, undefined)).status, 401);
+    assert.equal((await post(ok, 'asc_revoked_or_unknown_key')).body.error.code, 'invalid_api_key');
+    const denied = await post(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }));
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body.error.code, 'model_not_allowed');
+    const wrongType = await post(JSON.stringify({ model: 'support-chat', messages: 'hi' }));
+    assert.equal(wrongType.status, 400);
+    assert.equal(wrongType.body.error.param, 'messages');
+    const badTemp = await post(JSON.stringify({ model: 'support-chat', messages: [{ role: 'user', content: 'hi' }], temperature: 'hot' }));
+    assert.equal(badTemp.body.error.param, 'temperature');
+    assert.equal((await post('{"model":')).status, 400);
+    assert.equal((await post(JSON.stringify({ model: 'support-chat', messages: [{ role: 'user', content: 'x'.repeat(40_000) }] }))).status, 413);
+    const upstreamDown = await post(JSON.stringify({ model: 'broken-model', messages: [{ role: 'user', content: 'hi' }] }));
+    assert.equal(upstreamDown.status, 502);
+    assert.equal(upstreamDown.body.error.type, 'api_error');
+    assert.doesNotMatch(JSON.stringify(upstreamDown.body), /127\.0\.0\.1|ECONNREFUSED|at .*\.js/);
+    await eventually(async () => {
+      const records = (await admin.auditRecords(tenant)).records;
+      assert.ok(records.some((r) => r.decision === 'deny' && r.reasonCode === 'model_not_allowed'));
+      assert.ok(records.some((r) => r.status === 'upstream_error'));
+    }, 30_000);
+  });
+
+  it('keeps tenants apart: another tenant sees none of these records', { skip }, async () => {
+    assert.deepEqual((await admin.auditRecords(otherTenant)).records, []);
+    assert.deepEqual((await admin.usage(otherTenant)).rows, []);
+  });
+
+  it('fails to start with a message naming a missing variable', { skip }, async () => {
+    const proc = startNodeProcess('apps/policy/src/main.js', { POLICY_HTTP_PORT: 'not-a-port' });
+    const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    assert.equal(code, 1);
+    assert.match(proc.output(), /POLICY_HTTP_PORT/);
+    assert.match(proc.output(), /POLICY_DATABASE_URL is required/);
+  });
+});

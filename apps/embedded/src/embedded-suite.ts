@@ -1,0 +1,237 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { AdminApiError, AdminClient } from '@asc/admin-client';
+import { ChdbStore } from '@asc/analytics';
+import { auditConfigShape, startAuditService } from '@asc/audit';
+import { loadConfig } from '@asc/config';
+import { startEmbeddedPostgres } from '@asc/db';
+import { MemoryEventBus } from '@asc/events';
+import { ingressConfigShape, startIngressService } from '@asc/ingress';
+import { meteringConfigShape, startMeteringService } from '@asc/metering';
+import { policyConfigShape, startPolicyService } from '@asc/policy';
+import { routingConfigShape, startRoutingService } from '@asc/routing';
+import { secretsConfigShape, startSecretsService } from '@asc/secrets';
+import { createLogger, freePort, RunningService } from '@asc/service-kit';
+import { startSimulator } from '@asc/simulator';
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  host: string;
+  /** Public ingress ports; the internal services take fixed defaults or, with autoPorts, free ones. */
+  ingressHttpPort: number;
+  ingressGrpcPort: number;
+  autoPorts: boolean;
+  demoApiKey?: string;
+  openAiApiKey?: string;
+  logLevel: string;
+}
+
+export interface EmbeddedSuite {
+  ingressUrl: string;
+  ingressGrpc: string;
+  adminToken: string;
+  demoApiKey: string;
+  demoTenantId: string;
+  admin: AdminClient;
+  adminEndpoints: Record<string, string>;
+  simulatorUrl: string;
+  close(): Promise<void>;
+}
+
+export const DEMO_TENANT = 'demo';
+export const DEMO_MODELS = ['gpt-4o-mini', 'gpt-4o', 'demo-chat'];
+
+/** Reads a value kept in the data directory, creating it (mode 0600) on first start. */
+function persisted(dataDir: string, name: string, create: () => string): string {
+  const file = join(dataDir, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const value = create();
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return value;
+}
+
+/**
+ * The whole suite in one process: PGlite over its socket server (same migrations and `pg`
+ * driver as production), chdb as ClickHouse, an in-process event bus, the provider
+ * simulator as upstream — and the six services, each on its own ports, talking gRPC.
+ */
+export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<EmbeddedSuite> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const logger = createLogger(options.logLevel);
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const fn of closers.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const adminToken = persisted(dataDir, 'admin-token', () => `adm_${randomBytes(24).toString('base64url')}`);
+    const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres') });
+    closers.push(() => postgres.close());
+    const store = new ChdbStore({ path: join(dataDir, 'clickhouse') });
+    closers.push(() => store.close());
+    const bus = new MemoryEventBus();
+    closers.push(() => bus.close());
+    // The simulator keeps its port across restarts: the demo deployments point at it.
+    const simulatorPort = Number(persisted(dataDir, 'simulator-port', () => (options.autoPorts ? '' : '8090')) || 0) || (await freePort(options.host));
+    writeFileSync(join(dataDir, 'simulator-port'), `${simulatorPort}\n`);
+    const simulator = await startSimulator({ port: simulatorPort, host: options.host });
+    closers.push(() => simulator.close());
+
+    const host = options.host;
+    const port = async (fixed: number) => (options.autoPorts ? freePort(host) : fixed);
+    const [policyHttp, policyGrpc, routingHttp, routingGrpc, secretsHttp, secretsGrpc] = await Promise.all([
+      port(8082), port(50052), port(8083), port(50053), port(8084), port(50054),
+    ]);
+    const [meteringHttp, meteringGrpc, auditHttp, auditGrpc] = await Promise.all([port(8085), port(50055), port(8086), port(50056)]);
+    const common = { ASC_ADMIN_TOKEN: adminToken };
+    const services: RunningService[] = [];
+    const start = async (svc: Promise<RunningService>) => {
+      const running = await svc;
+      services.push(running);
+      closers.push(() => running.close());
+      return running;
+    };
+    const shared = { collectProcessMetrics: false, logger };
+    await start(
+      startPolicyService(
+        loadConfig(policyConfigShape, { ...common, POLICY_HTTP_HOST: host, POLICY_HTTP_PORT: String(policyHttp), POLICY_GRPC_URL: `${host}:${policyGrpc}`, POLICY_DATABASE_URL: postgres.url }),
+        { collectProcessMetrics: true, logger },
+      ),
+    );
+    await start(
+      startRoutingService(
+        loadConfig(routingConfigShape, { ...common, ROUTING_HTTP_HOST: host, ROUTING_HTTP_PORT: String(routingHttp), ROUTING_GRPC_URL: `${host}:${routingGrpc}`, ROUTING_DATABASE_URL: postgres.url }),
+        shared,
+      ),
+    );
+    await start(
+      startSecretsService(
+        loadConfig(secretsConfigShape, {
+          ...common,
+          SECRETS_HTTP_HOST: host,
+          SECRETS_HTTP_PORT: String(secretsHttp),
+          SECRETS_GRPC_URL: `${host}:${secretsGrpc}`,
+          SECRETS_DATABASE_URL: postgres.url,
+          SECRETS_KEK_FILE: join(dataDir, 'kek.key'),
+        }),
+        shared,
+      ),
+    );
+    await start(
+      startAuditService(
+        loadConfig(auditConfigShape, { ...common, AUDIT_HTTP_HOST: host, AUDIT_HTTP_PORT: String(auditHttp), AUDIT_GRPC_URL: `${host}:${auditGrpc}`, AUDIT_DATABASE_URL: postgres.url }),
+        { events: bus, ...shared },
+      ),
+    );
+    await start(
+      startMeteringService(
+        loadConfig(meteringConfigShape, { ...common, METERING_HTTP_HOST: host, METERING_HTTP_PORT: String(meteringHttp), METERING_GRPC_URL: `${host}:${meteringGrpc}`, CLICKHOUSE_DATABASE: 'asc' }),
+        { store, events: bus, ...shared },
+      ),
+    );
+    const ingressConfig = loadConfig(ingressConfigShape, {
+      INGRESS_HTTP_HOST: host,
+      INGRESS_HTTP_PORT: String(options.ingressHttpPort),
+      INGRESS_GRPC_URL: `${host}:${options.ingressGrpcPort}`,
+      POLICY_GRPC_TARGET: `${host}:${policyGrpc}`,
+      ROUTING_GRPC_TARGET: `${host}:${routingGrpc}`,
+      SECRETS_GRPC_TARGET: `${host}:${secretsGrpc}`,
+      ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_UPSTREAM_TIMEOUT_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS']),
+    });
+    const ingress = await start(startIngressService(ingressConfig, { events: bus, ...shared }));
+
+    const adminEndpoints = {
+      policy: `http://${host}:${policyHttp}`,
+      routing: `http://${host}:${routingHttp}`,
+      secrets: `http://${host}:${secretsHttp}`,
+      metering: `http://${host}:${meteringHttp}`,
+      audit: `http://${host}:${auditHttp}`,
+    };
+    const admin = new AdminClient(adminEndpoints, adminToken);
+    const demoApiKey = await seedDemo(admin, dataDir, simulator.url, options);
+    return {
+      ingressUrl: ingress.httpUrl,
+      ingressGrpc: `${host}:${options.ingressGrpcPort}`,
+      adminToken,
+      demoApiKey,
+      demoTenantId: DEMO_TENANT,
+      admin,
+      adminEndpoints,
+      simulatorUrl: simulator.url,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/**
+ * First start: a demo tenant whose models are served by the simulator (and by OpenAI
+ * itself when OPENAI_API_KEY is set). Later starts reuse it; ASC_DEMO_API_KEY, when set,
+ * is registered as an extra key of the demo app.
+ */
+async function seedDemo(admin: AdminClient, dataDir: string, simulatorUrl: string, options: EmbeddedOptions): Promise<string> {
+  const seeded = existsSync(join(dataDir, 'demo-app-id'));
+  let appId: string;
+  if (!seeded) {
+    await admin.createTenant({ id: DEMO_TENANT, name: 'Demo tenant' }).catch(ignoreConflict);
+    appId = (await admin.createApp(DEMO_TENANT, 'demo-app')).id;
+    await admin.putPolicy(DEMO_TENANT, { allowedModels: DEMO_MODELS, allowedRegions: ['*'] });
+    // The simulator accepts any non-empty key; this one only proves the lease path.
+    const credential = await admin.createCredential({ name: 'simulator', provider: 'openai', secret: `sim-${randomBytes(16).toString('hex')}` });
+    for (const model of DEMO_MODELS) {
+      await admin.createDeployment({
+        model,
+        provider: 'openai',
+        upstreamModel: model === 'demo-chat' ? 'gpt-4o-mini' : model,
+        region: 'local',
+        baseUrl: `${simulatorUrl}/v1`,
+        credentialId: credential.id,
+        price: { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6, cachedInputPerMtokUsd: 0.075 },
+        priority: 100,
+      });
+    }
+    writeFileSync(join(dataDir, 'demo-app-id'), appId);
+  } else {
+    appId = readFileSync(join(dataDir, 'demo-app-id'), 'utf8').trim();
+  }
+  if (options.openAiApiKey && !existsSync(join(dataDir, 'openai-seeded'))) {
+    const credential = await admin.createCredential({ name: 'openai', provider: 'openai', secret: options.openAiApiKey });
+    for (const model of ['gpt-4o-mini', 'gpt-4o']) {
+      await admin.createDeployment({
+        model,
+        provider: 'openai',
+        upstreamModel: model,
+        region: 'us',
+        baseUrl: 'https://api.openai.com/v1',
+        credentialId: credential.id,
+        price: model === 'gpt-4o' ? { inputPerMtokUsd: 2.5, outputPerMtokUsd: 10, cachedInputPerMtokUsd: 1.25 } : { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6, cachedInputPerMtokUsd: 0.075 },
+        priority: 0,
+      });
+    }
+    writeFileSync(join(dataDir, 'openai-seeded'), '1');
+  }
+  if (options.demoApiKey) {
+    await admin.createApiKey(DEMO_TENANT, { appId, key: options.demoApiKey }).catch(ignoreConflict);
+    return options.demoApiKey;
+  }
+  const keyFile = join(dataDir, 'demo-api-key');
+  if (existsSync(keyFile)) return readFileSync(keyFile, 'utf8').trim();
+  const { key } = await admin.createApiKey(DEMO_TENANT, { appId });
+  writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+function ignoreConflict(err: unknown): void {
+  if (err instanceof AdminApiError && err.status === 409) return;
+  throw err;
+}
+
+function pick(env: NodeJS.ProcessEnv, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) if (env[n] !== undefined) out[n] = env[n] as string;
+  return out;
+}

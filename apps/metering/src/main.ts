@@ -1,0 +1,19 @@
+import { ClickHouseHttpStore } from '@asc/analytics';
+import { KafkaEventBus } from '@asc/events';
+import { loadMeteringConfig, startMeteringService } from '@asc/metering';
+import { runMain } from '@asc/service-kit';
+
+runMain('metering', async () => {
+  const config = loadMeteringConfig();
+  const events = new KafkaEventBus({ brokers: config.KAFKA_BROKERS, topicPrefix: config.KAFKA_TOPIC_PREFIX, clientId: 'asc-metering' });
+  await events.ensureTopics();
+  const store = new ClickHouseHttpStore({ url: config.CLICKHOUSE_URL, user: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD });
+  const metering = await startMeteringService(config, { store, events });
+  return {
+    close: async () => {
+      await metering.close();
+      await events.close();
+      await store.close();
+    },
+  };
+});

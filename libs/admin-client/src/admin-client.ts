@@ -1,0 +1,120 @@
+/** Where each control-plane service's admin HTTP API listens. */
+export interface AdminEndpoints {
+  policy: string;
+  routing: string;
+  secrets: string;
+  metering: string;
+  audit: string;
+}
+
+export class AdminApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${status} ${code}: ${message}`);
+    this.name = 'AdminApiError';
+  }
+}
+
+export interface DeploymentInput {
+  tenantId?: string | null;
+  model: string;
+  provider: 'openai' | 'anthropic' | 'mistral' | 'openai-compatible';
+  upstreamModel: string;
+  region: string;
+  baseUrl: string;
+  credentialId: string;
+  price: { inputPerMtokUsd: number; outputPerMtokUsd: number; cachedInputPerMtokUsd?: number };
+  weight?: number;
+  priority?: number;
+}
+
+/**
+ * A typed client of the services' admin HTTP APIs: what the CLI, the embedded seed and
+ * the tests use to configure ASC (never hand-written SQL).
+ */
+export class AdminClient {
+  constructor(
+    private readonly endpoints: AdminEndpoints,
+    private readonly token: string,
+  ) {}
+
+  createTenant(input: { id?: string; name: string }) {
+    return this.call<{ id: string; name: string; status: string }>('policy', 'POST', '/admin/v1/tenants', input);
+  }
+
+  getTenant(tenantId: string) {
+    return this.call<{ id: string; name: string; status: string }>('policy', 'GET', `/admin/v1/tenants/${enc(tenantId)}`);
+  }
+
+  createApp(tenantId: string, name: string) {
+    return this.call<{ id: string; tenantId: string; name: string }>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/apps`, { name });
+  }
+
+  createApiKey(tenantId: string, input: { appId: string; scopes?: string[]; key?: string }) {
+    return this.call<{ id: string; key: string; displayPrefix: string }>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/keys`, input);
+  }
+
+  revokeApiKey(tenantId: string, keyId: string) {
+    return this.call<{ id: string; status: string }>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/keys/${enc(keyId)}/revoke`, {});
+  }
+
+  putPolicy(tenantId: string, input: { allowedModels: string[]; allowedRegions: string[] }) {
+    return this.call<{ tenantId: string; policyId: string; version: number }>('policy', 'PUT', `/admin/v1/tenants/${enc(tenantId)}/policy`, input);
+  }
+
+  createCredential(input: { name: string; provider: string; secret: string; tenantId?: string | null }) {
+    return this.call<{ id: string; version: number }>('secrets', 'POST', '/admin/v1/credentials', input);
+  }
+
+  rotateCredential(credentialId: string, secret: string) {
+    return this.call<{ id: string; version: number }>('secrets', 'POST', `/admin/v1/credentials/${enc(credentialId)}/rotate`, { secret });
+  }
+
+  createDeployment(input: DeploymentInput) {
+    return this.call<{ id: string } & DeploymentInput>('routing', 'POST', '/admin/v1/deployments', input);
+  }
+
+  listDeployments(tenantId?: string) {
+    return this.call<Array<{ id: string } & DeploymentInput>>('routing', 'GET', `/admin/v1/deployments${tenantId ? `?tenantId=${enc(tenantId)}` : ''}`);
+  }
+
+  usage(tenantId: string, fromMs = 0) {
+    return this.call<{ tenantId: string; rows: Array<{ served_model: string; requests: number; input_tokens: number; output_tokens: number; cost_usd: number }> }>(
+      'metering',
+      'GET',
+      `/admin/v1/tenants/${enc(tenantId)}/usage?fromMs=${fromMs}`,
+    );
+  }
+
+  meteredRequest(tenantId: string, requestId: string) {
+    return this.call<Record<string, string | number>>('metering', 'GET', `/admin/v1/tenants/${enc(tenantId)}/requests/${enc(requestId)}`);
+  }
+
+  auditRecords(tenantId: string, requestId?: string) {
+    return this.call<{ tenantId: string; records: Array<Record<string, string | number>> }>(
+      'audit',
+      'GET',
+      `/admin/v1/tenants/${enc(tenantId)}/audit${requestId ? `?requestId=${enc(requestId)}` : ''}`,
+    );
+  }
+
+  private async call<T>(service: keyof AdminEndpoints, method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(this.endpoints[service] + path, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    const parsed: unknown = text ? JSON.parse(text) : undefined;
+    if (!response.ok) {
+      const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new AdminApiError(response.status, error?.code ?? 'error', error?.message ?? text.slice(0, 200));
+    }
+    return parsed as T;
+  }
+}
+
+const enc = encodeURIComponent;

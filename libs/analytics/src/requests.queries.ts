@@ -1,0 +1,211 @@
+import { AnalyticsError } from './analytics.error';
+import type { AnalyticsStore } from './analytics-store.port';
+import { REQUESTS_TABLE } from './schema';
+import { assertSqlIdentifier, chSql, ident, sqlTuple } from './sql-literal';
+
+/** One request event as metering writes it (`day` and `inserted_at_ms` are filled for you). */
+export interface RequestEventRow {
+  event_id: string;
+  request_id: string;
+  tenant_id: string;
+  app_id: string;
+  key_id: string;
+  api: string;
+  stream: boolean | number;
+  requested_model: string;
+  served_model: string;
+  provider: string;
+  deployment_id: string;
+  region: string;
+  credential_id: string;
+  credential_version: number;
+  policy_id: string;
+  policy_version: number;
+  decision: string;
+  reason_code: string;
+  status: string;
+  http_status: number;
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  cost_usd: number;
+  latency_ms: number;
+  ttft_ms: number;
+  started_at_ms: number;
+  occurred_at_ms: number;
+}
+
+/** A stored row, numbers normalised (UInt64 columns arrive as strings: see the port). */
+export interface RequestRecord extends Omit<RequestEventRow, 'stream'> {
+  stream: number;
+  /** UTC day of occurred_at_ms, 'YYYY-MM-DD'. */
+  day: string;
+  inserted_at_ms: number;
+}
+
+export interface ModelUsage {
+  served_model: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+const STRING_FIELDS = [
+  'event_id', 'request_id', 'tenant_id', 'app_id', 'key_id', 'api', 'requested_model', 'served_model', 'provider',
+  'deployment_id', 'region', 'credential_id', 'policy_id', 'decision', 'reason_code', 'status',
+] as const;
+const UINT_FIELDS: ReadonlyArray<readonly [keyof RequestEventRow, number]> = [
+  ['credential_version', 2 ** 32 - 1],
+  ['policy_version', Number.MAX_SAFE_INTEGER],
+  ['http_status', 2 ** 16 - 1],
+  ['input_tokens', 2 ** 32 - 1],
+  ['output_tokens', 2 ** 32 - 1],
+  ['cached_input_tokens', 2 ** 32 - 1],
+  ['latency_ms', 2 ** 32 - 1],
+  ['ttft_ms', 2 ** 32 - 1],
+  ['started_at_ms', Number.MAX_SAFE_INTEGER],
+  ['occurred_at_ms', Number.MAX_SAFE_INTEGER],
+];
+const UINT64_FIELDS = ['policy_version', 'started_at_ms', 'occurred_at_ms', 'inserted_at_ms'] as const;
+
+/** Refuses a row the columns cannot hold exactly (18.16 would wrap a negative into a UInt silently). */
+function checkRow(row: RequestEventRow, index: number): void {
+  const where = () => `requests row ${index} (event_id ${JSON.stringify(String(row.event_id).slice(0, 80))})`;
+  for (const f of STRING_FIELDS) {
+    if (typeof row[f] !== 'string') throw new AnalyticsError('analytics_invalid_row', `${where()}: ${f} must be a string`);
+  }
+  if (!row.event_id || !row.tenant_id) throw new AnalyticsError('analytics_invalid_row', `${where()}: event_id and tenant_id are required`);
+  for (const [f, max] of UINT_FIELDS) {
+    const v = row[f];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+      throw new AnalyticsError('analytics_invalid_row', `${where()}: ${f} must be an integer in [0, ${max}]`);
+    }
+  }
+  if (typeof row.cost_usd !== 'number' || !Number.isFinite(row.cost_usd) || row.cost_usd < 0) {
+    throw new AnalyticsError('analytics_invalid_row', `${where()}: cost_usd must be a finite number >= 0`);
+  }
+  if (typeof row.stream !== 'boolean' && row.stream !== 0 && row.stream !== 1) {
+    throw new AnalyticsError('analytics_invalid_row', `${where()}: stream must be a boolean or 0/1`);
+  }
+}
+
+function checkTenant(tenantId: string): void {
+  if (typeof tenantId !== 'string' || tenantId.length === 0) {
+    throw new AnalyticsError('analytics_invalid_literal', 'tenantId is required');
+  }
+}
+
+function checkMs(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new AnalyticsError('analytics_invalid_literal', `${name} must be epoch milliseconds`);
+}
+
+/** Event ids per existence check: keeps each SELECT far below max_query_size (256 KiB on both engines). */
+const ID_CHUNK = 1000;
+
+export interface IdempotentInsertResult {
+  inserted: number;
+  /** Already stored, or repeated inside the batch. */
+  skipped: number;
+}
+
+/**
+ * Writes request events, skipping event_ids that are already stored (one
+ * `SELECT … WHERE event_id IN (…)` per 1000 events, narrowed by tenant and time so the
+ * primary index is used) or repeated within the batch. This makes duplicates rare, not
+ * impossible: two writers racing on the same event both insert. ReplacingMergeTree
+ * collapses those copies at merge time, so reads that must be exact use FINAL (as
+ * usageByModel and requestRow do) — or argMax/LIMIT 1 BY event_id.
+ */
+export async function insertRequestsIdempotent(
+  store: AnalyticsStore,
+  database: string,
+  rows: readonly RequestEventRow[],
+): Promise<IdempotentInsertResult> {
+  assertSqlIdentifier(database, 'database name');
+  rows.forEach(checkRow);
+  const unique = new Map<string, RequestEventRow>();
+  for (const row of rows) if (!unique.has(row.event_id)) unique.set(row.event_id, row);
+  const candidates = [...unique.values()];
+  const present = new Set<string>();
+  for (let i = 0; i < candidates.length; i += ID_CHUNK) {
+    const chunk = candidates.slice(i, i + ID_CHUNK);
+    const tenants = [...new Set(chunk.map((r) => r.tenant_id))];
+    let minMs = Infinity;
+    let maxMs = -Infinity;
+    for (const r of chunk) {
+      minMs = Math.min(minMs, r.occurred_at_ms);
+      maxMs = Math.max(maxMs, r.occurred_at_ms);
+    }
+    const found = await store.query<{ event_id: string }>(chSql`
+      SELECT DISTINCT event_id FROM ${ident(database, REQUESTS_TABLE)}
+      WHERE tenant_id IN ${sqlTuple(tenants)}
+        AND occurred_at_ms >= ${minMs} AND occurred_at_ms <= ${maxMs}
+        AND event_id IN ${sqlTuple(chunk.map((r) => r.event_id))}`);
+    for (const f of found) present.add(f.event_id);
+  }
+  const insertedAt = Date.now();
+  const fresh = candidates
+    .filter((r) => !present.has(r.event_id))
+    .map((r) => ({ ...r, stream: r.stream ? 1 : 0, inserted_at_ms: insertedAt }));
+  await store.insert(`${database}.${REQUESTS_TABLE}`, fresh);
+  return { inserted: fresh.length, skipped: rows.length - fresh.length };
+}
+
+/** 'YYYY-MM-DD' (UTC) of an epoch-ms value. */
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * Usage of one tenant in [fromMs, toMs) by served model, most expensive first. Exact under
+ * duplicate delivery (FINAL). The `day` bounds only let the engine skip whole partitions.
+ */
+export async function usageByModel(
+  store: AnalyticsStore,
+  database: string,
+  tenantId: string,
+  fromMs: number,
+  toMs: number,
+): Promise<ModelUsage[]> {
+  checkTenant(tenantId);
+  checkMs(fromMs, 'fromMs');
+  checkMs(toMs, 'toMs');
+  if (toMs <= fromMs) return [];
+  // Aliases differ from column names on purpose: `sum(x) AS x` is a cyclic alias on 18.16.
+  const rows = await store.query<{ model: string; n: string; inp: string; outp: string; cost: number }>(chSql`
+    SELECT served_model AS model, count() AS n, sum(input_tokens) AS inp, sum(output_tokens) AS outp, sum(cost_usd) AS cost
+    FROM ${ident(database, REQUESTS_TABLE)} FINAL
+    WHERE tenant_id = ${tenantId}
+      AND day >= toDate(${utcDay(fromMs)}) AND day <= toDate(${utcDay(toMs - 1)})
+      AND occurred_at_ms >= ${fromMs} AND occurred_at_ms < ${toMs}
+    GROUP BY served_model
+    ORDER BY cost DESC, model ASC`);
+  return rows.map((r) => ({
+    served_model: r.model,
+    requests: Number(r.n),
+    input_tokens: Number(r.inp),
+    output_tokens: Number(r.outp),
+    cost_usd: Number(r.cost),
+  }));
+}
+
+/** The stored event of one request of one tenant (the latest, if several), or undefined. */
+export async function requestRow(
+  store: AnalyticsStore,
+  database: string,
+  tenantId: string,
+  requestId: string,
+): Promise<RequestRecord | undefined> {
+  checkTenant(tenantId);
+  if (typeof requestId !== 'string' || requestId.length === 0) throw new AnalyticsError('analytics_invalid_literal', 'requestId is required');
+  const rows = await store.query<Record<string, unknown>>(chSql`
+    SELECT *, day FROM ${ident(database, REQUESTS_TABLE)} FINAL
+    WHERE tenant_id = ${tenantId} AND request_id = ${requestId}
+    ORDER BY occurred_at_ms DESC, event_id DESC
+    LIMIT 1`);
+  const row = rows[0];
+  if (!row) return undefined;
+  for (const f of UINT64_FIELDS) row[f] = Number(row[f]);
+  return row as unknown as RequestRecord;
+}

@@ -1,0 +1,380 @@
+// The behaviour every AnalyticsStore adapter must show, run by chdb.adapter.spec.ts (chdb,
+// engine 26.x) and clickhouse-http.adapter.int-spec.ts (the 18.16 server): same schema,
+// same SQL, same assertions. Not exported from the library.
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import fc from 'fast-check';
+import { AnalyticsError } from '../analytics.error';
+import type { AnalyticsStore } from '../analytics-store.port';
+import { insertRequestsIdempotent, requestRow, usageByModel, type RequestEventRow } from '../requests.queries';
+import { appliedMigrations, dropPartitionsOlderThan, migrate, migrations, type Migration } from '../schema';
+import { chSql, ident, sqlLiteral, type SqlValue } from '../sql-literal';
+
+export interface StoreUnderTest {
+  store: AnalyticsStore;
+  /** A database name no other run uses. */
+  database: string;
+  /** Drops what the run created and closes the store. */
+  dispose(): Promise<void>;
+}
+
+/** Hostile and boundary values whose literal must come back unchanged. */
+export const ROUND_TRIP_CASES: ReadonlyArray<SqlValue> = [
+  '',
+  "it's",
+  "' OR 1=1 --",
+  "\\' OR 1=1 --",
+  "x'); DROP TABLE t; --",
+  '\\',
+  "\\'",
+  "''",
+  '\\\\\'',
+  '/* comment */ -- line',
+  'line1\nline2\r\n\ttab',
+  'nul\0inside',
+  '\x01\x02\x1b[31m\x7f',
+  '\b\f\v',
+  'é ü ß 中文 日本語 한국어',
+  '😀 👩‍👩‍👧 \u{10FFFF}',
+  '\u2028\u2029\ufeff',
+  '{"json": "value", "n": 1}',
+  '%s %d ${x} {param:String}',
+  0,
+  1,
+  -1,
+  255,
+  256,
+  65535,
+  -32768,
+  2 ** 31,
+  2 ** 32,
+  Number.MAX_SAFE_INTEGER,
+  -Number.MAX_SAFE_INTEGER,
+  0.1,
+  0.30000000000000004,
+  -2.5,
+  1e-7,
+  1e21,
+  1.7976931348623157e308,
+  2.2250738585072014e-308,
+  18446744073709551615n,
+  -9223372036854775808n,
+  true,
+  false,
+  null,
+  [],
+  ['a', "b'", 'c\\'],
+  [1, -2, 3],
+  [[1], [2, 3]],
+];
+
+/** SELECTs each literal back (many per query) and returns what the engine answered, decoded. */
+export async function roundTrip(store: AnalyticsStore, values: readonly SqlValue[]): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (let i = 0; i < values.length; i += 200) {
+    const chunk = values.slice(i, i + 200);
+    const sql = `SELECT ${chunk.map((v, j) => `${sqlLiteral(v)} AS c${j}`).join(', ')}`;
+    const [row] = await store.query<Record<string, unknown>>(sql);
+    chunk.forEach((v, j) => out.push(decode(v, row[`c${j}`])));
+  }
+  return out;
+}
+
+/** Undoes the documented number contract: 64-bit integers arrive as strings, booleans as 1/0. */
+function decode(sent: SqlValue, got: unknown): unknown {
+  if (typeof sent === 'boolean') return got === 1;
+  if (typeof sent === 'bigint') return typeof got === 'string' || typeof got === 'number' ? BigInt(got) : got;
+  if (typeof sent === 'number' && typeof got === 'string') return Number(got);
+  if (Array.isArray(sent) && Array.isArray(got)) return sent.map((s, i) => decode(s, got[i]));
+  return got;
+}
+
+const normalise = (v: SqlValue): unknown => (typeof v === 'number' && Object.is(v, -0) ? 0 : v);
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2024, 2, 15, 12, 0, 0); // 2024-03-15T12:00Z
+
+export function event(overrides: Partial<RequestEventRow> = {}): RequestEventRow {
+  return {
+    event_id: 'ev-1',
+    request_id: 'req-1',
+    tenant_id: 'tenant-a',
+    app_id: 'app-1',
+    key_id: 'key-1',
+    api: 'chat.completions',
+    stream: false,
+    requested_model: 'gpt-4o',
+    served_model: 'gpt-4o-2024-08-06',
+    provider: 'openai',
+    deployment_id: 'dep-eu-1',
+    region: 'eu-west-1',
+    credential_id: 'cred-1',
+    credential_version: 3,
+    policy_id: 'pol-1',
+    policy_version: 7,
+    decision: 'allow',
+    reason_code: '',
+    status: 'ok',
+    http_status: 200,
+    input_tokens: 100,
+    output_tokens: 50,
+    cached_input_tokens: 10,
+    cost_usd: 0.0015,
+    latency_ms: 850,
+    ttft_ms: 120,
+    started_at_ms: T0 - 850,
+    occurred_at_ms: T0,
+    ...overrides,
+  };
+}
+
+function manyEvents(n: number, tenant: string, prefix: string): RequestEventRow[] {
+  return Array.from({ length: n }, (_, i) =>
+    event({
+      event_id: `${prefix}-${i}`,
+      request_id: `${prefix}-req-${i}`,
+      tenant_id: tenant,
+      served_model: i % 3 === 0 ? 'model-a' : 'model-b',
+      input_tokens: i % 100,
+      output_tokens: 1,
+      cost_usd: 0.25,
+      occurred_at_ms: T0 + i * 1000,
+      started_at_ms: T0 + i * 1000 - 10,
+    }),
+  );
+}
+
+const rejects = (code: string) => (err: unknown) => err instanceof AnalyticsError && err.code === code;
+
+export function analyticsStoreContract(engine: string, open: () => Promise<StoreUnderTest>): void {
+  let sut: StoreUnderTest;
+  let store: AnalyticsStore;
+  let db: string;
+
+  before(async () => {
+    sut = await open();
+    store = sut.store;
+    db = sut.database;
+    await migrate(store, db);
+  });
+  after(async () => sut?.dispose());
+
+  describe(`${engine}: literals`, () => {
+    it('round-trips hostile and boundary values exactly', async () => {
+      const got = await roundTrip(store, ROUND_TRIP_CASES);
+      assert.deepEqual(got, ROUND_TRIP_CASES.map(normalise));
+    });
+
+    it('round-trips random strings and doubles', async () => {
+      const strings = fc.sample(fc.string({ unit: 'binary', maxLength: 40 }), { numRuns: 300, seed: 42 });
+      const doubles = fc
+        .sample(fc.double({ noNaN: true, noDefaultInfinity: true }), { numRuns: 300, seed: 42 })
+        .filter((d) => d === 0 || Math.abs(d) >= 2.2250738585072014e-308);
+      const ints = fc.sample(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { numRuns: 100, seed: 42 });
+      const values: SqlValue[] = [...strings, ...doubles, ...ints];
+      assert.deepEqual(await roundTrip(store, values), values.map(normalise));
+    });
+
+    it('keeps an injection attempt a value', async () => {
+      const evil = "x' OR 1=1 --";
+      const rows = await store.query<{ n: string }>(chSql`SELECT count() AS n FROM system.one WHERE ${evil} = 'x'`);
+      assert.equal(rows[0].n, '0');
+    });
+  });
+
+  describe(`${engine}: store`, () => {
+    it('answers ping', async () => {
+      assert.equal(await store.ping(), true);
+    });
+
+    it('inserts JSONEachRow and returns 64-bit integers as strings, narrower ones as numbers', async () => {
+      await store.command(`CREATE TABLE IF NOT EXISTS ${ident(db, 'kinds')} (
+        u64 UInt64, i64 Int64, u32 UInt32, u8 UInt8, f Float64, s String, arr Array(String), d Date
+      ) ENGINE = MergeTree() ORDER BY u64`);
+      await store.insert(`${db}.kinds`, [
+        { u64: 18446744073709551615n, i64: -9223372036854775808n, u32: 4294967295, u8: true, f: 0.1, s: "a'\\\n\0😀", arr: ['x', "y'"], d: '2024-03-15' },
+        { u64: 1, i64: -1, u32: 0, u8: false, f: -2.5, s: 'lone\ud800', arr: [], d: '1970-01-01' },
+      ]);
+      const rows = await store.query<Record<string, unknown>>(`SELECT * FROM ${ident(db, 'kinds')} ORDER BY u64`);
+      assert.deepEqual(rows, [
+        { u64: '1', i64: '-1', u32: 0, u8: 0, f: -2.5, s: 'lone\ufffd', arr: [], d: '1970-01-01' },
+        { u64: '18446744073709551615', i64: '-9223372036854775808', u32: 4294967295, u8: 1, f: 0.1, s: "a'\\\n\0😀", arr: ['x', "y'"], d: '2024-03-15' },
+      ]);
+      const [agg] = await store.query<{ n: unknown; s: unknown }>(`SELECT count() AS n, sum(u32) AS s FROM ${ident(db, 'kinds')}`);
+      assert.deepEqual(agg, { n: '2', s: '4294967295' });
+    });
+
+    it('ignores an empty insert and refuses bad rows and table names before sending', async () => {
+      await store.insert(`${db}.kinds`, []);
+      await assert.rejects(store.insert(`${db}.kinds; DROP TABLE x`, [{ u64: 1 }]), rejects('analytics_invalid_identifier'));
+      await assert.rejects(store.insert(`${db}.kinds`, [{ f: NaN }]), rejects('analytics_invalid_row'));
+      await assert.rejects(store.insert(`${db}.kinds`, [{ 'u64) --': 1 }]), rejects('analytics_invalid_row'));
+    });
+
+    it('reports engine errors with the ClickHouse code', async () => {
+      await assert.rejects(store.query(`SELECT * FROM ${ident(db, 'no_such_table')}`), (err: unknown) => {
+        assert.ok(err instanceof AnalyticsError);
+        assert.equal(err.code, 'analytics_query_failed');
+        assert.equal(err.clickhouseCode, 60);
+        return true;
+      });
+      await assert.rejects(store.command('SELEC 1'), (err: unknown) => err instanceof AnalyticsError && err.clickhouseCode === 62);
+      await assert.rejects(store.insert(`${db}.kinds`, [{ nope: 1 }]), (err: unknown) => err instanceof AnalyticsError && err.code === 'analytics_query_failed');
+    });
+
+    it('returns [] for an empty result', async () => {
+      assert.deepEqual(await store.query('SELECT 1 AS x FROM system.one WHERE 0'), []);
+    });
+  });
+
+  describe(`${engine}: schema`, () => {
+    it('migrates once and records the version', async () => {
+      assert.deepEqual(await migrate(store, db), []);
+      assert.deepEqual(await appliedMigrations(store, db), migrations.map((m) => m.version));
+    });
+
+    it('applies only new migrations', async () => {
+      const extra: Migration = {
+        version: 999,
+        name: 'probe',
+        up: (d) => [`CREATE TABLE IF NOT EXISTS ${ident(d, 'probe')} (x UInt8) ENGINE = MergeTree() ORDER BY x`],
+      };
+      assert.deepEqual(await migrate(store, db, [...migrations, extra]), [999]);
+      assert.deepEqual(await migrate(store, db, [...migrations, extra]), []);
+      assert.deepEqual(await store.query(`SELECT count() AS n FROM ${ident(db, 'probe')}`), [{ n: '0' }]);
+    });
+
+    it('derives day in UTC from occurred_at_ms', async () => {
+      await insertRequestsIdempotent(store, db, [
+        event({ event_id: 'day-1', request_id: 'day-req-1', tenant_id: 'tenant-day', occurred_at_ms: Date.UTC(2024, 0, 31, 23, 59, 59, 999) }),
+        event({ event_id: 'day-2', request_id: 'day-req-2', tenant_id: 'tenant-day', occurred_at_ms: Date.UTC(2024, 1, 1) }),
+      ]);
+      const rows = await store.query<{ event_id: string; day: string }>(
+        chSql`SELECT event_id, day FROM ${ident(db, 'requests')} WHERE tenant_id = ${'tenant-day'} ORDER BY event_id`,
+      );
+      assert.deepEqual(rows, [
+        { event_id: 'day-1', day: '2024-01-31' },
+        { event_id: 'day-2', day: '2024-02-01' },
+      ]);
+    });
+  });
+
+  describe(`${engine}: requests`, () => {
+    it('stores a request event and reads it back for its tenant only', async () => {
+      const row = event({ event_id: 'rr-1', request_id: 'rr-req', tenant_id: 'tenant-rr', stream: true, reason_code: "q'uote" });
+      assert.deepEqual(await insertRequestsIdempotent(store, db, [row]), { inserted: 1, skipped: 0 });
+      const got = await requestRow(store, db, 'tenant-rr', 'rr-req');
+      assert.ok(got);
+      const { inserted_at_ms, day, ...rest } = got;
+      assert.deepEqual(rest, { ...row, stream: 1 });
+      assert.equal(day, '2024-03-15');
+      assert.ok(Math.abs(inserted_at_ms - Date.now()) < 60_000);
+      assert.equal(await requestRow(store, db, 'tenant-other', 'rr-req'), undefined);
+      assert.equal(await requestRow(store, db, "tenant-rr' OR 1=1 --", 'rr-req'), undefined);
+    });
+
+    it('skips event_ids already stored or repeated in the batch', async () => {
+      const batch = [event({ event_id: 'idem-1', tenant_id: 'tenant-idem' }), event({ event_id: 'idem-2', tenant_id: 'tenant-idem' })];
+      assert.deepEqual(await insertRequestsIdempotent(store, db, batch), { inserted: 2, skipped: 0 });
+      assert.deepEqual(await insertRequestsIdempotent(store, db, [...batch, batch[0]]), { inserted: 0, skipped: 3 });
+      const third = event({ event_id: 'idem-3', tenant_id: 'tenant-idem' });
+      assert.deepEqual(await insertRequestsIdempotent(store, db, [third, third, batch[1]]), { inserted: 1, skipped: 2 });
+      const [n] = await store.query<{ n: string }>(chSql`SELECT count() AS n FROM ${ident(db, 'requests')} WHERE tenant_id = ${'tenant-idem'}`);
+      assert.equal(n.n, '3');
+    });
+
+    it('does not double-count a duplicate that slipped past the check (FINAL)', async () => {
+      const rows = manyEvents(20, 'tenant-dup', 'dup').map((r) => ({ ...r, stream: 0, inserted_at_ms: Date.now() }));
+      // Two separate inserts = two parts, as when two consumers race on the same events.
+      await store.insert(`${db}.requests`, rows);
+      await store.insert(`${db}.requests`, rows.map((r) => ({ ...r, inserted_at_ms: r.inserted_at_ms + 1 })));
+      const [raw] = await store.query<{ n: string }>(chSql`SELECT count() AS n FROM ${ident(db, 'requests')} WHERE tenant_id = ${'tenant-dup'}`);
+      assert.equal(raw.n, '40', 'both copies are stored until a merge');
+      const usage = await usageByModel(store, db, 'tenant-dup', T0, T0 + DAY);
+      assert.deepEqual(usage, [
+        { served_model: 'model-b', requests: 13, input_tokens: sumWhere(20, (i) => i % 3 !== 0), output_tokens: 13, cost_usd: 3.25 },
+        { served_model: 'model-a', requests: 7, input_tokens: sumWhere(20, (i) => i % 3 === 0), output_tokens: 7, cost_usd: 1.75 },
+      ]);
+      const one = await requestRow(store, db, 'tenant-dup', 'dup-req-4');
+      assert.equal(one?.event_id, 'dup-4');
+    });
+
+    it('aggregates usage by model within [from, to) and only for the tenant', async () => {
+      await insertRequestsIdempotent(store, db, [
+        event({ event_id: 'u-1', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 10, output_tokens: 1, cost_usd: 0.5, occurred_at_ms: T0 }),
+        event({ event_id: 'u-2', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 20, output_tokens: 2, cost_usd: 0.25, occurred_at_ms: T0 + DAY - 1 }),
+        event({ event_id: 'u-3', tenant_id: 'tenant-u', served_model: 'm2', input_tokens: 5, output_tokens: 5, cost_usd: 2, occurred_at_ms: T0 + 1 }),
+        event({ event_id: 'u-4', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 999, cost_usd: 9, occurred_at_ms: T0 + DAY }),
+        event({ event_id: 'u-5', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 999, cost_usd: 9, occurred_at_ms: T0 - 1 }),
+        event({ event_id: 'u-6', tenant_id: 'tenant-v', served_model: 'm1', input_tokens: 999, cost_usd: 9, occurred_at_ms: T0 }),
+      ]);
+      assert.deepEqual(await usageByModel(store, db, 'tenant-u', T0, T0 + DAY), [
+        { served_model: 'm2', requests: 1, input_tokens: 5, output_tokens: 5, cost_usd: 2 },
+        { served_model: 'm1', requests: 2, input_tokens: 30, output_tokens: 3, cost_usd: 0.75 },
+      ]);
+      assert.deepEqual(await usageByModel(store, db, 'tenant-nobody', T0, T0 + DAY), []);
+      assert.deepEqual(await usageByModel(store, db, 'tenant-u', T0, T0), []);
+      await assert.rejects(usageByModel(store, db, '', T0, T0 + DAY), rejects('analytics_invalid_literal'));
+    });
+
+    it('refuses rows the columns cannot hold', async () => {
+      for (const bad of [
+        event({ input_tokens: -1 }),
+        event({ input_tokens: 2 ** 32 }),
+        event({ http_status: 70000 }),
+        event({ cost_usd: NaN }),
+        event({ tenant_id: '' }),
+        event({ latency_ms: 1.5 }),
+        { ...event(), served_model: undefined } as unknown as RequestEventRow,
+      ]) {
+        await assert.rejects(insertRequestsIdempotent(store, db, [bad]), rejects('analytics_invalid_row'));
+      }
+    });
+
+    it('inserts 10k events idempotently and reads them back exactly', async (t: TestContext) => {
+      const rows = manyEvents(10_000, 'tenant-bulk', 'bulk');
+      let started = performance.now();
+      assert.deepEqual(await insertRequestsIdempotent(store, db, rows), { inserted: 10_000, skipped: 0 });
+      const first = performance.now() - started;
+      started = performance.now();
+      assert.deepEqual(await insertRequestsIdempotent(store, db, rows), { inserted: 0, skipped: 10_000 });
+      const again = performance.now() - started;
+      await store.command(`CREATE TABLE IF NOT EXISTS ${ident(db, 'raw_bulk')} AS ${ident(db, 'requests')}`);
+      started = performance.now();
+      await store.insert(`${db}.raw_bulk`, rows.map((r) => ({ ...r, stream: 0, inserted_at_ms: 1 })));
+      const raw = performance.now() - started;
+      started = performance.now();
+      const usage = await usageByModel(store, db, 'tenant-bulk', T0, T0 + 10_000_000);
+      const read = performance.now() - started;
+      assert.equal(usage.reduce((n, u) => n + u.requests, 0), 10_000);
+      assert.equal(usage.reduce((n, u) => n + u.cost_usd, 0), 2500);
+      t.diagnostic(
+        `${engine}: 10k rows: store.insert ${raw.toFixed(0)} ms; insertRequestsIdempotent ${first.toFixed(0)} ms ` +
+          `(all new), ${again.toFixed(0)} ms (all present); usageByModel FINAL ${read.toFixed(0)} ms`,
+      );
+    });
+  });
+
+  describe(`${engine}: retention`, () => {
+    it('drops monthly partitions older than the window, keeps the rest', async () => {
+      await store.command(`CREATE TABLE IF NOT EXISTS ${ident(db, 'retention')} AS ${ident(db, 'requests')}`);
+      const months = [Date.UTC(2023, 11, 31), Date.UTC(2024, 0, 10), Date.UTC(2024, 1, 10), Date.UTC(2024, 2, 10)];
+      await store.insert(
+        `${db}.retention`,
+        months.map((ms, i) => ({ ...event({ event_id: `ret-${i}`, occurred_at_ms: ms }), stream: 0, inserted_at_ms: 1 })),
+      );
+      const now = Date.UTC(2024, 2, 15);
+      assert.deepEqual(await dropPartitionsOlderThan(store, db, 'retention', 1, now), [202312, 202401]);
+      assert.deepEqual(await dropPartitionsOlderThan(store, db, 'retention', 1, now), []);
+      const left = await store.query<{ event_id: string }>(`SELECT event_id FROM ${ident(db, 'retention')} ORDER BY event_id`);
+      assert.deepEqual(left.map((r) => r.event_id), ['ret-2', 'ret-3']);
+      await assert.rejects(dropPartitionsOlderThan(store, db, 'retention; DROP', 1, now), rejects('analytics_invalid_identifier'));
+    });
+  });
+}
+
+function sumWhere(n: number, keep: (i: number) => boolean): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) if (keep(i)) s += i % 100;
+  return s;
+}

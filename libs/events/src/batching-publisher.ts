@@ -1,0 +1,300 @@
+import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
+import { serializeEvent, type AnyEventEnvelope } from './envelope';
+import { EventBusError } from './event-bus.error';
+import { errorFields } from './event-bus.logger';
+import type { EventBusLogger, EventPublisher, PublisherStats } from './event-bus.port';
+import { topicOf, type EventTopic } from './event-map';
+
+/** One serialized event on its way to the log. */
+export interface OutboundMessage {
+  topic: EventTopic;
+  /** The tenant id: the log keeps one key's messages in order. */
+  key: string;
+  value: string;
+  bytes: number;
+}
+
+/** Writes one batch to the log; rejects if any of it may not have been written. */
+export type SendBatch = (messages: readonly OutboundMessage[]) => Promise<void>;
+
+export interface BatchingOptions {
+  /** How long the first event of a batch waits for company before the batch is sent. */
+  lingerMs: number;
+  maxBatchSize: number;
+  maxBatchBytes: number;
+  /** Buffer bound in events; beyond it publish() drops the event (counted in stats().failed and logged). */
+  maxBufferedEvents: number;
+  /** Buffer bound in bytes of serialized events. */
+  maxBufferedBytes: number;
+  /** A single event larger than this is refused: the log would reject it and block the queue behind it. */
+  maxEventBytes: number;
+  /** Backoff between attempts while the log is unreachable (retried without limit). */
+  retry: BackoffOptions;
+  /** How long close() keeps trying to deliver the buffer before counting the rest as failed. */
+  closeTimeoutMs: number;
+}
+
+/**
+ * 100 000 events or 64 MiB, whichever comes first: at ~1 KB per request event that is
+ * minutes of traffic at a few hundred requests/s, held while the log is down.
+ */
+export const DEFAULT_BATCHING_OPTIONS: BatchingOptions = {
+  lingerMs: 5,
+  maxBatchSize: 500,
+  maxBatchBytes: 900 * 1024,
+  maxBufferedEvents: 100_000,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  maxEventBytes: 512 * 1024,
+  retry: { initialMs: 100, maxMs: 5_000 },
+  closeTimeoutMs: 10_000,
+};
+
+interface FlushWaiter {
+  target: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer?: NodeJS.Timeout;
+}
+
+const OVERFLOW_LOG_EVERY_MS = 10_000;
+const OUTAGE_LOG_EVERY_MS = 30_000;
+
+/**
+ * The publishing half shared by both adapters: a bounded FIFO drained by one sender.
+ * Exactly one batch is in flight, and a failed batch is retried unchanged (same events,
+ * same order) before anything behind it: that keeps per-tenant order across retries and
+ * lets an idempotent Kafka producer recognise a resend of a batch it already wrote.
+ */
+export class BatchingPublisher implements EventPublisher {
+  private readonly options: BatchingOptions;
+  private items: OutboundMessage[] = [];
+  private head = 0;
+  private bufferedBytes = 0;
+  /** Size of the batch at the head that is being sent (0: none pinned yet). */
+  private inFlight = 0;
+  private accepted = 0;
+  private acked = 0;
+  private sent = 0;
+  private failed = 0;
+  private retries = 0;
+  private consecutiveFailures = 0;
+  private outageStartedAt = 0;
+  private lastOutageLog = 0;
+  private lastOverflowLog = 0;
+  private droppedSinceLog = 0;
+  private timer?: NodeJS.Timeout;
+  private draining = false;
+  private closed = false;
+  private abandoned = false;
+  private closing?: Promise<void>;
+  private readonly stop = new AbortController();
+  private waiters: FlushWaiter[] = [];
+
+  constructor(
+    private readonly send: SendBatch,
+    options: Partial<BatchingOptions>,
+    private readonly logger: EventBusLogger,
+    private readonly onClosed: () => Promise<void> = async () => undefined,
+  ) {
+    this.options = { ...DEFAULT_BATCHING_OPTIONS, ...options };
+  }
+
+  publish(event: AnyEventEnvelope): void {
+    if (this.closed) {
+      this.failed++;
+      this.logger.error('event published after close: dropped', { type: event.type });
+      return;
+    }
+    let value: string;
+    try {
+      value = serializeEvent(event);
+    } catch (err) {
+      this.failed++;
+      this.logger.error('event could not be serialized: dropped', { type: event.type, ...errorFields(err) });
+      return;
+    }
+    const bytes = Buffer.byteLength(value);
+    if (bytes > this.options.maxEventBytes) {
+      this.failed++;
+      this.logger.error('event larger than maxEventBytes: dropped', { type: event.type, bytes, maxEventBytes: this.options.maxEventBytes });
+      return;
+    }
+    if (this.count >= this.options.maxBufferedEvents || this.bufferedBytes + bytes > this.options.maxBufferedBytes) {
+      this.overflow();
+      return;
+    }
+    this.items.push({ topic: topicOf(event.type), key: event.tenantId, value, bytes });
+    this.bufferedBytes += bytes;
+    this.accepted++;
+    this.schedule();
+  }
+
+  flush(options: { timeoutMs?: number } = {}): Promise<void> {
+    const target = this.accepted;
+    if (this.acked >= target || this.abandoned) return Promise.resolve();
+    if (this.timer && !this.draining) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.drain();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: FlushWaiter = { target, resolve, reject };
+      if (options.timeoutMs !== undefined) {
+        waiter.timer = setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          reject(new EventBusError('flush_timeout', `flush: ${this.count} events still buffered after ${options.timeoutMs} ms`));
+        }, options.timeoutMs);
+      }
+      this.waiters.push(waiter);
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  stats(): PublisherStats {
+    return { buffered: this.count, sent: this.sent, failed: this.failed, retries: this.retries };
+  }
+
+  private get count(): number {
+    return this.items.length - this.head;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    try {
+      await this.flush({ timeoutMs: this.options.closeTimeoutMs });
+    } catch {
+      this.abandon();
+    }
+    await this.onClosed();
+  }
+
+  /** close() ran out of time: what is left is lost, and said so. */
+  private abandon(): void {
+    const lost = this.count;
+    this.abandoned = true;
+    this.stop.abort();
+    this.failed += lost;
+    this.items = [];
+    this.head = 0;
+    this.bufferedBytes = 0;
+    this.inFlight = 0;
+    this.logger.error('closed with events still buffered: they are lost', { lost, closeTimeoutMs: this.options.closeTimeoutMs });
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new EventBusError('bus_closed', `publisher closed with ${lost} events undelivered`));
+    }
+    this.waiters = [];
+  }
+
+  private overflow(): void {
+    this.failed++;
+    this.droppedSinceLog++;
+    const now = Date.now();
+    if (now - this.lastOverflowLog < OVERFLOW_LOG_EVERY_MS) return;
+    this.logger.error('event buffer full: dropping new events until the log accepts the backlog', {
+      dropped: this.droppedSinceLog,
+      failedTotal: this.failed,
+      buffered: this.count,
+      maxBufferedEvents: this.options.maxBufferedEvents,
+      maxBufferedBytes: this.options.maxBufferedBytes,
+    });
+    this.lastOverflowLog = now;
+    this.droppedSinceLog = 0;
+  }
+
+  private schedule(): void {
+    if (this.draining || this.timer) return;
+    const delay = this.count >= this.options.maxBatchSize ? 0 : this.options.lingerMs;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.drain();
+    }, delay);
+  }
+
+  /** The next batch: up to maxBatchSize events and maxBatchBytes, at least one. */
+  private nextBatchSize(): number {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.count && n < this.options.maxBatchSize) {
+      const size = this.items[this.head + n].bytes;
+      if (n > 0 && bytes + size > this.options.maxBatchBytes) break;
+      bytes += size;
+      n++;
+    }
+    return n;
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.count > 0 && !this.abandoned) {
+        if (this.inFlight === 0) this.inFlight = this.nextBatchSize();
+        const batch = this.items.slice(this.head, this.head + this.inFlight);
+        try {
+          await this.send(batch);
+        } catch (err) {
+          if (this.abandoned) return;
+          this.onSendFailure(err);
+          await sleep(backoffDelay(this.consecutiveFailures, this.options.retry), this.stop.signal);
+          continue;
+        }
+        if (this.abandoned) return;
+        this.onSendSuccess(batch);
+      }
+    } finally {
+      this.draining = false;
+      if (this.count > 0 && !this.abandoned) this.schedule();
+    }
+  }
+
+  private onSendSuccess(batch: readonly OutboundMessage[]): void {
+    this.head += batch.length;
+    this.inFlight = 0;
+    for (const m of batch) this.bufferedBytes -= m.bytes;
+    this.sent += batch.length;
+    this.acked += batch.length;
+    if (this.consecutiveFailures > 0) {
+      this.logger.warn('event log reachable again: delivering the buffered events', {
+        outageMs: Date.now() - this.outageStartedAt,
+        failedAttempts: this.consecutiveFailures,
+        buffered: this.count,
+      });
+      this.consecutiveFailures = 0;
+    }
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    const done = this.waiters.filter((w) => w.target <= this.acked);
+    if (done.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.target > this.acked);
+    for (const w of done) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+  }
+
+  private onSendFailure(err: unknown): void {
+    this.retries++;
+    this.consecutiveFailures++;
+    const now = Date.now();
+    if (this.consecutiveFailures === 1) {
+      this.outageStartedAt = now;
+      this.lastOutageLog = now;
+      this.logger.warn('event log unreachable: buffering events and retrying', { buffered: this.count, ...errorFields(err) });
+    } else if (now - this.lastOutageLog >= OUTAGE_LOG_EVERY_MS) {
+      this.lastOutageLog = now;
+      this.logger.warn('event log still unreachable: events stay buffered', {
+        buffered: this.count,
+        failedAttempts: this.consecutiveFailures,
+        outageMs: now - this.outageStartedAt,
+        ...errorFields(err),
+      });
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import type { AnyEventEnvelope, DeadLetterCode, EventOnTopic } from './envelope';
+import type { EventTopic } from './event-map';
+
+export interface PublisherStats {
+  /** Accepted by publish() and not yet acknowledged by the log (includes the batch in flight). */
+  buffered: number;
+  /** Acknowledged by the log. */
+  sent: number;
+  /** Lost: dropped because the buffer was full, or still unsent when close() gave up. Alarm on > 0. */
+  failed: number;
+  /** Send attempts that failed and were retried (events stay buffered meanwhile). */
+  retries: number;
+}
+
+/**
+ * Emits events. publish() never blocks and never throws: it appends to a bounded
+ * in-memory buffer that is sent in batches off the request path, and retried while the
+ * log is unreachable. Events with the same tenantId keep their publish order.
+ */
+export interface EventPublisher {
+  publish(event: AnyEventEnvelope): void;
+  /** Resolves once every event published before the call is acknowledged by the log. */
+  flush(options?: { timeoutMs?: number }): Promise<void>;
+  /** Stops accepting events, flushes what is buffered (bounded wait), then releases connections. */
+  close(): Promise<void>;
+  stats(): PublisherStats;
+}
+
+/** Where a dead-lettered message was and why it was not delivered. */
+export interface DeadLetterReason {
+  code: DeadLetterCode;
+  /** Field paths and issue kinds; never payload values. */
+  detail: string;
+  groupId: string;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface SubscribeOptions<P extends EventTopic> {
+  /** Consumer group: each group receives every event once (at least once); members of a group share the partitions. */
+  groupId: string;
+  topics: readonly P[];
+  /**
+   * Called with events of one partition, in log order. The batch's position is committed
+   * only after this resolves; if it throws, the same events come again after a backoff.
+   * Delivery is at-least-once: deduplicate on `event.id`.
+   */
+  handleBatch: (events: Array<EventOnTopic<P>>) => Promise<void>;
+  /**
+   * Receives each message that cannot be parsed or validated, before handleBatch runs on
+   * the rest of the batch. If it throws, the whole batch is retried. Without it, such
+   * messages are logged (position and reason only) and skipped.
+   */
+  onDeadLetter?: (raw: Buffer, reason: DeadLetterReason) => Promise<void>;
+  /** Where a group with no committed position starts: the oldest retained event (default) or only new ones. */
+  fromBeginning?: boolean;
+  /** Upper bound on the events passed to one handleBatch call. */
+  maxBatchSize?: number;
+}
+
+export interface SubscriptionStats {
+  /** Events handed to a handleBatch call that resolved. */
+  delivered: number;
+  deadLettered: number;
+  /** handleBatch (or onDeadLetter) failures; each was followed by a redelivery. */
+  failedAttempts: number;
+}
+
+export interface Subscription {
+  /** Lets an in-flight handleBatch finish (and commits it), abandons a pending retry without committing, leaves the group. */
+  stop(): Promise<void>;
+  stats(): SubscriptionStats;
+}
+
+export interface EventSubscriber {
+  subscribe<P extends EventTopic>(options: SubscribeOptions<P>): Promise<Subscription>;
+}
+
+/** Both sides over one log: what an app gets from the events module. */
+export interface EventBus extends EventPublisher, EventSubscriber {}
+
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+/** What the bus logs through. Fields carry positions, counts and error names, never payloads or secrets. */
+export interface EventBusLogger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+
+/** Kafka topics, named `asc.<domain>.<event>.v<N>`. A topic's name changes only with a breaking change. */
+export const TOPIC_GATEWAY_REQUEST_V1 = 'asc.gateway.request.v1';
+
+/** Event types. The payload's version travels in the envelope (`version`), not in the name. */
+export const EVENT_GATEWAY_REQUEST_COMPLETED = 'asc.gateway.request.completed';
+
+/**
+ * Emitted by ingress once per request that completed, was denied or failed. The request
+ * path fills every field; a stage the request never reached leaves its strings empty ('')
+ * and its numbers 0 (e.g. a denied request has no servedModel/provider/deploymentId), so
+ * consumers and ClickHouse columns never deal with null.
+ */
+export interface RequestCompletedV1 {
+  requestId: string;
+  /** From the authenticated key, never from the request body. Equals the envelope's tenantId. */
+  tenantId: string;
+  appId: string;
+  keyId: string;
+  /** The API shape the client called, e.g. 'openai.chat.completions', 'anthropic.messages'. */
+  api: string;
+  stream: boolean;
+  requestedModel: string;
+  servedModel: string;
+  provider: string;
+  deploymentId: string;
+  region: string;
+  /** Which credential (id + version) served the request; never the credential itself. */
+  credentialId: string;
+  credentialVersion: number;
+  policyId: string;
+  policyVersion: number;
+  decision: 'allow' | 'deny';
+  /** Machine-readable reason for a deny or a failure ('' when allowed and ok). */
+  reasonCode: string;
+  status: 'ok' | 'denied' | 'client_error' | 'upstream_error' | 'cancelled';
+  /** Status returned to the client (0 when the client went away before any response). */
+  httpStatus: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  costUsd: number;
+  latencyMs: number;
+  /** Time to first token; 0 if not streamed. */
+  ttftMs: number;
+  /** Unix epoch milliseconds when ingress accepted the request. */
+  startedAtMs: number;
+}
+
+const text = (max = 256) => z.string().max(max);
+const count = () => z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const millis = () => z.number().nonnegative().finite();
+
+/** Shape check for parse and create; unknown extra fields are dropped (additive changes stay v1). */
+const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
+  requestId: text().min(1),
+  tenantId: text().min(1),
+  appId: text(),
+  keyId: text(),
+  api: text(128),
+  stream: z.boolean(),
+  requestedModel: text(),
+  servedModel: text(),
+  provider: text(128),
+  deploymentId: text(),
+  region: text(128),
+  credentialId: text(),
+  credentialVersion: count(),
+  policyId: text(),
+  policyVersion: count(),
+  decision: z.enum(['allow', 'deny']),
+  reasonCode: text(128),
+  status: z.enum(['ok', 'denied', 'client_error', 'upstream_error', 'cancelled']),
+  httpStatus: z.number().int().min(0).max(599),
+  inputTokens: count(),
+  outputTokens: count(),
+  cachedInputTokens: count(),
+  costUsd: z.number().nonnegative().finite(),
+  latencyMs: millis(),
+  ttftMs: millis(),
+  startedAtMs: count(),
+});
+
+/** One typed map from event type to payload (immich's EventMap): emits are never stringly typed. */
+export interface EventMap {
+  [EVENT_GATEWAY_REQUEST_COMPLETED]: RequestCompletedV1;
+}
+
+export type EventType = keyof EventMap;
+
+interface EventDefinition<T extends EventType> {
+  topic: string;
+  version: number;
+  schema: z.ZodType<EventMap[T]>;
+}
+
+/**
+ * Where each event type lives and which payload version this code reads and writes.
+ * Adding an event type: extend EventMap and add its entry here (the compiler insists).
+ */
+export const eventCatalog = {
+  [EVENT_GATEWAY_REQUEST_COMPLETED]: {
+    topic: TOPIC_GATEWAY_REQUEST_V1,
+    version: 1,
+    schema: requestCompletedV1Schema,
+  },
+} as const satisfies { [T in EventType]: EventDefinition<T> };
+
+export type EventTopic = (typeof eventCatalog)[EventType]['topic'];
+export type EventVersion<T extends EventType> = (typeof eventCatalog)[T]['version'];
+
+/** The event types published on topic P. */
+export type EventTypeOnTopic<P extends EventTopic> = {
+  [T in EventType]: (typeof eventCatalog)[T]['topic'] extends P ? T : never;
+}[EventType];
+
+/** Every topic that ASC events use (what `ensureTopics` creates). */
+export const ALL_TOPICS: readonly EventTopic[] = [
+  ...new Set(Object.values(eventCatalog).map((d) => d.topic)),
+];
+
+export function topicOf<T extends EventType>(type: T): (typeof eventCatalog)[T]['topic'] {
+  return eventCatalog[type].topic;
+}
+
+export function isEventType(value: unknown): value is EventType {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(eventCatalog, value);
+}
+
+export function isEventTopic(value: unknown): value is EventTopic {
+  return typeof value === 'string' && (ALL_TOPICS as readonly string[]).includes(value);
+}

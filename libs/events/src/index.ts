@@ -1,0 +1,45 @@
+export {
+  ALL_TOPICS,
+  EVENT_GATEWAY_REQUEST_COMPLETED,
+  TOPIC_GATEWAY_REQUEST_V1,
+  eventCatalog,
+  isEventTopic,
+  isEventType,
+  topicOf,
+  type EventMap,
+  type EventTopic,
+  type EventType,
+  type EventTypeOnTopic,
+  type EventVersion,
+  type RequestCompletedV1,
+} from './event-map';
+export {
+  createEvent,
+  parseEvent,
+  serializeEvent,
+  type AnyEventEnvelope,
+  type DeadLetterCode,
+  type EventContext,
+  type EventEnvelope,
+  type EventOnTopic,
+  type ParseEventResult,
+} from './envelope';
+export type {
+  DeadLetterReason,
+  EventBus,
+  EventBusLogger,
+  EventPublisher,
+  EventSubscriber,
+  LogFields,
+  PublisherStats,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionStats,
+} from './event-bus.port';
+export { EventBusError, type EventBusErrorCode } from './event-bus.error';
+export { consoleEventBusLogger, silentEventBusLogger } from './event-bus.logger';
+export type { BackoffOptions } from './backoff.util';
+export { DEFAULT_BATCHING_OPTIONS, type BatchingOptions } from './batching-publisher';
+export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.adapter';
+export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adapter';
+export { uuidv7 } from './uuidv7.util';

@@ -1,0 +1,414 @@
+import {
+  CompressionTypes,
+  Kafka,
+  Partitioners,
+  logLevel,
+  type Consumer,
+  type ConsumerCrashEvent,
+  type EachBatchPayload,
+  type ISocketFactory,
+  type LogEntry,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
+import { backoffDelay, type BackoffOptions } from './backoff.util';
+import { deliverBatch } from './batch-delivery';
+import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
+import type { AnyEventEnvelope } from './envelope';
+import { EventBusError } from './event-bus.error';
+import { consoleEventBusLogger, errorFields } from './event-bus.logger';
+import type {
+  EventBus,
+  EventBusLogger,
+  LogFields,
+  PublisherStats,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionStats,
+} from './event-bus.port';
+import { ALL_TOPICS, isEventTopic, type EventTopic } from './event-map';
+
+export interface KafkaEventBusOptions {
+  brokers: string[];
+  clientId: string;
+  /** Prepended to every topic name: isolates environments (or test runs) that share a cluster. */
+  topicPrefix?: string;
+  /** Passed to kafkajs only; never logged. */
+  ssl?: boolean | ConnectionOptions;
+  sasl?: SASLOptions;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Advanced: how kafkajs opens sockets (a proxy, or a test that cuts the network). */
+  socketFactory?: ISocketFactory;
+  logger?: EventBusLogger;
+  publisher?: Partial<BatchingOptions> & { compression?: 'none' | 'gzip' };
+  consumer?: {
+    /** Events per handleBatch call; a larger fetched batch is split and committed piece by piece (default 500). */
+    maxBatchSize?: number;
+    /** Backoff before a failed batch is redelivered (default 200 ms doubling to 30 s). */
+    retry?: BackoffOptions;
+    sessionTimeoutMs?: number;
+    heartbeatIntervalMs?: number;
+    maxWaitTimeMs?: number;
+    /** Partitions handled in parallel by one member (default 1); order within a partition is kept either way. */
+    partitionsConsumedConcurrently?: number;
+  };
+  /** Used by ensureTopics. */
+  topics?: { partitions?: number; replicationFactor?: number; retentionMs?: number };
+}
+
+/** kafkajs errors after which an idempotent producer's sequence state is unusable: start a new producer. */
+const PRODUCER_STATE_ERRORS = new Set([
+  'UNKNOWN_PRODUCER_ID',
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+]);
+/** After this many failed sends in a row the producer is rebuilt too, in case it is wedged. */
+const REBUILD_PRODUCER_AFTER_FAILURES = 5;
+
+function hasProducerStateError(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 5) return false;
+  const e = err as { type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+  if (typeof e.type === 'string' && PRODUCER_STATE_ERRORS.has(e.type)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => hasProducerStateError(x, depth + 1))) return true;
+  return hasProducerStateError(e.cause, depth + 1) || hasProducerStateError(e.originalError, depth + 1);
+}
+
+/** kafkajs log fields we pass on; anything else (stacks, request payloads) stays behind. */
+const KAFKA_LOG_FIELDS = ['broker', 'groupId', 'memberId', 'topic', 'partition', 'error', 'retryCount', 'retryTime'] as const;
+const KAFKA_LOG_IGNORED = [
+  // Deliberate: kafkajs retries a send a few times, then our buffer retries the same batch without limit.
+  'Limiting retries for the idempotent producer',
+];
+const KAFKA_LOG_REPEAT_MS = 30_000;
+
+/**
+ * Routes kafkajs's own logging (warnings and errors only) through our logger, with a
+ * field whitelist, and mutes a line repeated within 30 s: during an outage kafkajs logs
+ * every reconnect attempt, and one line says it.
+ */
+function kafkaLogCreator(logger: EventBusLogger): () => (entry: LogEntry) => void {
+  const lastSeen = new Map<string, number>();
+  return () => ({ namespace, level, log }) => {
+    const message = String(log.message);
+    if (KAFKA_LOG_IGNORED.some((s) => message.includes(s))) return;
+    const now = Date.now();
+    const key = `${level}:${namespace}:${message}`;
+    if ((lastSeen.get(key) ?? -Infinity) > now - KAFKA_LOG_REPEAT_MS) return;
+    if (lastSeen.size > 500) lastSeen.clear();
+    lastSeen.set(key, now);
+    const fields: LogFields = { component: `kafkajs.${namespace}` };
+    for (const name of KAFKA_LOG_FIELDS) {
+      const value: unknown = log[name];
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') fields[name] = value;
+    }
+    const text = `kafka: ${message}`;
+    if (level === logLevel.ERROR) logger.error(text, fields);
+    else if (level === logLevel.WARN) logger.warn(text, fields);
+    else if (level === logLevel.INFO) logger.info(text, fields);
+    else logger.debug(text, fields);
+  };
+}
+
+/**
+ * The event log on Apache Kafka (kafkajs 2.2.4).
+ *
+ * Producing: publish() only appends to the BatchingPublisher's bounded buffer; one sender
+ * writes batches with an idempotent producer (acks=all, one request in flight, murmur2
+ * partitioning by tenant key like the Java client). A failed batch is resent unchanged on
+ * the same producer, so the broker discards a copy it already has; rebuilding the producer
+ * (after a sequence error or 5 failures in a row) can duplicate that batch, which
+ * at-least-once allows: consumers deduplicate on event id.
+ *
+ * Consuming: one kafkajs consumer per subscription, autoCommit off, eachBatch. A batch's
+ * offsets are resolved and committed only after handleBatch resolved; on failure the
+ * same messages are handed over again after a backoff while the consumer heartbeats, so
+ * nothing behind them on that partition is processed first and nothing is skipped.
+ */
+export class KafkaEventBus implements EventBus {
+  private readonly kafka: Kafka;
+  private readonly logger: EventBusLogger;
+  private readonly prefix: string;
+  private readonly publisher: BatchingPublisher;
+  private readonly compression: CompressionTypes;
+  private producer?: Producer;
+  private producerConnected = false;
+  private consecutiveSendFailures = 0;
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private closed = false;
+
+  constructor(private readonly options: KafkaEventBusOptions) {
+    this.logger = options.logger ?? consoleEventBusLogger;
+    this.prefix = options.topicPrefix ?? '';
+    this.compression = options.publisher?.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      ssl: options.ssl,
+      sasl: options.sasl,
+      connectionTimeout: options.connectionTimeoutMs ?? 3_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      socketFactory: options.socketFactory,
+      // Short internal retries: the publisher's buffer and the consumers' redelivery do the long waiting.
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(this.logger),
+    });
+    const { compression: _compression, ...batching } = options.publisher ?? {};
+    this.publisher = new BatchingPublisher((batch) => this.send(batch), batching, this.logger, () => this.disconnectProducer());
+  }
+
+  /** The Kafka topic an event topic maps to (with the configured prefix). */
+  topicName(topic: EventTopic): string {
+    return `${this.prefix}${topic}`;
+  }
+
+  publish(event: AnyEventEnvelope): void {
+    this.publisher.publish(event);
+  }
+
+  flush(options?: { timeoutMs?: number }): Promise<void> {
+    return this.publisher.flush(options);
+  }
+
+  stats(): PublisherStats {
+    return this.publisher.stats();
+  }
+
+  /** Stops the subscriptions (each finishes its in-flight batch), then flushes and disconnects the producer. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    await this.publisher.close();
+  }
+
+  /**
+   * Creates the topics of ALL_TOPICS that do not exist yet (safe to call on every start and
+   * from several processes at once). Returns the Kafka topic names it created. The producer
+   * never auto-creates topics: a topic created by accident would get the broker's default
+   * partition count.
+   */
+  async ensureTopics(): Promise<{ created: string[] }> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = ALL_TOPICS.map((t) => this.topicName(t)).filter((t) => !existing.has(t));
+      if (missing.length === 0) return { created: [] };
+      const retentionMs = this.options.topics?.retentionMs;
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: this.options.topics?.partitions ?? 6,
+            replicationFactor: this.options.topics?.replicationFactor ?? -1,
+            configEntries: retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(retentionMs) }],
+          })),
+        });
+      } catch (err) {
+        if (!isTopicAlreadyExists(err)) throw err;
+      }
+      return { created: missing };
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async subscribe<P extends EventTopic>(options: SubscribeOptions<P>): Promise<Subscription> {
+    if (this.closed) throw new EventBusError('bus_closed', 'subscribe on a closed bus');
+    if (!options.groupId) throw new EventBusError('invalid_subscription', 'groupId is required');
+    if (options.topics.length === 0) throw new EventBusError('invalid_subscription', 'at least one topic is required');
+    for (const topic of options.topics) {
+      if (!isEventTopic(topic)) throw new EventBusError('invalid_subscription', `unknown topic ${String(topic)}`);
+    }
+    // Stored without its topic parameter; deliverBatch checks each event's topic against P.
+    const widened = options as unknown as SubscribeOptions<EventTopic>;
+    const subscription = new KafkaSubscription(this.kafka, this.options, this.logger, (t) => this.topicName(t), widened);
+    await subscription.start();
+    this.subscriptions.add(subscription);
+    return {
+      stop: async () => {
+        await subscription.stop();
+        this.subscriptions.delete(subscription);
+      },
+      stats: () => subscription.stats(),
+    };
+  }
+
+  private async send(batch: readonly OutboundMessage[]): Promise<void> {
+    const byTopic = new Map<string, Array<{ key: string; value: string }>>();
+    for (const m of batch) {
+      const topic = this.topicName(m.topic);
+      let messages = byTopic.get(topic);
+      if (!messages) byTopic.set(topic, (messages = []));
+      messages.push({ key: m.key, value: m.value });
+    }
+    try {
+      const producer = await this.connectedProducer();
+      await producer.sendBatch({
+        acks: -1,
+        compression: this.compression,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+      this.consecutiveSendFailures = 0;
+    } catch (err) {
+      if (hasProducerStateError(err) || ++this.consecutiveSendFailures >= REBUILD_PRODUCER_AFTER_FAILURES) {
+        this.consecutiveSendFailures = 0;
+        await this.disconnectProducer();
+      }
+      throw err;
+    }
+  }
+
+  private async connectedProducer(): Promise<Producer> {
+    this.producer ??= this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
+    });
+    if (!this.producerConnected) {
+      try {
+        await this.producer.connect();
+        this.producerConnected = true;
+      } catch (err) {
+        await this.disconnectProducer();
+        throw err;
+      }
+    }
+    return this.producer;
+  }
+
+  private async disconnectProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    this.producerConnected = false;
+    await producer?.disconnect().catch(() => undefined);
+  }
+}
+
+function isTopicAlreadyExists(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { type?: unknown; errors?: unknown };
+  if (e.type === 'TOPIC_ALREADY_EXISTS') return true;
+  return Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((x) => isTopicAlreadyExists(x));
+}
+
+/** One subscription = one kafkajs consumer (one group member), rebuilt if kafkajs gives up on it. */
+class KafkaSubscription {
+  private consumer?: Consumer;
+  private stopping = false;
+  private readonly abort = new AbortController();
+  private readonly counters: SubscriptionStats = { delivered: 0, deadLettered: 0, failedAttempts: 0 };
+  private readonly byKafkaTopic: Map<string, EventTopic>;
+  private readonly maxBatchSize: number;
+  private readonly retry: BackoffOptions;
+  private restarts = 0;
+  private restartTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly busOptions: KafkaEventBusOptions,
+    private readonly logger: EventBusLogger,
+    topicName: (topic: EventTopic) => string,
+    private readonly options: SubscribeOptions<EventTopic>,
+  ) {
+    this.byKafkaTopic = new Map(options.topics.map((t) => [topicName(t), t]));
+    this.maxBatchSize = Math.max(1, options.maxBatchSize ?? busOptions.consumer?.maxBatchSize ?? 500);
+    this.retry = busOptions.consumer?.retry ?? { initialMs: 200, maxMs: 30_000 };
+  }
+
+  stats(): SubscriptionStats {
+    return { ...this.counters };
+  }
+
+  /** Connects, joins the group and starts consuming; rejects if the cluster cannot be reached. */
+  async start(): Promise<void> {
+    const c = this.busOptions.consumer ?? {};
+    const consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      sessionTimeout: c.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: c.heartbeatIntervalMs ?? 3_000,
+      maxWaitTimeInMs: c.maxWaitTimeMs ?? 1_000,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => this.onCrash(consumer, event));
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...this.byKafkaTopic.keys()], fromBeginning: this.options.fromBeginning ?? true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: c.partitionsConsumedConcurrently ?? 1,
+        eachBatch: (payload) => this.onBatch(payload),
+      });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort(); // ends a pending retry wait: that batch stays uncommitted
+    clearTimeout(this.restartTimer);
+    await this.consumer?.disconnect().catch(() => undefined);
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const topic = this.byKafkaTopic.get(batch.topic);
+    if (!topic) throw new EventBusError('invalid_subscription', `received unsubscribed topic ${batch.topic}`);
+    for (let i = 0; i < batch.messages.length; i += this.maxBatchSize) {
+      const chunk = batch.messages.slice(i, i + this.maxBatchSize);
+      const done = await deliverBatch({
+        groupId: this.options.groupId,
+        topic,
+        partition: batch.partition,
+        messages: chunk.map((m) => ({ value: m.value, offset: m.offset })),
+        subscription: this.options,
+        retry: this.retry,
+        logger: this.logger,
+        stats: this.counters,
+        isActive: () => !this.stopping && isRunning() && !isStale(),
+        keepAlive: heartbeat,
+        keepAliveMs: this.busOptions.consumer?.heartbeatIntervalMs ?? 3_000,
+        signal: this.abort.signal,
+      });
+      if (!done) return; // not resolved, not committed: the next reader of this partition gets these again
+      resolveOffset(chunk[chunk.length - 1].offset);
+      // With autoCommit off, commitOffsetsIfNecessary() without arguments commits nothing in
+      // kafkajs 2.2.4 (it only checks autoCommitInterval/Threshold): pass the offsets.
+      await commitOffsetsIfNecessary(uncommittedOffsets());
+      await heartbeat();
+    }
+  }
+
+  /** kafkajs restarts a consumer itself after retriable errors; after any other crash we rebuild it. */
+  private onCrash(consumer: Consumer, event: ConsumerCrashEvent): void {
+    if (event.payload.restart || this.stopping || consumer !== this.consumer) return;
+    const delay = backoffDelay(++this.restarts, { initialMs: 1_000, maxMs: 30_000 });
+    this.logger.error('kafka consumer stopped after a non-retriable error: rebuilding it', {
+      groupId: this.options.groupId,
+      retryInMs: delay,
+      ...errorFields(event.payload.error),
+    });
+    this.restartTimer = setTimeout(() => {
+      void consumer
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => (this.stopping ? undefined : this.start()))
+        .then(() => {
+          this.restarts = 0;
+        })
+        .catch((err: unknown) => {
+          this.logger.error('kafka consumer rebuild failed', { groupId: this.options.groupId, ...errorFields(err) });
+          this.onCrash(this.consumer ?? consumer, { ...event, payload: { ...event.payload, restart: false } });
+        });
+    }, delay);
+  }
+}

@@ -1,0 +1,22 @@
+import { policyV1, routingV1, secretsV1 } from '@asc/contracts';
+
+export type Principal = policyV1.Principal;
+export type PolicyDecision = policyV1.DecideResponse;
+export type RoutePlan = routingV1.PlanResponse;
+export type Deployment = routingV1.Deployment;
+export type CredentialLease = secretsV1.LeaseResponse;
+
+/**
+ * What the data plane needs from the control plane. The gRPC adapter talks to the policy,
+ * routing and secrets services; data-plane tests can run on a fake of this port.
+ */
+export interface ControlPlane {
+  /** Resolves a key digest; undefined when the key is unknown, revoked or its tenant disabled. */
+  authenticate(keyHash: string): Promise<Principal | undefined>;
+  decide(principal: Principal, model: string, operation: string): Promise<PolicyDecision>;
+  plan(principal: Principal, model: string, allowedRegions: string[], operation: string): Promise<RoutePlan>;
+  lease(principal: Principal, credentialId: string, purpose: string): Promise<CredentialLease>;
+  close(): Promise<void>;
+}
+
+export const CONTROL_PLANE = Symbol('CONTROL_PLANE');

@@ -1,0 +1,102 @@
+import { status } from '@grpc/grpc-js';
+import { policyV1, routingV1, secretsV1 } from '@asc/contracts';
+import { createGrpcClient, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
+import { ControlPlane, CredentialLease, PolicyDecision, Principal, RoutePlan } from './control-plane.port';
+import { IngressError } from './ingress.error';
+import { TtlCache } from './ttl-cache';
+
+export interface GrpcControlPlaneOptions {
+  policyTarget: string;
+  routingTarget: string;
+  secretsTarget: string;
+  /** How long a key lookup, decision or plan is served from ingress memory (0 = never). */
+  cacheTtlMs: number;
+  /** How long the last good answer is served while the control plane is unreachable. */
+  staleIfErrorMs: number;
+  deadlineMs: number;
+  maxEntries: number;
+}
+
+/**
+ * The control plane over gRPC, with tenant-scoped hot-path caches. Every cache key starts
+ * with the tenant id (or is the key digest itself), so no entry can answer for another
+ * tenant.
+ */
+export class GrpcControlPlane implements ControlPlane {
+  private readonly policy: GrpcClientHandle<typeof policyV1.PolicyServiceService>;
+  private readonly routing: GrpcClientHandle<typeof routingV1.RoutingServiceService>;
+  private readonly secrets: GrpcClientHandle<typeof secretsV1.SecretsServiceService>;
+  private readonly principals: TtlCache<string, Principal | undefined>;
+  private readonly decisions: TtlCache<string, PolicyDecision>;
+  private readonly plans: TtlCache<string, RoutePlan>;
+  private readonly leases: TtlCache<string, CredentialLease>;
+
+  constructor(options: GrpcControlPlaneOptions) {
+    const defaults = { deadlineMs: options.deadlineMs };
+    this.policy = createGrpcClient(policyV1.PolicyServiceService, options.policyTarget, defaults);
+    this.routing = createGrpcClient(routingV1.RoutingServiceService, options.routingTarget, defaults);
+    this.secrets = createGrpcClient(secretsV1.SecretsServiceService, options.secretsTarget, defaults);
+    const { cacheTtlMs, maxEntries, staleIfErrorMs } = options;
+    this.principals = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
+    this.decisions = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
+    this.plans = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
+    // A lease is reused until shortly before it expires, never past it.
+    this.leases = new TtlCache(Number.MAX_SAFE_INTEGER, maxEntries, 0);
+  }
+
+  authenticate(keyHash: string): Promise<Principal | undefined> {
+    return this.principals.getOrLoad(keyHash, () =>
+      this.call(async () => {
+        const res = await this.policy.client.authenticateKey({ keyHash });
+        return res.found ? res.principal : undefined;
+      }, 'policy'),
+    );
+  }
+
+  decide(principal: Principal, model: string, operation: string): Promise<PolicyDecision> {
+    const key = `${principal.tenantId}\u0000${principal.appId}\u0000${principal.keyId}\u0000${operation}\u0000${model}`;
+    return this.decisions.getOrLoad(key, () =>
+      this.call(
+        () => this.policy.client.decide({ tenantId: principal.tenantId, appId: principal.appId, keyId: principal.keyId, model, operation }),
+        'policy',
+      ),
+    );
+  }
+
+  plan(principal: Principal, model: string, allowedRegions: string[], operation: string): Promise<RoutePlan> {
+    const key = `${principal.tenantId}\u0000${operation}\u0000${model}\u0000${allowedRegions.join(',')}`;
+    return this.plans.getOrLoad(key, () =>
+      this.call(() => this.routing.client.plan({ tenantId: principal.tenantId, model, allowedRegions, operation }), 'routing'),
+    );
+  }
+
+  lease(principal: Principal, credentialId: string, purpose: string): Promise<CredentialLease> {
+    const key = `${principal.tenantId}\u0000${credentialId}`;
+    return this.leases.getOrLoad(
+      key,
+      () => this.call(() => this.secrets.client.lease({ tenantId: principal.tenantId, credentialId, purpose }), 'secrets'),
+      // Re-lease 30 s before expiry (or at half-life for very short leases).
+      (lease) => {
+        const remaining = lease.expiresAtMs - Date.now();
+        return Math.max(0, Math.min(remaining - 30_000, remaining / 2));
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    this.policy.close();
+    this.routing.close();
+    this.secrets.close();
+  }
+
+  private async call<T>(fn: () => Promise<T>, service: string): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof GrpcCallError && err.grpcCode === status.NOT_FOUND) {
+        throw new IngressError('credential_unavailable', 'the credential for this deployment is not available', 502);
+      }
+      throw new IngressError('control_plane_unavailable', `the ${service} service is unavailable`, 503);
+    }
+  }
+}

@@ -1,0 +1,10 @@
+export { ChatCompletionsService } from './chat-completions.service';
+export type { GovernedCall, StreamSink } from './chat-completions.service';
+export { CONTROL_PLANE } from './control-plane.port';
+export type { ControlPlane, CredentialLease, Deployment, PolicyDecision, Principal, RoutePlan } from './control-plane.port';
+export { GrpcControlPlane } from './grpc-control-plane.adapter';
+export { ingressConfigShape, loadIngressConfig } from './ingress.config';
+export type { IngressConfig } from './ingress.config';
+export { IngressError } from './ingress.error';
+export { startIngressService } from './start-ingress';
+export type { IngressDependencies } from './start-ingress';

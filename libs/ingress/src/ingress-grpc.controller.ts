@@ -1,0 +1,68 @@
+import { Controller } from '@nestjs/common';
+import { RpcException } from '@nestjs/microservices';
+import { Metadata, status } from '@grpc/grpc-js';
+import { ingressV1 } from '@asc/contracts';
+import { ChatCompletionsService } from './chat-completions.service';
+import { IngressError } from './ingress.error';
+import { parseChatCompletionRequest } from './openai-chat.schema';
+import { toIngressError } from './openai-error';
+import { beginRecord } from './request-record';
+
+const grpcStatusByHttp: Record<number, status> = {
+  400: status.INVALID_ARGUMENT,
+  401: status.UNAUTHENTICATED,
+  403: status.PERMISSION_DENIED,
+  404: status.NOT_FOUND,
+  413: status.RESOURCE_EXHAUSTED,
+  429: status.RESOURCE_EXHAUSTED,
+  503: status.UNAVAILABLE,
+  504: status.DEADLINE_EXCEEDED,
+};
+
+/** The gRPC edge: the same governed path as HTTP, for product teams' backends. */
+@Controller()
+@ingressV1.IngressServiceControllerMethods()
+export class IngressGrpcController implements ingressV1.IngressServiceController {
+  constructor(private readonly chat: ChatCompletionsService) {}
+
+  async createChatCompletion(request: ingressV1.CreateChatCompletionRequest, metadata?: Metadata): Promise<ingressV1.CreateChatCompletionResponse> {
+    const record = beginRecord('grpc.chat.completions');
+    let httpStatus = 200;
+    let failure: IngressError | undefined;
+    try {
+      const auth = metadata?.get('authorization')[0];
+      const principal = await this.chat.authenticate(record, typeof auth === 'string' ? auth : undefined, undefined);
+      const body = parseChatCompletionRequest({
+        model: request.model,
+        messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+        ...(request.maxTokens ? { max_tokens: request.maxTokens } : {}),
+        ...(request.temperature ? { temperature: request.temperature } : {}),
+      });
+      const call = await this.chat.authorize(record, principal, body.model);
+      const result = (await this.chat.complete(record, call, body)) as {
+        id?: string;
+        model?: string;
+        choices?: Array<{ message?: { content?: string | null }; finish_reason?: string }>;
+        usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number };
+      };
+      const choice = result.choices?.[0];
+      return {
+        id: result.id ?? record.requestId,
+        model: result.model ?? record.servedModel,
+        content: choice?.message?.content ?? '',
+        finishReason: choice?.finish_reason ?? '',
+        usage: {
+          promptTokens: result.usage?.prompt_tokens ?? 0,
+          completionTokens: result.usage?.completion_tokens ?? 0,
+          totalTokens: result.usage?.total_tokens ?? 0,
+        },
+      };
+    } catch (err) {
+      failure = toIngressError(err);
+      httpStatus = failure.httpStatus;
+      throw new RpcException({ code: grpcStatusByHttp[httpStatus] ?? status.INTERNAL, message: `${failure.code}: ${failure.message}` });
+    } finally {
+      this.chat.finish(record, httpStatus, failure);
+    }
+  }
+}

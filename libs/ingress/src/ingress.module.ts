@@ -1,0 +1,34 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { EventPublisher } from '@asc/events';
+import { OpenAICompatibleClient } from '@asc/providers';
+import { ServiceKitModule } from '@asc/service-kit';
+import { ChatCompletionsController } from './chat-completions.controller';
+import { ChatCompletionsService } from './chat-completions.service';
+import { CONTROL_PLANE, ControlPlane } from './control-plane.port';
+import { IngressGrpcController } from './ingress-grpc.controller';
+import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, UPSTREAM_CLIENT } from './ingress.tokens';
+
+export interface IngressModuleOptions extends IngressOptions {
+  controlPlane: ControlPlane;
+  events: EventPublisher;
+  upstream: OpenAICompatibleClient;
+  collectProcessMetrics: boolean;
+}
+
+@Module({})
+export class IngressModule {
+  static forRoot(options: IngressModuleOptions): DynamicModule {
+    return {
+      module: IngressModule,
+      imports: [ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics })],
+      controllers: [ChatCompletionsController, IngressGrpcController],
+      providers: [
+        { provide: CONTROL_PLANE, useValue: options.controlPlane },
+        { provide: EVENT_PUBLISHER, useValue: options.events },
+        { provide: UPSTREAM_CLIENT, useValue: options.upstream },
+        { provide: INGRESS_OPTIONS, useValue: { upstreamTimeoutMs: options.upstreamTimeoutMs } satisfies IngressOptions },
+        ChatCompletionsService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import { HttpException } from '@nestjs/common';
+import { UpstreamError } from '@asc/providers';
+import { IngressError } from './ingress.error';
+
+/** OpenAI's error body: `{ error: { message, type, param, code } }`. */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+const typeByStatus: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'invalid_request_error',
+  413: 'invalid_request_error',
+  429: 'rate_limit_error',
+};
+
+export function openAIError(status: number, code: string, message: string, param?: string): OpenAIErrorBody {
+  return { error: { message, type: typeByStatus[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), param: param ?? null, code } };
+}
+
+/** Maps any failure to a status and an OpenAI-shaped body; unknown errors never leak details. */
+export function toIngressError(err: unknown): IngressError {
+  if (err instanceof IngressError) return err;
+  if (err instanceof UpstreamError) {
+    if (err.failure === 'http' && err.status === 429) {
+      return new IngressError('upstream_rate_limited', `the provider is rate limiting: ${err.providerMessage ?? 'try again later'}`, 429, undefined, err.retryAfter);
+    }
+    if (err.failure === 'http' && err.status && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 403) {
+      // The provider rejected the request itself: pass its status and message through.
+      return new IngressError('upstream_invalid_request', err.providerMessage ?? 'the provider rejected the request', err.status);
+    }
+    if (err.failure === 'timeout') return new IngressError('upstream_timeout', 'the provider did not answer in time', 504);
+    return new IngressError('upstream_error', 'the provider failed to answer', 502);
+  }
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    if (status === 413) return new IngressError('request_too_large', 'the request body is larger than this gateway accepts', 413);
+    if (status === 404) return new IngressError('not_found', 'unknown route', 404);
+    return new IngressError('invalid_request', err.message, status);
+  }
+  const statusCode = (err as { statusCode?: unknown })?.statusCode;
+  if (statusCode === 413) return new IngressError('request_too_large', 'the request body is larger than this gateway accepts', 413);
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    return new IngressError('invalid_request', (err as Error).message, statusCode);
+  }
+  return new IngressError('internal_error', 'the gateway failed to process the request', 500);
+}

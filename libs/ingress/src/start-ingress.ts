@@ -1,0 +1,55 @@
+import { LoggerService } from '@nestjs/common';
+import { ingressV1, protoFile } from '@asc/contracts';
+import { EventPublisher } from '@asc/events';
+import { OpenAICompatibleClient } from '@asc/providers';
+import { bootstrapService, RunningService } from '@asc/service-kit';
+import { ControlPlane } from './control-plane.port';
+import { GrpcControlPlane } from './grpc-control-plane.adapter';
+import { IngressErrorFilter } from './ingress-error.filter';
+import { IngressConfig } from './ingress.config';
+import { IngressModule } from './ingress.module';
+
+export interface IngressDependencies {
+  events: EventPublisher;
+  /** Defaults to the gRPC control plane at the configured targets. */
+  controlPlane?: ControlPlane;
+  collectProcessMetrics?: boolean;
+  logger?: LoggerService;
+}
+
+export async function startIngressService(config: IngressConfig, deps: IngressDependencies): Promise<RunningService> {
+  const controlPlane =
+    deps.controlPlane ??
+    new GrpcControlPlane({
+      policyTarget: config.POLICY_GRPC_TARGET,
+      routingTarget: config.ROUTING_GRPC_TARGET,
+      secretsTarget: config.SECRETS_GRPC_TARGET,
+      cacheTtlMs: config.INGRESS_CONFIG_CACHE_TTL_MS,
+      staleIfErrorMs: config.INGRESS_STALE_IF_ERROR_MS,
+      deadlineMs: config.INGRESS_CONTROL_PLANE_DEADLINE_MS,
+      maxEntries: 100_000,
+    });
+  const upstream = new OpenAICompatibleClient();
+  const running = await bootstrapService({
+    name: 'ingress',
+    module: IngressModule.forRoot({
+      controlPlane,
+      events: deps.events,
+      upstream,
+      upstreamTimeoutMs: config.INGRESS_UPSTREAM_TIMEOUT_MS,
+      collectProcessMetrics: deps.collectProcessMetrics ?? true,
+    }),
+    http: { host: config.INGRESS_HTTP_HOST, port: config.INGRESS_HTTP_PORT, bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES },
+    grpc: { url: config.INGRESS_GRPC_URL, package: ingressV1.ASC_INGRESS_V1_PACKAGE_NAME, protoFile: protoFile('ingress') },
+    errorFilter: new IngressErrorFilter(),
+    logger: deps.logger,
+  });
+  return {
+    ...running,
+    close: async () => {
+      await running.close();
+      await controlPlane.close();
+      await upstream.close();
+    },
+  };
+}

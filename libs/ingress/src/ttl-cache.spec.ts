@@ -1,0 +1,41 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { TtlCache } from './ttl-cache';
+
+describe('TtlCache', () => {
+  it('serves fresh values without reloading and reloads after the ttl', async () => {
+    let now = 0;
+    let loads = 0;
+    const cache = new TtlCache<string, number>(100, 10, 0, () => now);
+    const load = async () => ++loads;
+    assert.equal(await cache.getOrLoad('a', load), 1);
+    now = 99;
+    assert.equal(await cache.getOrLoad('a', load), 1);
+    now = 100;
+    assert.equal(await cache.getOrLoad('a', load), 2);
+  });
+
+  it('serves the last good value while the source fails, but only within staleIfError', async () => {
+    let now = 0;
+    const cache = new TtlCache<string, string>(10, 10, 1000, () => now);
+    await cache.getOrLoad('k', async () => 'good');
+    now = 500;
+    assert.equal(await cache.getOrLoad('k', () => Promise.reject(new Error('down'))), 'good');
+    now = 1001;
+    await assert.rejects(cache.getOrLoad('k', () => Promise.reject(new Error('down'))), /down/);
+  });
+
+  it('stays within its bound', async () => {
+    const cache = new TtlCache<number, number>(1000, 3);
+    for (let i = 0; i < 10; i++) await cache.getOrLoad(i, async () => i);
+    assert.equal(cache.size, 3);
+  });
+
+  it('caches nothing when ttl and stale window are zero', async () => {
+    let loads = 0;
+    const cache = new TtlCache<string, number>(0, 10, 0);
+    await cache.getOrLoad('a', async () => ++loads);
+    await cache.getOrLoad('a', async () => ++loads);
+    assert.equal(loads, 2);
+  });
+});

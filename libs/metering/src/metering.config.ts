@@ -1,0 +1,24 @@
+import { env, loadConfig, sensitive } from '@asc/config';
+import { z } from 'zod';
+
+/** Environment of the metering service (validated at boot). */
+export const meteringConfigShape = {
+  METERING_HTTP_HOST: env.str('127.0.0.1'),
+  METERING_HTTP_PORT: env.port(8085),
+  METERING_GRPC_URL: env.str('127.0.0.1:50055'),
+  METERING_CONSUMER_GROUP: env.str('asc-metering'),
+  CLICKHOUSE_URL: env.url().default('http://127.0.0.1:8123'),
+  CLICKHOUSE_DATABASE: env.str('asc'),
+  CLICKHOUSE_USER: env.str('default'),
+  CLICKHOUSE_PASSWORD: sensitive(z.string().default('')),
+  KAFKA_BROKERS: env.list('127.0.0.1:9092'),
+  /** Prepended to topic names: isolates environments that share one Kafka cluster. */
+  KAFKA_TOPIC_PREFIX: env.topicPrefix(),
+  ASC_ADMIN_TOKEN: sensitive(env.str()),
+};
+
+export type MeteringConfig = ReturnType<typeof loadMeteringConfig>;
+
+export function loadMeteringConfig(source: Record<string, string | undefined> = process.env) {
+  return loadConfig(meteringConfigShape, source);
+}

@@ -1,0 +1,2 @@
+export const ANALYTICS_STORE = Symbol('ANALYTICS_STORE');
+export const METERING_DATABASE = Symbol('METERING_DATABASE');

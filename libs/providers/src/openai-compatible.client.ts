@@ -1,0 +1,140 @@
+import { Dispatcher, Pool } from 'undici';
+import { SseEvent, SseParser } from './sse';
+import { UpstreamError } from './upstream.error';
+
+/** Where and how to call one provider deployment (the secret comes from a lease). */
+export interface UpstreamTarget {
+  /** Base URL including the version prefix, e.g. https://api.openai.com/v1 */
+  baseUrl: string;
+  apiKey: string;
+}
+
+export interface UpstreamCallOptions {
+  signal?: AbortSignal;
+  /** Time allowed until the response headers arrive. */
+  headersTimeoutMs: number;
+  /** Time allowed between two body chunks (a stalled stream fails). */
+  bodyTimeoutMs: number;
+  /** Extra headers for the provider (e.g. a W3C traceparent). */
+  headers?: Record<string, string>;
+}
+
+export interface UpstreamJsonResponse {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Client for OpenAI-compatible HTTP APIs (OpenAI, vLLM, Ollama, the simulator…), one
+ * keep-alive connection pool per origin.
+ */
+export class OpenAICompatibleClient {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly connectionsPerOrigin = 128) {}
+
+  async postJson(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<UpstreamJsonResponse> {
+    const response = await this.send(target, path, body, options);
+    const text = await readText(response, options);
+    if (response.statusCode >= 400) throw httpError(response, text);
+    try {
+      return { status: response.statusCode, body: JSON.parse(text) as unknown };
+    } catch {
+      throw new UpstreamError('protocol', 'upstream answered with a body that is not JSON', response.statusCode);
+    }
+  }
+
+  /** Opens an SSE stream; errors before the first byte are thrown, later ones surface in iteration. */
+  async postStream(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<AsyncIterable<SseEvent>> {
+    const response = await this.send(target, path, body, options);
+    if (response.statusCode >= 400) throw httpError(response, await readText(response, options));
+    return iterateSse(response.body);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.pools.clear();
+  }
+
+  private pool(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, { connections: this.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 30_000 });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  private async send(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
+    const url = new URL(target.baseUrl.replace(/\/$/, '') + path);
+    try {
+      return await this.pool(url.origin).request({
+        method: 'POST',
+        path: url.pathname + url.search,
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          authorization: `Bearer ${target.apiKey}`,
+          ...options.headers,
+        },
+        body: JSON.stringify(body),
+        signal: options.signal,
+        headersTimeout: options.headersTimeoutMs,
+        bodyTimeout: options.bodyTimeoutMs,
+      });
+    } catch (err) {
+      throw toUpstreamError(err);
+    }
+  }
+}
+
+async function readText(response: Dispatcher.ResponseData, _options: UpstreamCallOptions): Promise<string> {
+  try {
+    return await response.body.text();
+  } catch (err) {
+    throw toUpstreamError(err);
+  }
+}
+
+async function* iterateSse(body: Dispatcher.ResponseData['body']): AsyncIterable<SseEvent> {
+  const parser = new SseParser();
+  body.setEncoding('utf8');
+  try {
+    for await (const chunk of body) {
+      for (const event of parser.push(chunk as string)) yield event;
+    }
+  } catch (err) {
+    throw toUpstreamError(err);
+  }
+  for (const event of parser.end()) yield event;
+}
+
+function httpError(response: Dispatcher.ResponseData, text: string): UpstreamError {
+  let message: string | undefined;
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
+    const candidate = typeof parsed.error === 'object' ? parsed.error?.message : (parsed.error ?? parsed.message);
+    if (typeof candidate === 'string') message = candidate.slice(0, 500);
+  } catch {
+    message = undefined;
+  }
+  const retryAfter = response.headers['retry-after'];
+  return new UpstreamError(
+    'http',
+    `upstream answered HTTP ${response.statusCode}`,
+    response.statusCode,
+    message,
+    typeof retryAfter === 'string' ? retryAfter : undefined,
+  );
+}
+
+function toUpstreamError(err: unknown): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const e = err as { name?: string; code?: string; message?: string };
+  if (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED') return new UpstreamError('aborted', 'the upstream call was aborted');
+  if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new UpstreamError('timeout', 'the upstream did not answer in time');
+  }
+  if (e.code === 'UND_ERR_SOCKET' || e.code === 'UND_ERR_CLOSED') return new UpstreamError('protocol', 'the upstream closed the connection');
+  return new UpstreamError('connect', `could not reach the upstream (${e.code ?? 'error'})`);
+}

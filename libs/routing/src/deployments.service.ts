@@ -1,0 +1,249 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { DataSource, EntityManager, Repository } from 'typeorm';
+import { routingV1 } from '@asc/contracts';
+import { CreateDeploymentInput, UpdateDeploymentInput } from './deployment.schemas';
+import { DeploymentEntity, Provider } from './entities/deployment.entity';
+import { RoutingError } from './routing.error';
+
+export const ROUTING_DATA_SOURCE = Symbol('ROUTING_DATA_SOURCE');
+
+const newId = (prefix: string) => `${prefix}_${randomBytes(10).toString('hex')}`;
+
+/** How many plans this service keeps in memory. */
+const CACHE_LIMIT = 10_000;
+const DEFAULT_WEIGHT = 100;
+const DEFAULT_PRIORITY = 100;
+
+/** A deployment as the admin API shows it. */
+export interface DeploymentView {
+  id: string;
+  tenantId: string | null;
+  model: string;
+  provider: Provider;
+  upstreamModel: string;
+  region: string;
+  baseUrl: string;
+  credentialId: string | null;
+  price: routingV1.Price;
+  weight: number;
+  priority: number;
+  enabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/**
+ * Provider deployments and route plans. Plans are served from a bounded in-memory cache
+ * keyed by (tenant, model, regions); every write through this service bumps the config
+ * version and empties the cache.
+ */
+@Injectable()
+export class DeploymentsService {
+  private readonly deployments: Repository<DeploymentEntity>;
+  private readonly planCache = new Map<string, routingV1.PlanResponse>();
+  /** Models with at least one enabled deployment: unknown names never reach the database or the cache. */
+  private knownModels: Promise<Set<string>> | undefined;
+  private configVersion: number | undefined;
+  /** Bumped on every write, so a read that raced a write does not cache what it read. */
+  private generation = 0;
+
+  constructor(@Inject(ROUTING_DATA_SOURCE) private readonly dataSource: DataSource) {
+    this.deployments = dataSource.getRepository(DeploymentEntity);
+  }
+
+  async create(input: CreateDeploymentInput): Promise<DeploymentView> {
+    const saved = await this.write((manager) =>
+      manager.getRepository(DeploymentEntity).save(
+        this.deployments.create({
+          id: newId('dep'),
+          tenantId: input.tenantId ?? null,
+          model: input.model,
+          provider: input.provider,
+          upstreamModel: input.upstreamModel,
+          region: input.region,
+          baseUrl: input.baseUrl,
+          credentialId: input.credentialId ?? null,
+          inputPerMtokUsd: input.price.inputPerMtokUsd,
+          outputPerMtokUsd: input.price.outputPerMtokUsd,
+          cachedInputPerMtokUsd: input.price.cachedInputPerMtokUsd ?? input.price.inputPerMtokUsd,
+          weight: input.weight ?? DEFAULT_WEIGHT,
+          priority: input.priority ?? DEFAULT_PRIORITY,
+          enabled: input.enabled ?? true,
+        }),
+      ),
+    );
+    return toView(saved);
+  }
+
+  /** Every deployment, or only those owned by one tenant (platform ones have no tenant). */
+  async list(filter: { tenantId?: string } = {}): Promise<DeploymentView[]> {
+    const rows = await this.deployments.find({
+      where: filter.tenantId === undefined ? {} : { tenantId: filter.tenantId },
+      order: { createdAt: 'ASC', id: 'ASC' },
+    });
+    return rows.map(toView);
+  }
+
+  async get(id: string): Promise<DeploymentView> {
+    return toView(await this.find(this.deployments, id));
+  }
+
+  async update(id: string, patch: UpdateDeploymentInput): Promise<DeploymentView> {
+    const saved = await this.write(async (manager) => {
+      const repo = manager.getRepository(DeploymentEntity);
+      const current = await this.find(repo, id, true);
+      if (patch.enabled !== undefined) current.enabled = patch.enabled;
+      if (patch.weight !== undefined) current.weight = patch.weight;
+      if (patch.priority !== undefined) current.priority = patch.priority;
+      if (patch.price?.inputPerMtokUsd !== undefined) current.inputPerMtokUsd = patch.price.inputPerMtokUsd;
+      if (patch.price?.outputPerMtokUsd !== undefined) current.outputPerMtokUsd = patch.price.outputPerMtokUsd;
+      if (patch.price?.cachedInputPerMtokUsd !== undefined) current.cachedInputPerMtokUsd = patch.price.cachedInputPerMtokUsd;
+      return repo.save(current);
+    });
+    return toView(saved);
+  }
+
+  /** Deployments are never deleted: audit records reference them. */
+  disable(id: string): Promise<DeploymentView> {
+    return this.update(id, { enabled: false });
+  }
+
+  /**
+   * The ordered deployments that may serve `model` for `tenantId` in `allowedRegions`:
+   * the tenant's own first, then by priority (lower first), weight (higher first) and id.
+   * An empty region list allows nothing (default deny); "*" allows every region.
+   */
+  async plan(request: routingV1.PlanRequest): Promise<routingV1.PlanResponse> {
+    if (!request.tenantId) throw new RoutingError('invalid_request', 'tenant_id is required', 400, 'tenant_id');
+    if (!request.model) throw new RoutingError('invalid_request', 'model is required', 400, 'model');
+    const generation = this.generation;
+    const configVersion = await this.currentConfigVersion();
+    const anyRegion = request.allowedRegions.includes('*');
+    const regions = anyRegion ? ['*'] : [...new Set(request.allowedRegions)].sort();
+    if (regions.length === 0) return { deployments: [], configVersion };
+    if (!(await this.loadKnownModels()).has(request.model)) return { deployments: [], configVersion };
+
+    const key = `${request.tenantId}\u0000${request.model}\u0000${regions.join(',')}`;
+    const cached = this.planCache.get(key);
+    if (cached) return cached;
+    const rows: DeploymentRow[] = await this.deployments.query(
+      `SELECT id, provider, upstream_model, region, base_url, credential_id, weight,
+              input_per_mtok_usd, output_per_mtok_usd, cached_input_per_mtok_usd
+         FROM routing.deployments
+        WHERE enabled AND model = $1 AND (tenant_id IS NULL OR tenant_id = $2)
+          AND ($3::boolean OR region = ANY($4::text[]))
+        ORDER BY (tenant_id IS NULL), priority, weight DESC, id`,
+      [request.model, request.tenantId, anyRegion, regions],
+    );
+    const response: routingV1.PlanResponse = { deployments: rows.map(rowToProto), configVersion };
+    if (generation === this.generation) this.remember(key, response);
+    return response;
+  }
+
+  private async find(repo: Repository<DeploymentEntity>, id: string, forUpdate = false): Promise<DeploymentEntity> {
+    const found = await repo.findOne({ where: { id }, lock: forUpdate ? { mode: 'pessimistic_write' } : undefined });
+    if (!found) throw new RoutingError('deployment_not_found', `deployment ${id} not found`, 404);
+    return found;
+  }
+
+  /** Runs one write and bumps the config version in the same transaction, then drops cached plans. */
+  private async write<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    this.generation++;
+    try {
+      const { value, version } = await this.dataSource.transaction(async (manager) => {
+        const value = await work(manager);
+        const rows: Array<{ version: string }> = await manager.query(
+          `WITH bumped AS (UPDATE routing.config_state SET version = version + 1 RETURNING version) SELECT version FROM bumped`,
+        );
+        return { value, version: Number(rows[0].version) };
+      });
+      this.configVersion = Math.max(this.configVersion ?? 0, version);
+      return value;
+    } finally {
+      this.generation++;
+      this.planCache.clear();
+      this.knownModels = undefined;
+    }
+  }
+
+  private async currentConfigVersion(): Promise<number> {
+    if (this.configVersion !== undefined) return this.configVersion;
+    const rows: Array<{ version: string }> = await this.deployments.query(`SELECT version FROM routing.config_state`);
+    const version = Number(rows[0]?.version ?? 0);
+    this.configVersion = Math.max(this.configVersion ?? 0, version);
+    return this.configVersion;
+  }
+
+  private loadKnownModels(): Promise<Set<string>> {
+    if (!this.knownModels) {
+      const loading = this.deployments
+        .query(`SELECT DISTINCT model FROM routing.deployments WHERE enabled`)
+        .then((rows: Array<{ model: string }>) => new Set(rows.map((r) => r.model)));
+      // A failed load is not remembered: the next plan retries.
+      loading.catch(() => {
+        if (this.knownModels === loading) this.knownModels = undefined;
+      });
+      this.knownModels = loading;
+    }
+    return this.knownModels;
+  }
+
+  private remember(key: string, value: routingV1.PlanResponse): void {
+    if (this.planCache.size >= CACHE_LIMIT) this.planCache.clear();
+    this.planCache.set(key, value);
+  }
+}
+
+interface DeploymentRow {
+  id: string;
+  provider: string;
+  upstream_model: string;
+  region: string;
+  base_url: string;
+  credential_id: string | null;
+  weight: number;
+  input_per_mtok_usd: string;
+  output_per_mtok_usd: string;
+  cached_input_per_mtok_usd: string;
+}
+
+function rowToProto(row: DeploymentRow): routingV1.Deployment {
+  return {
+    id: row.id,
+    provider: row.provider,
+    upstreamModel: row.upstream_model,
+    region: row.region,
+    baseUrl: row.base_url,
+    credentialId: row.credential_id ?? '',
+    price: {
+      inputPerMtokUsd: Number(row.input_per_mtok_usd),
+      outputPerMtokUsd: Number(row.output_per_mtok_usd),
+      cachedInputPerMtokUsd: Number(row.cached_input_per_mtok_usd),
+    },
+    weight: row.weight,
+  };
+}
+
+function toView(entity: DeploymentEntity): DeploymentView {
+  return {
+    id: entity.id,
+    tenantId: entity.tenantId,
+    model: entity.model,
+    provider: entity.provider,
+    upstreamModel: entity.upstreamModel,
+    region: entity.region,
+    baseUrl: entity.baseUrl,
+    credentialId: entity.credentialId,
+    price: {
+      inputPerMtokUsd: entity.inputPerMtokUsd,
+      outputPerMtokUsd: entity.outputPerMtokUsd,
+      cachedInputPerMtokUsd: entity.cachedInputPerMtokUsd,
+    },
+    weight: entity.weight,
+    priority: entity.priority,
+    enabled: entity.enabled,
+    createdAt: entity.createdAt,
+    updatedAt: entity.updatedAt,
+  };
+}

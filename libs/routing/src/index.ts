@@ -1,0 +1,11 @@
+export { createDeploymentSchema, updateDeploymentSchema } from './deployment.schemas';
+export type { CreateDeploymentInput, UpdateDeploymentInput } from './deployment.schemas';
+export { DeploymentsService } from './deployments.service';
+export type { DeploymentView } from './deployments.service';
+export { PROVIDERS } from './entities/deployment.entity';
+export type { Provider } from './entities/deployment.entity';
+export { loadRoutingConfig, routingConfigShape } from './routing.config';
+export type { RoutingConfig } from './routing.config';
+export { RoutingError } from './routing.error';
+export { startRoutingService } from './start-routing';
+export type { RunningRoutingService } from './start-routing';

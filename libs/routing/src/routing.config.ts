@@ -1,0 +1,16 @@
+import { env, loadConfig, sensitive } from '@asc/config';
+
+/** Environment of the routing service (validated at boot). */
+export const routingConfigShape = {
+  ROUTING_HTTP_HOST: env.str('127.0.0.1'),
+  ROUTING_HTTP_PORT: env.port(8083),
+  ROUTING_GRPC_URL: env.str('127.0.0.1:50053'),
+  ROUTING_DATABASE_URL: sensitive(env.str()),
+  ASC_ADMIN_TOKEN: sensitive(env.str()),
+};
+
+export type RoutingConfig = ReturnType<typeof loadRoutingConfig>;
+
+export function loadRoutingConfig(source: Record<string, string | undefined> = process.env) {
+  return loadConfig(routingConfigShape, source);
+}

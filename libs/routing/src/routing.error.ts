@@ -1,0 +1,3 @@
+import { DomainError } from '@asc/tenancy';
+
+export class RoutingError extends DomainError {}

@@ -1,0 +1,233 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { Client } from 'pg';
+import { routingV1 } from '@asc/contracts';
+import { createGrpcClient, createLogger, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
+import { infra, missingInfra } from '@asc/testing';
+import { RunningRoutingService, startRoutingService } from './start-routing';
+
+const ADMIN_TOKEN = 'routing-it-admin-token';
+
+/** A free TCP port for the gRPC server (which, unlike HTTP, cannot report a port 0 bind). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A database of its own for this file, dropped at the end. */
+async function throwawayDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `asc_it_${randomBytes(6).toString('hex')}`;
+  const adminUrl = new URL(infra.postgresUrl);
+  adminUrl.pathname = '/postgres';
+  const run = async (sql: string) => {
+    const client = new Client({ connectionString: adminUrl.toString() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE DATABASE ${name}`);
+  const url = new URL(infra.postgresUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+describe('routing service', async () => {
+  const skip = await missingInfra('postgres');
+
+  describe('admin API and Plan over gRPC', { skip }, () => {
+    let db: { url: string; drop(): Promise<void> };
+    let service: RunningRoutingService;
+    let grpc: GrpcClientHandle<typeof routingV1.RoutingServiceService>;
+
+    const admin = async (method: string, path: string, body?: unknown, token = ADMIN_TOKEN) => {
+      const res = await fetch(`${service.httpUrl}/admin/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> & { id: string } };
+    };
+    const deployment = (overrides: Record<string, unknown>) => ({
+      model: 'support-chat',
+      provider: 'openai',
+      upstreamModel: 'gpt-4o-mini',
+      region: 'eu-west-1',
+      baseUrl: 'https://api.openai.com/v1',
+      credentialId: 'cred_0123456789abcdef0123',
+      price: { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6 },
+      ...overrides,
+    });
+    const create = async (overrides: Record<string, unknown>) => {
+      const res = await admin('POST', '/deployments', deployment(overrides));
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.id;
+    };
+    const plan = (tenantId: string, model: string, allowedRegions: string[]) =>
+      grpc.client.plan({ tenantId, model, allowedRegions, operation: 'chat' });
+    const ids = async (tenantId: string, model: string, allowedRegions: string[]) =>
+      (await plan(tenantId, model, allowedRegions)).deployments.map((d) => d.id);
+
+    before(async () => {
+      db = await throwawayDatabase();
+      const grpcPort = await freePort();
+      service = await startRoutingService(
+        {
+          ROUTING_HTTP_HOST: '127.0.0.1',
+          ROUTING_HTTP_PORT: 0,
+          ROUTING_GRPC_URL: `127.0.0.1:${grpcPort}`,
+          ROUTING_DATABASE_URL: db.url,
+          ASC_ADMIN_TOKEN: ADMIN_TOKEN,
+        },
+        { collectProcessMetrics: false, logger: createLogger('warn') },
+      );
+      grpc = createGrpcClient(routingV1.RoutingServiceService, `127.0.0.1:${grpcPort}`);
+    });
+
+    after(async () => {
+      grpc?.close();
+      await service?.close();
+      await db?.drop();
+    });
+
+    it('refuses the admin API without the admin token', async () => {
+      const res = await admin('GET', '/deployments', undefined, 'wrong-token');
+      assert.equal(res.status, 401);
+      assert.equal((res.body.error as { code: string }).code, 'unauthorized');
+    });
+
+    it('validates deployments: provider, http(s) base URL without credentials, prices >= 0', async () => {
+      const cases: Array<[Record<string, unknown>, string]> = [
+        [{ provider: 'openia' }, 'provider'],
+        [{ baseUrl: 'ftp://example.com' }, 'baseUrl'],
+        [{ baseUrl: 'not a url' }, 'baseUrl'],
+        [{ baseUrl: 'https://user:sk-secret@api.example.com' }, 'baseUrl'],
+        [{ price: { inputPerMtokUsd: -1, outputPerMtokUsd: 1 } }, 'price.inputPerMtokUsd'],
+        [{ region: '' }, 'region'],
+        [{ weight: -1 }, 'weight'],
+        [{ tenantId: 'Not A Tenant' }, 'tenantId'],
+        [{ unexpected: true }, ''],
+      ];
+      for (const [overrides, param] of cases) {
+        const res = await admin('POST', '/deployments', deployment(overrides));
+        assert.equal(res.status, 400, JSON.stringify(overrides));
+        const error = res.body.error as { code: string; param?: string; message: string };
+        assert.equal(error.code, 'invalid_request');
+        if (param) assert.equal(error.param, param, JSON.stringify(res.body));
+        assert.ok(!error.message.includes('sk-secret'));
+      }
+    });
+
+    it('creates a deployment (201) with defaults and lists it', async () => {
+      const res = await admin('POST', '/deployments', deployment({ model: 'defaults-model', tenantId: 'tenant-z' }));
+      assert.equal(res.status, 201);
+      assert.match(res.body.id, /^dep_[0-9a-f]{20}$/);
+      assert.equal(res.body.enabled, true);
+      assert.equal(res.body.tenantId, 'tenant-z');
+      assert.deepEqual(res.body.price, { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6, cachedInputPerMtokUsd: 0.15 });
+      const listed = await admin('GET', '/deployments?tenantId=tenant-z');
+      assert.equal(listed.status, 200);
+      assert.deepEqual(
+        (listed.body as unknown as Array<{ id: string }>).map((d) => d.id),
+        [res.body.id],
+      );
+      const badQuery = await admin('GET', '/deployments?tenantId=NOT%20VALID');
+      assert.equal(badQuery.status, 400);
+    });
+
+    it('orders a plan: tenant-specific first, then priority asc, weight desc, id', async () => {
+      const model = 'ordered-model';
+      const lowPriorityHeavy = await create({ model, priority: 20, weight: 500 });
+      const highPriorityLight = await create({ model, priority: 10, weight: 1 });
+      const highPriorityHeavy = await create({ model, priority: 10, weight: 50 });
+      const tieA = await create({ model, priority: 30, weight: 5 });
+      const tieB = await create({ model, priority: 30, weight: 5 });
+      const tenantOwn = await create({ model, priority: 99, weight: 1, tenantId: 'tenant-a' });
+      const [firstTie, secondTie] = [tieA, tieB].sort();
+
+      const res = await plan('tenant-a', model, ['eu-west-1']);
+      assert.deepEqual(
+        res.deployments.map((d) => d.id),
+        [tenantOwn, highPriorityHeavy, highPriorityLight, lowPriorityHeavy, firstTie, secondTie],
+      );
+      assert.ok(res.configVersion > 0);
+      const first = res.deployments[1];
+      assert.equal(first.provider, 'openai');
+      assert.equal(first.upstreamModel, 'gpt-4o-mini');
+      assert.equal(first.baseUrl, 'https://api.openai.com/v1');
+      assert.equal(first.credentialId, 'cred_0123456789abcdef0123');
+      assert.equal(first.weight, 50);
+      assert.deepEqual(first.price, { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6, cachedInputPerMtokUsd: 0.15 });
+    });
+
+    it("never routes one tenant to another tenant's deployment", async () => {
+      const model = 'scoped-model';
+      const platform = await create({ model });
+      const tenantA = await create({ model, tenantId: 'tenant-a' });
+      assert.deepEqual(await ids('tenant-a', model, ['*']), [tenantA, platform]);
+      assert.deepEqual(await ids('tenant-b', model, ['*']), [platform]);
+      const onlyA = await create({ model: 'only-a-model', tenantId: 'tenant-a' });
+      assert.deepEqual(await ids('tenant-b', 'only-a-model', ['*']), []);
+      assert.deepEqual(await ids('tenant-a', 'only-a-model', ['*']), [onlyA]);
+    });
+
+    it('filters by region: listed regions, "*" for any, an empty list allows nothing', async () => {
+      const model = 'regional-model';
+      const eu = await create({ model, region: 'eu-west-1', priority: 1 });
+      const us = await create({ model, region: 'us-east-1', priority: 2 });
+      assert.deepEqual(await ids('tenant-a', model, ['eu-west-1']), [eu]);
+      assert.deepEqual(await ids('tenant-a', model, ['us-east-1', 'ap-south-1']), [us]);
+      assert.deepEqual(await ids('tenant-a', model, ['eu-west-1', 'us-east-1']), [eu, us]);
+      assert.deepEqual(await ids('tenant-a', model, ['*']), [eu, us]);
+      assert.deepEqual(await ids('tenant-a', model, []), []);
+      assert.deepEqual(await ids('tenant-a', 'no-such-model', ['*']), []);
+    });
+
+    it('bumps config_version and drops cached plans on every write; DELETE only disables', async () => {
+      const model = 'mutable-model';
+      const a = await create({ model, priority: 1 });
+      const b = await create({ model, priority: 2 });
+      const before = await plan('tenant-a', model, ['*']);
+      assert.deepEqual(before.deployments.map((d) => d.id), [a, b]);
+
+      const patched = await admin('PATCH', `/deployments/${b}`, { priority: 0, price: { outputPerMtokUsd: 2 } });
+      assert.equal(patched.status, 200);
+      assert.deepEqual(patched.body.price, { inputPerMtokUsd: 0.15, outputPerMtokUsd: 2, cachedInputPerMtokUsd: 0.15 });
+      const afterPatch = await plan('tenant-a', model, ['*']);
+      assert.deepEqual(afterPatch.deployments.map((d) => d.id), [b, a]);
+      assert.ok(afterPatch.configVersion > before.configVersion);
+
+      const removed = await admin('DELETE', `/deployments/${b}`);
+      assert.equal(removed.status, 200);
+      assert.equal(removed.body.enabled, false);
+      const afterDelete = await plan('tenant-a', model, ['*']);
+      assert.deepEqual(afterDelete.deployments.map((d) => d.id), [a]);
+      assert.ok(afterDelete.configVersion > afterPatch.configVersion);
+      const kept = await admin('GET', `/deployments/${b}`);
+      assert.equal(kept.status, 200);
+      assert.equal(kept.body.enabled, false);
+
+      assert.equal((await admin('PATCH', `/deployments/${b}`, {})).status, 400);
+      assert.equal((await admin('PATCH', '/deployments/dep_missing', { enabled: true })).status, 404);
+      assert.equal((await admin('PATCH', `/deployments/${b}`, { enabled: true })).status, 200);
+      assert.deepEqual(await ids('tenant-a', model, ['*']), [b, a]);
+    });
+
+    it('answers a malformed Plan with INVALID_ARGUMENT', async () => {
+      await assert.rejects(plan('', 'support-chat', ['*']), (err: unknown) => err instanceof GrpcCallError && err.grpcCode === status.INVALID_ARGUMENT);
+    });
+  });
+});

@@ -1,0 +1,45 @@
+import { LoggerService } from '@nestjs/common';
+import { protoFile, routingV1 } from '@asc/contracts';
+import { openServiceDatabase } from '@asc/db';
+import { bootstrapService, RunningService } from '@asc/service-kit';
+import { DeploymentsService } from './deployments.service';
+import { DeploymentEntity } from './entities/deployment.entity';
+import { InitialRouting1764316800000 } from './migrations/1764316800000-initial-routing';
+import { RoutingConfig } from './routing.config';
+import { RoutingModule } from './routing.module';
+
+export interface RunningRoutingService extends RunningService {
+  readonly deployments: DeploymentsService;
+}
+
+export async function startRoutingService(
+  config: RoutingConfig,
+  options: { collectProcessMetrics?: boolean; logger?: LoggerService } = {},
+): Promise<RunningRoutingService> {
+  const dataSource = await openServiceDatabase({
+    url: config.ROUTING_DATABASE_URL,
+    schema: 'routing',
+    entities: [DeploymentEntity],
+    migrations: [InitialRouting1764316800000],
+  });
+  try {
+    const running = await bootstrapService({
+      name: 'routing',
+      module: RoutingModule.forRoot({ dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
+      http: { host: config.ROUTING_HTTP_HOST, port: config.ROUTING_HTTP_PORT },
+      grpc: { url: config.ROUTING_GRPC_URL, package: routingV1.ASC_ROUTING_V1_PACKAGE_NAME, protoFile: protoFile('routing') },
+      logger: options.logger,
+    });
+    return {
+      ...running,
+      deployments: running.app.get(DeploymentsService),
+      close: async () => {
+        await running.close();
+        await dataSource.destroy();
+      },
+    };
+  } catch (err) {
+    await dataSource.destroy();
+    throw err;
+  }
+}

@@ -1,0 +1,15 @@
+export { createCredentialSchema, rotateCredentialSchema } from './credential.schemas';
+export { CredentialsService } from './credentials.service';
+export type { CreateCredentialInput, CredentialView, SecretsOptions } from './credentials.service';
+export { credentialAad, openSecret, sealSecret } from './crypto/envelope';
+export type { SealedSecret } from './crypto/envelope';
+export { KEY_ENCRYPTION_KEY } from './crypto/key-encryption-key.port';
+export type { KeyEncryptionKey, WrappedKey } from './crypto/key-encryption-key.port';
+export { isBase64Key, LocalKeyEncryptionKey } from './crypto/local-key-encryption-key.adapter';
+export { CREDENTIAL_PROVIDERS } from './entities/credential.entity';
+export type { CredentialProvider } from './entities/credential.entity';
+export { loadSecretsConfig, secretsConfigShape } from './secrets.config';
+export type { SecretsConfig } from './secrets.config';
+export { SecretsError } from './secrets.error';
+export { keyEncryptionKeyFromConfig, startSecretsService } from './start-secrets';
+export type { RunningSecretsService } from './start-secrets';

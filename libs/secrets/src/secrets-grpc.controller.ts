@@ -1,0 +1,15 @@
+import { Controller, UseFilters } from '@nestjs/common';
+import { secretsV1 } from '@asc/contracts';
+import { CredentialsService } from './credentials.service';
+import { SecretsGrpcExceptionFilter } from './secrets-grpc-exception.filter';
+
+@Controller()
+@UseFilters(SecretsGrpcExceptionFilter)
+@secretsV1.SecretsServiceControllerMethods()
+export class SecretsGrpcController implements secretsV1.SecretsServiceController {
+  constructor(private readonly credentials: CredentialsService) {}
+
+  lease(request: secretsV1.LeaseRequest): Promise<secretsV1.LeaseResponse> {
+    return this.credentials.lease(request);
+  }
+}

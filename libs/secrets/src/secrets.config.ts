@@ -1,0 +1,29 @@
+import { ConfigError, env, loadConfig, sensitive } from '@asc/config';
+import { isBase64Key } from './crypto/local-key-encryption-key.adapter';
+
+/** Environment of the secrets service (validated at boot). */
+export const secretsConfigShape = {
+  SECRETS_HTTP_HOST: env.str('127.0.0.1'),
+  SECRETS_HTTP_PORT: env.port(8084),
+  SECRETS_GRPC_URL: env.str('127.0.0.1:50054'),
+  SECRETS_DATABASE_URL: sensitive(env.str()),
+  ASC_ADMIN_TOKEN: sensitive(env.str()),
+  /** A local key-encryption-key file, created (mode 0600) on first start: the embedded default. */
+  SECRETS_KEK_FILE: env.str().optional(),
+  /** The key-encryption key itself, base64 of 32 bytes, injected from a secret store. */
+  SECRETS_KEK: sensitive(env.str().refine(isBase64Key, 'must be 32 random bytes, base64-encoded').optional()),
+  /** How long a lease (and this service's decrypted copy) lives. */
+  SECRETS_LEASE_TTL_MS: env.int(300_000, 1_000),
+};
+
+export type SecretsConfig = ReturnType<typeof loadSecretsConfig>;
+
+export function loadSecretsConfig(source: Record<string, string | undefined> = process.env) {
+  const config = loadConfig(secretsConfigShape, source);
+  if (Boolean(config.SECRETS_KEK_FILE) === Boolean(config.SECRETS_KEK)) {
+    throw new ConfigError([
+      'set exactly one of SECRETS_KEK_FILE (a local key file, created if missing) or SECRETS_KEK (base64 of 32 bytes)',
+    ]);
+  }
+  return config;
+}

@@ -1,0 +1,39 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { databaseProbe } from '@asc/db';
+import { ADMIN_TOKEN, AdminGuard, READINESS, ReadinessRegistry, ServiceKitModule } from '@asc/service-kit';
+import { CredentialsService, SECRETS_DATA_SOURCE, SECRETS_OPTIONS, SecretsOptions } from './credentials.service';
+import { KEY_ENCRYPTION_KEY, KeyEncryptionKey } from './crypto/key-encryption-key.port';
+import { SecretsAdminController } from './secrets-admin.controller';
+import { SecretsGrpcController } from './secrets-grpc.controller';
+
+@Module({})
+export class SecretsModule {
+  static forRoot(options: {
+    dataSource: DataSource;
+    kek: KeyEncryptionKey;
+    adminToken: string;
+    leaseTtlMs: number;
+    collectProcessMetrics: boolean;
+  }): DynamicModule {
+    return {
+      module: SecretsModule,
+      imports: [ServiceKitModule.forRoot({ service: 'secrets', collectProcessMetrics: options.collectProcessMetrics })],
+      controllers: [SecretsGrpcController, SecretsAdminController],
+      providers: [
+        { provide: SECRETS_DATA_SOURCE, useValue: options.dataSource },
+        { provide: KEY_ENCRYPTION_KEY, useValue: options.kek },
+        { provide: SECRETS_OPTIONS, useValue: { leaseTtlMs: options.leaseTtlMs } satisfies SecretsOptions },
+        { provide: ADMIN_TOKEN, useValue: options.adminToken },
+        AdminGuard,
+        CredentialsService,
+        {
+          provide: 'SECRETS_READINESS',
+          inject: [READINESS],
+          useFactory: (readiness: ReadinessRegistry) => readiness.register('database', databaseProbe(options.dataSource)),
+        },
+      ],
+      exports: [CredentialsService],
+    };
+  }
+}

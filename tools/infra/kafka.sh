@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Apache Kafka (KRaft combined broker+controller, one node) on 127.0.0.1:9092 for dev and CI.
+# The jars come from Maven Central through deploy/kafka/pom.xml; no tarball, no Docker.
+#
+#   tools/infra/kafka.sh start|stop|status|restart|reset
+#
+# Env: ASC_KAFKA_VERSION (3.9.1), ASC_CACHE_DIR (~/.cache/asc: jars in kafka-<version>/libs),
+#      ASC_DATA_DIR (<repo>/.asc: data, log and pid in infra/kafka), KAFKA_HEAP_OPTS
+#      (-Xms256m -Xmx512m), ASC_KAFKA_START_TIMEOUT seconds (120).
+set -euo pipefail
+INFRA_NAME=kafka
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KAFKA_VERSION="${ASC_KAFKA_VERSION:-3.9.1}"
+KAFKA_HOST=127.0.0.1
+KAFKA_PORT=9092
+CONTROLLER_PORT=9093
+LIBS="$ASC_CACHE_DIR/kafka-$KAFKA_VERSION/libs"
+DATA="$ASC_INFRA_DIR/kafka"
+PIDFILE="$DATA/kafka.pid"
+LOG="$DATA/kafka.log"
+PROPS="$DATA/server.properties"
+CONF="$ASC_ROOT/deploy/kafka"
+START_TIMEOUT="${ASC_KAFKA_START_TIMEOUT:-120}"
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+MAIN_CLASS=kafka.Kafka
+TOOLS_LOG4J="-Dlog4j.configuration=file:$CONF/tools-log4j.properties"
+
+ensure_java() {
+  ensure_apt java openjdk-17-jre-headless
+  local major
+  major="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
+  if [ -z "$major" ] || [ "$major" -lt 11 ]; then
+    die "Kafka $KAFKA_VERSION needs Java 11 or newer; 'java' is version ${major:-unknown}" \
+      "apt-get install -y openjdk-17-jre-headless and put it first on PATH (update-alternatives --config java)"
+  fi
+}
+
+# Resolves the broker's jars once into the cache; later runs find the marker and skip Maven.
+ensure_libs() {
+  if [ -f "$LIBS/.complete" ]; then return 0; fi
+  ensure_java
+  ensure_apt mvn maven
+  local t0 tmp mvnlog
+  t0="$(now_s)"
+  info "resolving Kafka $KAFKA_VERSION jars from Maven Central into $LIBS"
+  mkdir -p "$(dirname "$LIBS")"
+  tmp="$LIBS.tmp.$$"
+  mvnlog="$(dirname "$LIBS")/mvn.log"
+  rm -rf "$tmp"
+  if ! mvn -B -q -Dstyle.color=never -f "$CONF/pom.xml" \
+    -Dkafka.version="$KAFKA_VERSION" -DoutputDirectory="$tmp" \
+    dependency:copy-dependencies >"$mvnlog" 2>&1 </dev/null; then
+    rm -rf "$tmp"
+    INFRA_NAME=kafka log_tail "$mvnlog" 30
+    die "Maven could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION (full log: $mvnlog)" \
+      "check that Maven Central is reachable (mvn dependency:get -Dartifact=org.apache.kafka:kafka_2.13:$KAFKA_VERSION) or set ASC_KAFKA_VERSION to one that resolves"
+  fi
+  [ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ] ||
+    die "Maven finished but $tmp has no kafka_2.13-$KAFKA_VERSION.jar" "inspect $mvnlog"
+  touch "$tmp/.complete"
+  rm -rf "$LIBS"
+  mv "$tmp" "$LIBS"
+  info "resolved $(find "$LIBS" -name '*.jar' | wc -l) jars ($(du -sh "$LIBS" | cut -f1)) in $(elapsed "$t0")"
+}
+
+render_props() {
+  mkdir -p "$DATA"
+  sed "s|@DATA_DIR@|$DATA|g" "$CONF/server.properties" >"$PROPS.tmp"
+  mv "$PROPS.tmp" "$PROPS"
+}
+
+
+# Formats the KRaft storage once; the cluster id is kept in meta.properties.
+ensure_formatted() {
+  if [ -f "$DATA/metadata/meta.properties" ] && [ -f "$DATA/logs/meta.properties" ]; then return 0; fi
+  local id out
+  id="$(java -Xmx128m "$TOOLS_LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+  [ -n "$id" ] || die "kafka.tools.StorageTool random-uuid printed no cluster id" \
+    "run it by hand: java -cp '$LIBS/*' kafka.tools.StorageTool random-uuid"
+  info "formatting KRaft storage in $DATA (cluster id $id)"
+  if ! out="$(java -Xmx256m "$TOOLS_LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool format \
+    -t "$id" -c "$PROPS" --ignore-formatted 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "formatting Kafka storage failed (output above)" \
+      "remove the data and start fresh: tools/infra/kafka.sh reset"
+  fi
+}
+
+# The broker answers a metadata request: proof that it serves clients, not only that the port is open.
+broker_answers() {
+  timeout 45 java -Xmx128m "$TOOLS_LOG4J" -cp "$LIBS/*" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" --list >/dev/null 2>"$DATA/check.err"
+}
+
+is_running() { pid_alive "$PIDFILE" "$MAIN_CLASS"; }
+
+wait_ready() {
+  local t0="$1" deadline=$((SECONDS + START_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! pid_running "$PIDFILE"; then
+      log_tail "$LOG" 60
+      rm -f "$PIDFILE"
+      die "the Kafka process exited during startup (log: $LOG)" \
+        "read the log above; if storage is corrupt or from another cluster run: tools/infra/kafka.sh reset"
+    fi
+    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+      if broker_answers; then
+        info "ready on $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$PIDFILE"), started in $(elapsed "$t0"))"
+        return 0
+      fi
+    fi
+    sleep 0.5
+  done
+  log_tail "$LOG" 60
+  [ -s "$DATA/check.err" ] && { echo "[kafka] last readiness check said:" >&2; tail -n 5 "$DATA/check.err" | sed 's/^/    /' >&2; }
+  die "Kafka did not answer on $KAFKA_HOST:$KAFKA_PORT within ${START_TIMEOUT}s (pid $(cat "$PIDFILE" 2>/dev/null), log: $LOG)" \
+    "read the log above; raise ASC_KAFKA_START_TIMEOUT on a slow machine, or stop it and retry: tools/infra/kafka.sh stop && tools/infra/kafka.sh start"
+}
+
+cmd_start() {
+  local t0
+  t0="$(now_s)"
+  if is_running; then
+    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+      info "already running (pid $(cat "$PIDFILE")) on $KAFKA_HOST:$KAFKA_PORT"
+      return 0
+    fi
+    info "process $(cat "$PIDFILE") exists but the port is not open yet; waiting for it"
+    ensure_libs
+    wait_ready "$t0"
+    return 0
+  fi
+  local p
+  for p in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
+    if port_open "$KAFKA_HOST" "$p"; then
+      die "port $KAFKA_HOST:$p is already taken by another process ($(port_owner "$p"); not ours: no live pid in $PIDFILE)" \
+        "stop that process (see: ss -ltnp 'sport = :$p'), then rerun tools/infra/kafka.sh start"
+    fi
+  done
+  ensure_java
+  ensure_libs
+  render_props
+  ensure_formatted
+  [ -f "$LOG" ] && mv -f "$LOG" "$LOG.1"
+  info "starting Kafka $KAFKA_VERSION (KRaft broker+controller), data in $DATA"
+  # setsid: its own session, so a Ctrl-C in the calling terminal does not reach the broker.
+  # shellcheck disable=SC2086
+  nohup setsid java $HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$CONF/log4j.properties" -Dkafka.logs.dir="$DATA" \
+    -cp "$LIBS/*" "$MAIN_CLASS" "$PROPS" >"$LOG" 2>&1 </dev/null 9>&- &
+  echo $! >"$PIDFILE"
+  wait_ready "$t0"
+}
+
+cmd_stop() {
+  if stop_pid "$PIDFILE" "$MAIN_CLASS" 60; then
+    info "stopped"
+  else
+    info "not running"
+  fi
+}
+
+cmd_status() {
+  if is_running && port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+    info "running: Kafka $KAFKA_VERSION, pid $(cat "$PIDFILE"), $KAFKA_HOST:$KAFKA_PORT (controller :$CONTROLLER_PORT), data $DATA, log $LOG"
+    return 0
+  elif is_running; then
+    info "starting: pid $(cat "$PIDFILE") is alive but $KAFKA_HOST:$KAFKA_PORT is not open yet (log $LOG)"
+    return 3
+  fi
+  info "stopped$(port_note "$KAFKA_PORT" "$CONTROLLER_PORT")"
+  return 3
+}
+
+cmd_reset() {
+  cmd_stop
+  info "removing data in $DATA"
+  rm -rf "$DATA"
+}
+
+case "${1:-}" in
+  start | stop | restart | reset) take_lock kafka ;;
+esac
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  restart) cmd_stop && cmd_start ;;
+  reset) cmd_reset ;;
+  *)
+    echo "usage: $0 start|stop|status|restart|reset" >&2
+    exit 2
+    ;;
+esac
