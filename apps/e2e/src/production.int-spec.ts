@@ -121,6 +121,9 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
   });
 
   after(async () => {
+    for (const [name, p] of procs) {
+      if (p.child.exitCode !== null) console.error(`${name} exited early (${p.child.exitCode}):\n${p.output().slice(-4000)}`);
+    }
     await Promise.all([...procs.values()].map((p) => p.stop()));
     await simulator?.close();
     rmSync(workDir, { recursive: true, force: true });
@@ -209,7 +212,7 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
   });
 
   it('maps every bad input to a clear OpenAI-shaped error and records denials', { skip }, async () => {
-    const post = async (body: string, key: string | undefined = apiKey) => {
+    const post = async (body: string, key: string | null = apiKey) => {
       const res = await fetch(`${baseURL}/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
@@ -218,7 +221,7 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
       return { status: res.status, body: (await res.json()) as { error: { type: string; code: string; param: string | null; message: string } } };
     };
     const ok = JSON.stringify({ model: 'support-chat', messages: [{ role: 'user', content: 'hi' }] });
-    assert.equal((await post(ok, undefined)).status, 401);
+    assert.equal((await post(ok, null)).status, 401);
     assert.equal((await post(ok, 'asc_revoked_or_unknown_key')).body.error.code, 'invalid_api_key');
     const denied = await post(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }));
     assert.equal(denied.status, 403);

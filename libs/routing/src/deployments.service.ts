@@ -124,7 +124,8 @@ export class DeploymentsService {
     if (regions.length === 0) return { deployments: [], configVersion };
     if (!(await this.loadKnownModels()).has(request.model)) return { deployments: [], configVersion };
 
-    const key = `${request.tenantId}\u0000${request.model}\u0000${regions.join(',')}`;
+    // JSON, not a joined string: region names come from policy and may contain any separator.
+    const key = JSON.stringify([request.tenantId, request.model, regions]);
     const cached = this.planCache.get(key);
     if (cached) return cached;
     const rows: DeploymentRow[] = await this.deployments.query(

@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { DomainError } from '@asc/tenancy';
 import type { FastifyReply } from 'fastify';
+import type { Observable } from 'rxjs';
+import { rpcErrorFrom } from './rpc-error';
 import { ZodError } from 'zod';
 
 /** Admin API errors: `{ error: { code, message, param? } }`, never a stack trace. */
@@ -8,8 +10,9 @@ import { ZodError } from 'zod';
 export class AdminErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('AdminErrorFilter');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
-    if (host.getType() !== 'http') throw exception;
+  catch(exception: unknown, host: ArgumentsHost): Observable<never> | undefined {
+    if (host.getType() === 'rpc') return rpcErrorFrom(exception);
+    if (host.getType() !== 'http') return undefined;
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const [status, body] = this.toResponse(exception);
     void reply.code(status).send(body);
