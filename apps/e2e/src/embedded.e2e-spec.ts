@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
-import { eventually } from '@asc/testing';
-import { NodeProcess, startNodeProcess } from './support/processes';
+import { eventually, NodeProcess, startNodeProcess } from '@asc/testing';
+
 
 /**
  * The embedded default as a user meets it: one process from `npm start`, driven by the
@@ -68,7 +68,7 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     let text = '';
     let usage: OpenAI.CompletionUsage | undefined;
     let finish: string | null | undefined;
-    let requestId: string | undefined;
+
     for await (const chunk of stream) {
       text += chunk.choices[0]?.delta?.content ?? '';
       finish = chunk.choices[0]?.finish_reason ?? finish;
@@ -83,8 +83,8 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
       assert.ok(streamed.length >= 2, 'both requests are in the audit trail');
       return r.records;
     });
-    requestId = String(records[0].requestId);
-    const row = await eventually(async () => admin.meteredRequest('demo', requestId as string));
+    const requestId = String(records[0].requestId);
+    const row = await eventually(async () => admin.meteredRequest('demo', requestId));
     assert.equal(Number(row.stream), 1);
     assert.equal(Number(row.input_tokens), usage.prompt_tokens);
     assert.equal(Number(row.output_tokens), usage.completion_tokens);

@@ -12,8 +12,8 @@ import { ClickHouseHttpStore } from '@asc/analytics';
 import { ingressV1 } from '@asc/contracts';
 import { createGrpcClient, freePort, GrpcCallError } from '@asc/service-kit';
 import { startSimulator } from '@asc/simulator';
-import { eventually, infra, missingInfra } from '@asc/testing';
-import { NodeProcess, startNodeProcess, waitForReady } from './support/processes';
+import { eventually, infra, missingInfra, NodeProcess, startNodeProcess, waitForReady } from '@asc/testing';
+
 
 const SERVICES = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'] as const;
 type Service = (typeof SERVICES)[number];

@@ -24,6 +24,8 @@ export interface EmbeddedOptions {
   autoPorts: boolean;
   demoApiKey?: string;
   openAiApiKey?: string;
+  /** Serve the demo models from this OpenAI-compatible base URL instead of the in-process simulator. */
+  demoUpstreamUrl?: string;
   logLevel: string;
 }
 
@@ -35,7 +37,7 @@ export interface EmbeddedSuite {
   demoTenantId: string;
   admin: AdminClient;
   adminEndpoints: Record<string, string>;
-  simulatorUrl: string;
+  upstreamUrl: string;
   close(): Promise<void>;
 }
 
@@ -73,11 +75,16 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     closers.push(() => store.close());
     const bus = new MemoryEventBus();
     closers.push(() => bus.close());
-    // The simulator keeps its port across restarts: the demo deployments point at it.
-    const simulatorPort = Number(persisted(dataDir, 'simulator-port', () => (options.autoPorts ? '' : '8090')) || 0) || (await freePort(options.host));
-    writeFileSync(join(dataDir, 'simulator-port'), `${simulatorPort}\n`);
-    const simulator = await startSimulator({ port: simulatorPort, host: options.host });
-    closers.push(() => simulator.close());
+    let upstreamUrl = options.demoUpstreamUrl?.replace(/\/$/, '');
+    if (!upstreamUrl) {
+      // The simulator keeps its port across restarts: the demo deployments point at it.
+      const saved = Number(persisted(dataDir, 'simulator-port', () => (options.autoPorts ? '' : '8090')) || 0);
+      const simulatorPort = saved || (await freePort(options.host));
+      writeFileSync(join(dataDir, 'simulator-port'), `${simulatorPort}\n`);
+      const simulator = await startSimulator({ port: simulatorPort, host: options.host });
+      closers.push(() => simulator.close());
+      upstreamUrl = `${simulator.url}/v1`;
+    }
 
     const host = options.host;
     const port = async (fixed: number) => (options.autoPorts ? freePort(host) : fixed);
@@ -150,7 +157,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       audit: `http://${host}:${auditHttp}`,
     };
     const admin = new AdminClient(adminEndpoints, adminToken);
-    const demoApiKey = await seedDemo(admin, dataDir, simulator.url, options);
+    const demoApiKey = await seedDemo(admin, dataDir, upstreamUrl, options);
     return {
       ingressUrl: ingress.httpUrl,
       ingressGrpc: `${host}:${options.ingressGrpcPort}`,
@@ -159,7 +166,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       demoTenantId: DEMO_TENANT,
       admin,
       adminEndpoints,
-      simulatorUrl: simulator.url,
+      upstreamUrl,
       close,
     };
   } catch (err) {
@@ -173,7 +180,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
  * itself when OPENAI_API_KEY is set). Later starts reuse it; ASC_DEMO_API_KEY, when set,
  * is registered as an extra key of the demo app.
  */
-async function seedDemo(admin: AdminClient, dataDir: string, simulatorUrl: string, options: EmbeddedOptions): Promise<string> {
+async function seedDemo(admin: AdminClient, dataDir: string, upstreamUrl: string, options: EmbeddedOptions): Promise<string> {
   const seeded = existsSync(join(dataDir, 'demo-app-id'));
   let appId: string;
   if (!seeded) {
@@ -188,7 +195,7 @@ async function seedDemo(admin: AdminClient, dataDir: string, simulatorUrl: strin
         provider: 'openai',
         upstreamModel: model === 'demo-chat' ? 'gpt-4o-mini' : model,
         region: 'local',
-        baseUrl: `${simulatorUrl}/v1`,
+        baseUrl: upstreamUrl,
         credentialId: credential.id,
         price: { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6, cachedInputPerMtokUsd: 0.075 },
         priority: 100,

@@ -13,6 +13,8 @@ const embeddedConfigShape = {
   ASC_EMBEDDED_PORTS: env.oneOf(['fixed', 'auto'], 'fixed'),
   ASC_DEMO_API_KEY: sensitive(z.string().regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces').optional()),
   OPENAI_API_KEY: sensitive(z.string().min(1).optional()),
+  /** Serve the demo models from this OpenAI-compatible base URL (e.g. a vLLM or an external simulator). */
+  ASC_DEMO_UPSTREAM_URL: env.url().optional(),
   LOG_LEVEL: env.oneOf(['error', 'warn', 'info', 'debug'], 'warn'),
 };
 
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
     autoPorts: config.ASC_EMBEDDED_PORTS === 'auto',
     demoApiKey: config.ASC_DEMO_API_KEY,
     openAiApiKey: config.OPENAI_API_KEY,
+    demoUpstreamUrl: config.ASC_DEMO_UPSTREAM_URL,
     logLevel: config.LOG_LEVEL,
   });
   // Machine-readable lines first (tests parse them), then a human summary.

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { drainPending, Session } from 'chdb';
-import { AnalyticsError, clickhouseCodeOf } from './analytics.error';
+import { AnalyticsError, clickhouseCodeOf, type AnalyticsErrorCode } from './analytics.error';
 import type { AnalyticsStore } from './analytics-store.port';
 import { encodeJsonEachRow, parseJsonEachRow } from './json-each-row.codec';
 import { assertTableName } from './sql-literal';
@@ -8,7 +8,10 @@ import { assertTableName } from './sql-literal';
 export interface ChdbStoreOptions {
   /** Data directory; created if missing. Tables persist here across restarts. */
   path: string;
-  /** Rejects a statement after this long (the engine finishes it in the background). Default 60 s. */
+  /**
+   * Rejects a statement after this long. Default 60 s. The engine still finishes it in the
+   * background, so a timed-out insert may land: retry with insertRequestsIdempotent.
+   */
   queryTimeoutMs?: number;
 }
 
@@ -27,17 +30,7 @@ export class ChdbStore implements AnalyticsStore {
     if (!options.path) throw new AnalyticsError('analytics_config_invalid', 'ChdbStore needs a data path');
     this.timeout = options.queryTimeoutMs ?? 60_000;
     mkdirSync(options.path, { recursive: true });
-    this.session = new Session(options.path, {
-      connectionArgs: [
-        // Same number contract as the server adapter (see analytics-store.port.ts).
-        '--output_format_json_quote_64bit_integers=1',
-        // 26.x skips unknown JSON fields by default, 18.16 refuses them; refuse on both so a
-        // misspelt column fails loudly instead of silently dropping data.
-        '--input_format_skip_unknown_fields=0',
-        // Load persisted tables before the first query instead of lazily in the background.
-        '--async_load_databases=0',
-      ],
-    });
+    this.session = openSession(options.path);
   }
 
   async command(sql: string): Promise<void> {
@@ -95,10 +88,29 @@ export class ChdbStore implements AnalyticsStore {
   }
 }
 
-function toAnalyticsError(err: unknown, context: string): AnalyticsError {
+function openSession(path: string): Session {
+  try {
+    return new Session(path, {
+      connectionArgs: [
+        // Same number contract as the server adapter (see analytics-store.port.ts).
+        '--output_format_json_quote_64bit_integers=1',
+        // 26.x skips unknown JSON fields by default, 18.16 refuses them; refuse on both so a
+        // misspelt column fails loudly instead of silently dropping data.
+        '--input_format_skip_unknown_fields=0',
+        // Load persisted tables before the first query instead of lazily in the background.
+        '--async_load_databases=0',
+      ],
+    });
+  } catch (err) {
+    // e.g. another ChdbStore holds a different data directory in this process.
+    throw toAnalyticsError(err, 'cannot open the chdb data directory', 'analytics_unavailable');
+  }
+}
+
+function toAnalyticsError(err: unknown, context: string, fallback: AnalyticsErrorCode = 'analytics_query_failed'): AnalyticsError {
   const message = err instanceof Error ? err.message : String(err);
   const name = err instanceof Error ? err.name : '';
-  const code = name === 'ChdbTimeoutError' ? 'analytics_timeout' : 'analytics_query_failed';
+  const code = name === 'ChdbTimeoutError' ? 'analytics_timeout' : fallback;
   const ch = typeof err === 'object' && err !== null ? (err as { clickhouseCode?: unknown }).clickhouseCode : undefined;
   const clickhouseCode = typeof ch === 'number' ? ch : clickhouseCodeOf(message);
   return new AnalyticsError(code, `${context}: ${message}`, clickhouseCode, { cause: err });

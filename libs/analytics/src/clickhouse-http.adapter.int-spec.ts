@@ -1,10 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { infra, missingInfra } from '@asc/testing';
 import { AnalyticsError } from './analytics.error';
+import { ChdbStore } from './chdb.adapter';
 import { ClickHouseHttpStore } from './clickhouse-http.adapter';
-import { analyticsStoreContract } from './testing/analytics-store.contract';
+import { analyticsStoreContract, ROUND_TRIP_CASES, roundTrip } from './testing/analytics-store.contract';
 
 // CommonJS has no top-level await: the suite function is async instead.
 describe('analytics on the ClickHouse server', async () => {
@@ -26,6 +30,22 @@ describe('analytics on the ClickHouse server', async () => {
           await store.close();
         },
       };
+    });
+  });
+
+  describe('literals on both engines', { skip }, () => {
+    it('come back unchanged from the server and from chdb alike', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'asc-chdb-'));
+      const engines = [new ClickHouseHttpStore({ url: infra.clickhouseUrl }), new ChdbStore({ path: dir })];
+      try {
+        const expected = ROUND_TRIP_CASES.map((v) => (Object.is(v, -0) ? 0 : v));
+        const [server, chdb] = await Promise.all(engines.map((e) => roundTrip(e, ROUND_TRIP_CASES)));
+        assert.deepEqual(server, expected);
+        assert.deepEqual(chdb, expected);
+      } finally {
+        for (const e of engines) await e.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

@@ -12,20 +12,29 @@ const STATUS_BY_HTTP: Record<number, status> = {
 };
 
 /**
- * Maps errors of the gRPC handlers to gRPC statuses. Bound on the controller so it runs
- * before the global admin filter, which rethrows non-HTTP errors (an unhandled rejection
- * in the gRPC server instead of a status for the caller).
+ * Maps this service's domain errors to gRPC statuses (NOT_FOUND, INVALID_ARGUMENT…). Bound
+ * on the gRPC controller so it runs before the global filter, which answers INTERNAL for
+ * anything that is not already an RpcException.
  */
 @Catch()
 export class RoutingGrpcExceptionFilter implements RpcExceptionFilter<unknown> {
   private readonly logger = new Logger('RoutingGrpc');
 
   catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
-    if (exception instanceof RpcException) return throwError(() => exception.getError());
-    if (exception instanceof DomainError && STATUS_BY_HTTP[exception.httpStatus] !== undefined) {
-      return throwError(() => ({ code: STATUS_BY_HTTP[exception.httpStatus], message: `${exception.code}: ${exception.message}` }));
+    const rpc = this.toRpcException(exception);
+    return throwError(() => rpc.getError());
+  }
+
+  private toRpcException(exception: unknown): RpcException {
+    if (exception instanceof RpcException) return exception;
+    if (exception instanceof DomainError) {
+      const code = STATUS_BY_HTTP[exception.httpStatus];
+      if (code !== undefined) return new RpcException({ code, message: `${exception.code}: ${exception.message}` });
+      // Domain messages are ours and never carry a secret; the caller only learns INTERNAL.
+      this.logger.error(`${exception.code}: ${exception.message}`);
+    } else {
+      this.logger.error(`unhandled gRPC error: ${(exception as Error)?.name ?? 'unknown'}`);
     }
-    this.logger.error(`unhandled gRPC error: ${(exception as Error)?.name ?? 'unknown'} ${(exception as { code?: unknown })?.code ?? ''}`);
-    return throwError(() => ({ code: status.INTERNAL, message: 'internal error' }));
+    return new RpcException({ code: status.INTERNAL, message: 'internal error' });
   }
 }

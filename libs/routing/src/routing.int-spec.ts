@@ -1,28 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { Client } from 'pg';
 import { routingV1 } from '@asc/contracts';
-import { createGrpcClient, createLogger, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
+import { createGrpcClient, createLogger, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
 import { infra, missingInfra } from '@asc/testing';
 import { RunningRoutingService, startRoutingService } from './start-routing';
 
 const ADMIN_TOKEN = 'routing-it-admin-token';
-
-/** A free TCP port for the gRPC server (which, unlike HTTP, cannot report a port 0 bind). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A database of its own for this file, dropped at the end. */
 async function throwawayDatabase(): Promise<{ url: string; drop(): Promise<void> }> {

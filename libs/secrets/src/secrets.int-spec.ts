@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,23 +9,11 @@ import { status } from '@grpc/grpc-js';
 import { LoggerService } from '@nestjs/common';
 import { Client } from 'pg';
 import { secretsV1 } from '@asc/contracts';
-import { createGrpcClient, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
+import { createGrpcClient, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
 import { infra, missingInfra } from '@asc/testing';
 import { RunningSecretsService, startSecretsService } from './start-secrets';
 
 const ADMIN_TOKEN = 'secrets-it-admin-token';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A database of its own for this file, dropped at the end. */
 async function throwawayDatabase(): Promise<{ url: string; drop(): Promise<void> }> {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
-import { countTokens } from './tokenizer';
+import { countTokens } from './tokenizer.util';
 import { startSimulator } from './simulator.server';
 import type { SimulatorHandle } from './simulator.types';
 

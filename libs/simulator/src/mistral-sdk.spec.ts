@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Mistral } from '@mistralai/mistralai';
 import type { Messages } from '@mistralai/mistralai/models/components';
 import { SDKError } from '@mistralai/mistralai/models/errors';
-import { countTokens } from './tokenizer';
+import { countTokens } from './tokenizer.util';
 import { startSimulator } from './simulator.server';
 import type { SimulatorHandle } from './simulator.types';
 

@@ -3,7 +3,7 @@ import { chatFormat, chatPrompt, chatTools } from './openai.wire';
 import { generate, PromptMeter, ToolChoice } from './reply.generator';
 import { alnum, hex, nowSeconds } from './sim-ids.util';
 import { SimulatorError } from './simulator.error';
-import { countTokens } from './tokenizer';
+import { countTokens } from './tokenizer.util';
 import { ApiRequest, bearerKey, isRecord, Outcome, ProviderWire, sse, StreamDelta, stopList } from './wire.types';
 
 // Mistral's flavour of chat completions and embeddings: hex ids, 9-character tool call ids,

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
-import { countTokens } from './tokenizer';
+import { countTokens } from './tokenizer.util';
 import { startSimulator } from './simulator.server';
 import type { SimulatorHandle } from './simulator.types';
 
@@ -193,6 +193,8 @@ describe('simulator with the openai SDK', () => {
 
     const full = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'x', encoding_format: 'float' });
     assert.equal(full.data[0].embedding.length, 1536);
+    const ids = await client.embeddings.create({ model: 'text-embedding-3-small', input: [15339, 1917, 0], encoding_format: 'float' });
+    assert.equal(ids.usage.prompt_tokens, 3);
   });
 
   it('answers the Responses API without streaming', async () => {
@@ -300,16 +302,16 @@ describe('simulator with the openai SDK', () => {
 
   it('lets the SDK retry after the Retry-After it was given', async () => {
     const retrying = new OpenAI({ apiKey: 'sk-test', baseURL: sim.baseUrls.openai, maxRetries: 2 });
-    const before = sim.stats().byStatus['429'] ?? 0;
-    const started = Date.now();
+    sim.reset();
     const res = await retrying.chat.completions.create(
       { model: 'gpt-4o', messages: [{ role: 'user', content: 'retry me' }] },
-      { headers: { 'x-sim-fail': '429', 'x-sim-fail-times': '1', 'x-sim-fail-key': 'openai-retry', 'x-sim-retry-after': '0.15' } },
+      { headers: { 'x-sim-fail': '429', 'x-sim-fail-times': '1', 'x-sim-retry-after': '0.15' } },
     );
-    const elapsed = Date.now() - started;
     assert.equal(res.choices[0].finish_reason, 'stop');
-    assert.equal((sim.stats().byStatus['429'] ?? 0) - before, 1);
-    // The SDK's own backoff would wait at least 375 ms; 150 ms proves Retry-After was used.
-    assert.ok(elapsed >= 140 && elapsed < 370, `waited ${elapsed} ms`);
+    const [first, second] = sim.requests();
+    assert.deepEqual([first.outcome, second.outcome], ['429', '200']);
+    // The SDK's own backoff would wait at least 375 ms; ~150 ms proves Retry-After was used.
+    const gap = second.at - first.at;
+    assert.ok(gap >= 140 && gap < 370, `retried after ${gap} ms`);
   });
 });

@@ -4,7 +4,7 @@ import { generate, Generation, OutputFormat, PromptMeter, ToolChoice, ToolSpec }
 import { alnum, hex, nowSeconds } from './sim-ids.util';
 import { SimulatorError } from './simulator.error';
 import { ERROR_CODES, OPENAI_FAULT_MESSAGES, openaiError, requireModel } from './openai-shared.util';
-import { countTokens } from './tokenizer';
+import { countTokens } from './tokenizer.util';
 import { ApiRequest, bearerKey, contentText, isRecord, Outcome, ProviderWire, sse, StreamDelta, stopList } from './wire.types';
 
 const SYSTEM_FINGERPRINT = 'fp_5im0a7e1c0';
@@ -159,12 +159,14 @@ function chatCompletions(req: ApiRequest): Outcome {
   return { kind: 'sse', head, deltas, tail, errorFrame, tokens: gen.tokens };
 }
 
-function embeddingInputs(input: unknown): string[] | null {
-  if (typeof input === 'string') return [input];
+/** Inputs as [text to embed, token count]; token-id arrays count one token per id. */
+function embeddingInputs(input: unknown): Array<[string, number]> | null {
+  const isIds = (x: unknown): x is number[] => Array.isArray(x) && x.length > 0 && x.every((n) => typeof n === 'number');
+  if (typeof input === 'string') return [[input, countTokens(input)]];
   if (!Array.isArray(input) || !input.length) return null;
-  if (input.every((x) => typeof x === 'number')) return [input.join(' ')];
-  if (input.every((x) => typeof x === 'string')) return input as string[];
-  if (input.every((x) => Array.isArray(x) && x.every((n) => typeof n === 'number'))) return input.map((x: number[]) => x.join(' '));
+  if (isIds(input)) return [[input.join(' '), input.length]];
+  if (input.every((x) => typeof x === 'string')) return (input as string[]).map((t) => [t, countTokens(t)]);
+  if (input.every(isIds)) return (input as number[][]).map((ids) => [ids.join(' '), ids.length]);
   return null;
 }
 
@@ -173,7 +175,7 @@ function embeddings(req: ApiRequest): Outcome {
   const model = requireModel(body);
   if (body.input === undefined) throw new SimulatorError(400, 'missing_parameter', "Missing required parameter: 'input'.", 'input');
   const inputs = embeddingInputs(body.input);
-  if (!inputs || inputs.some((s) => s === '')) {
+  if (!inputs || inputs.some(([s]) => s === '')) {
     throw new SimulatorError(400, 'invalid_request', "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'input');
   }
   const dims = typeof body.dimensions === 'number' && body.dimensions > 0 ? Math.floor(body.dimensions) : req.embeddingDims ?? 1536;
@@ -182,8 +184,8 @@ function embeddings(req: ApiRequest): Outcome {
     throw new SimulatorError(400, 'invalid_request', `Invalid value: '${String(body.encoding_format)}'. Supported values are: 'float' and 'base64'.`, 'encoding_format');
   }
   let tokens = 0;
-  const data = inputs.map((text, index) => {
-    tokens += countTokens(text);
+  const data = inputs.map(([text, count], index) => {
+    tokens += count;
     const v = embedText(text, dims);
     return { object: 'embedding', index, embedding: base64 ? toBase64Float32(v) : v };
   });

@@ -1,5 +1,5 @@
 import { pickSubject, sampleJsonSchema } from './json-schema.sampler';
-import { countTokens, IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, tokenize } from './tokenizer';
+import { countTokens, IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, tokenize } from './tokenizer.util';
 
 // Provider-neutral planning of a reply: each provider module maps its request onto a
 // GenerationInput and renders the Generation in its own wire format, so stream and

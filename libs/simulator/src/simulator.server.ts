@@ -22,6 +22,7 @@ export const SIM_HEADERS = {
   latencyMs: 'x-sim-latency-ms',
   ttftMs: 'x-sim-ttft-ms',
   tokensPerSec: 'x-sim-tokens-per-sec',
+  chunkIntervalMs: 'x-sim-chunk-interval-ms',
   fail: 'x-sim-fail',
   failTimes: 'x-sim-fail-times',
   failKey: 'x-sim-fail-key',
@@ -200,6 +201,7 @@ class Simulator {
       latencyMs: nonNegative(h(SIM_HEADERS.latencyMs)) ?? c.latencyMs ?? 0,
       ttftMs: nonNegative(h(SIM_HEADERS.ttftMs)) ?? c.ttftMs ?? 0,
       tokensPerSec: nonNegative(h(SIM_HEADERS.tokensPerSec)) ?? c.tokensPerSec ?? 0,
+      chunkIntervalMs: nonNegative(h(SIM_HEADERS.chunkIntervalMs)) ?? c.chunkIntervalMs ?? 0,
       fault: fail !== undefined ? fail : c.fail ?? null,
       failAfterTokens: nonNegative(h(SIM_HEADERS.failAfterTokens)) ?? null,
       retryAfterSec: nonNegative(h(SIM_HEADERS.retryAfter)) ?? c.retryAfterSec ?? null,
@@ -411,7 +413,7 @@ class Simulator {
         i++;
       }
       if (buf) res.write(buf);
-      if (i < deltas.length && sent < stopAfter) await this.wait(Math.max(1, (sent * 1000) / tps - (Date.now() - start)));
+      if (i < deltas.length && sent < stopAfter) await this.wait(Math.max(1, knobs.chunkIntervalMs, (sent * 1000) / tps - (Date.now() - start)));
     }
     if (res.destroyed || this.closing) return;
     if (fault === 'disconnect-midstream') {

@@ -36,6 +36,12 @@ export interface SimulatorOptions {
   ttftMs?: number;
   /** Output pace; 0 or unset = as fast as possible. */
   tokensPerSec?: number;
+  /**
+   * When pacing, the minimum gap between socket writes (ms); events that fall due meanwhile
+   * are sent together. 0 (default) = one write per token, exact inter-token timing; raise it
+   * (e.g. 20) to cut the simulator's syscall cost when it must pace thousands of streams.
+   */
+  chunkIntervalMs?: number;
   /** Accepted API keys; unset = any non-empty key. */
   acceptedKeys?: string[];
   /** Embedding size when the request does not ask for one; default 1536 (OpenAI), 1024 (Mistral). */

@@ -7,6 +7,8 @@ export interface RequestKnobs {
   latencyMs: number;
   ttftMs: number;
   tokensPerSec: number;
+  /** Minimum gap between paced writes; events due meanwhile share one write. */
+  chunkIntervalMs: number;
   fault: FaultMode | null;
   /** Generated tokens sent before a midstream fault; default half of them. */
   failAfterTokens: number | null;

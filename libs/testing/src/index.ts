@@ -1,2 +1,4 @@
 export { eventually } from './eventually';
 export { infra, infraRequired, missingInfra, tcpReachable } from './infra';
+export { repoRoot, startNodeProcess, waitForReady } from './processes';
+export type { NodeProcess } from './processes';

@@ -1,7 +1,8 @@
 // Starts the provider simulator as a standalone process.
 //   node -r ./tools/scripts/register-paths.js dist/tools/simulator/src/main.js --port 8080 [options]
 // Options (env fallbacks in brackets): --host [SIM_HOST], --port [SIM_PORT], --latency-ms [SIM_LATENCY_MS],
-// --ttft-ms [SIM_TTFT_MS], --tokens-per-sec [SIM_TOKENS_PER_SEC], --accepted-keys a,b [SIM_ACCEPTED_KEYS],
+// --ttft-ms [SIM_TTFT_MS], --tokens-per-sec [SIM_TOKENS_PER_SEC],
+// --chunk-interval-ms [SIM_CHUNK_INTERVAL_MS], --accepted-keys a,b [SIM_ACCEPTED_KEYS],
 // --embedding-dims [SIM_EMBEDDING_DIMS], --fail 429|500|timeout|... [SIM_FAIL], --fail-rate 0.1 [SIM_FAIL_RATE],
 // --retry-after [SIM_RETRY_AFTER], --reply-words [SIM_REPLY_WORDS].
 // Prints one JSON line {url, port, baseUrls} on stdout once listening.
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     latencyMs: num('latency-ms'),
     ttftMs: num('ttft-ms'),
     tokensPerSec: num('tokens-per-sec'),
+    chunkIntervalMs: num('chunk-interval-ms'),
     acceptedKeys: keys ? keys.split(',').map((k) => k.trim()).filter(Boolean) : undefined,
     embeddingDims: num('embedding-dims'),
     fail: fault,

@@ -193,11 +193,11 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       ) ENGINE = MergeTree() ORDER BY u64`);
       await store.insert(`${db}.kinds`, [
         { u64: 18446744073709551615n, i64: -9223372036854775808n, u32: 4294967295, u8: true, f: 0.1, s: "a'\\\n\0😀", arr: ['x', "y'"], d: '2024-03-15' },
-        { u64: 1, i64: -1, u32: 0, u8: false, f: -2.5, s: 'lone\ud800', arr: [], d: '1970-01-01' },
+        { u64: 1, i64: -1, u32: 0, u8: false, f: -2.5, s: 'lone\ud800', arr: [], d: '1971-01-01' },
       ]);
       const rows = await store.query<Record<string, unknown>>(`SELECT * FROM ${ident(db, 'kinds')} ORDER BY u64`);
       assert.deepEqual(rows, [
-        { u64: '1', i64: '-1', u32: 0, u8: 0, f: -2.5, s: 'lone\ufffd', arr: [], d: '1970-01-01' },
+        { u64: '1', i64: '-1', u32: 0, u8: 0, f: -2.5, s: 'lone\ufffd', arr: [], d: '1971-01-01' },
         { u64: '18446744073709551615', i64: '-9223372036854775808', u32: 4294967295, u8: 1, f: 0.1, s: "a'\\\n\0😀", arr: ['x', "y'"], d: '2024-03-15' },
       ]);
       const [agg] = await store.query<{ n: unknown; s: unknown }>(`SELECT count() AS n, sum(u32) AS s FROM ${ident(db, 'kinds')}`);

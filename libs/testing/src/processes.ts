@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-export const repoRoot = join(__dirname, '..', '..', '..', '..', '..');
+export const repoRoot = join(__dirname, '..', '..', '..', '..');
 const registerPaths = join(repoRoot, 'tools', 'scripts', 'register-paths.js');
 
 export interface NodeProcess {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { countTokens, tokenize } from './tokenizer';
+import { countTokens, tokenize } from './tokenizer.util';
 import { generate } from './reply.generator';
 
 describe('tokenizer', () => {
