@@ -12,7 +12,7 @@ import {
   type SASLOptions,
 } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
-import { backoffDelay, type BackoffOptions } from './backoff.util';
+import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
 import { deliverBatch } from './batch-delivery';
 import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
 import type { AnyEventEnvelope } from './envelope';
@@ -37,12 +37,21 @@ export interface KafkaEventBusOptions {
   /** Passed to kafkajs only; never logged. */
   ssl?: boolean | ConnectionOptions;
   sasl?: SASLOptions;
+  /** Default 3 s. */
   connectionTimeoutMs?: number;
+  /** Default 10 s (kafkajs: 30 s); join-group requests get their own, longer timeout from kafkajs. */
   requestTimeoutMs?: number;
   /** Advanced: how kafkajs opens sockets (a proxy, or a test that cuts the network). */
   socketFactory?: ISocketFactory;
   logger?: EventBusLogger;
-  publisher?: Partial<BatchingOptions> & { compression?: 'none' | 'gzip' };
+  publisher?: Partial<BatchingOptions> & {
+    compression?: 'none' | 'gzip';
+    /**
+     * A send that has not settled by then is abandoned, the producer replaced and the batch
+     * retried (default 3 × requestTimeoutMs + 5 s): a guard against a client that hangs.
+     */
+    sendTimeoutMs?: number;
+  };
   consumer?: {
     /** Events per handleBatch call; a larger fetched batch is split and committed piece by piece (default 500). */
     maxBatchSize?: number;
@@ -68,12 +77,29 @@ const PRODUCER_STATE_ERRORS = new Set([
 /** After this many failed sends in a row the producer is rebuilt too, in case it is wedged. */
 const REBUILD_PRODUCER_AFTER_FAILURES = 5;
 
-function hasProducerStateError(err: unknown, depth = 0): boolean {
+/** Walks an error and what it wraps (kafkajs nests causes in retries and aggregates). */
+function someError(err: unknown, test: (e: { name?: unknown; type?: unknown }) => boolean, depth = 0): boolean {
   if (typeof err !== 'object' || err === null || depth > 5) return false;
-  const e = err as { type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
-  if (typeof e.type === 'string' && PRODUCER_STATE_ERRORS.has(e.type)) return true;
-  if (Array.isArray(e.errors) && e.errors.some((x) => hasProducerStateError(x, depth + 1))) return true;
-  return hasProducerStateError(e.cause, depth + 1) || hasProducerStateError(e.originalError, depth + 1);
+  const e = err as { name?: unknown; type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+  if (test(e)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => someError(x, test, depth + 1))) return true;
+  return someError(e.cause, test, depth + 1) || someError(e.originalError, test, depth + 1);
+}
+
+/**
+ * Errors after which this producer must be replaced: its idempotence state is unusable,
+ * or a request timed out. kafkajs only notices a dead connection when the socket reports
+ * 'end' or 'error'; one that silently stops answering (a network partition) keeps timing
+ * out forever, so fresh connections are the cure.
+ */
+function needsNewProducer(err: unknown): boolean {
+  return someError(
+    err,
+    (e) =>
+      (typeof e.type === 'string' && PRODUCER_STATE_ERRORS.has(e.type)) ||
+      e.name === 'KafkaJSRequestTimeoutError' ||
+      e.name === 'EventSendTimeout',
+  );
 }
 
 /** kafkajs log fields we pass on; anything else (stacks, request payloads) stays behind. */
@@ -118,9 +144,10 @@ function kafkaLogCreator(logger: EventBusLogger): () => (entry: LogEntry) => voi
  * Producing: publish() only appends to the BatchingPublisher's bounded buffer; one sender
  * writes batches with an idempotent producer (acks=all, one request in flight, murmur2
  * partitioning by tenant key like the Java client). A failed batch is resent unchanged on
- * the same producer, so the broker discards a copy it already has; rebuilding the producer
- * (after a sequence error or 5 failures in a row) can duplicate that batch, which
- * at-least-once allows: consumers deduplicate on event id.
+ * the same producer, so the broker discards a copy it already has. The producer is
+ * replaced after a sequence error, a request timeout (a silently dead connection), a send
+ * that hangs past sendTimeoutMs, or 5 failures in a row; the resend on a new producer can
+ * duplicate that batch, which at-least-once allows: consumers deduplicate on event id.
  *
  * Consuming: one kafkajs consumer per subscription, autoCommit off, eachBatch. A batch's
  * offsets are resolved and committed only after handleBatch resolved; on failure the
@@ -133,6 +160,8 @@ export class KafkaEventBus implements EventBus {
   private readonly prefix: string;
   private readonly publisher: BatchingPublisher;
   private readonly compression: CompressionTypes;
+  private readonly requestTimeoutMs: number;
+  private readonly sendTimeoutMs: number;
   private producer?: Producer;
   private producerConnected = false;
   private consecutiveSendFailures = 0;
@@ -143,20 +172,22 @@ export class KafkaEventBus implements EventBus {
     this.logger = options.logger ?? consoleEventBusLogger;
     this.prefix = options.topicPrefix ?? '';
     this.compression = options.publisher?.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.sendTimeoutMs = options.publisher?.sendTimeoutMs ?? 3 * this.requestTimeoutMs + 5_000;
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
       ssl: options.ssl,
       sasl: options.sasl,
       connectionTimeout: options.connectionTimeoutMs ?? 3_000,
-      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      requestTimeout: this.requestTimeoutMs,
       socketFactory: options.socketFactory,
       // Short internal retries: the publisher's buffer and the consumers' redelivery do the long waiting.
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator(this.logger),
     });
-    const { compression: _compression, ...batching } = options.publisher ?? {};
+    const { compression: _compression, sendTimeoutMs: _sendTimeoutMs, ...batching } = options.publisher ?? {};
     this.publisher = new BatchingPublisher((batch) => this.send(batch), batching, this.logger, () => this.disconnectProducer());
   }
 
@@ -246,20 +277,34 @@ export class KafkaEventBus implements EventBus {
       if (!messages) byTopic.set(topic, (messages = []));
       messages.push({ key: m.key, value: m.value });
     }
+    let watchdog: NodeJS.Timeout | undefined;
     try {
-      const producer = await this.connectedProducer();
-      await producer.sendBatch({
-        acks: -1,
-        compression: this.compression,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      const sending = this.connectedProducer().then((producer) =>
+        producer.sendBatch({
+          acks: -1,
+          timeout: Math.min(5_000, this.requestTimeoutMs),
+          compression: this.compression,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        }),
+      );
+      const timedOut = new Promise<never>((_, reject) => {
+        watchdog = setTimeout(() => {
+          const err = new Error(`send did not settle within ${this.sendTimeoutMs} ms`);
+          err.name = 'EventSendTimeout';
+          reject(err);
+        }, this.sendTimeoutMs);
       });
+      sending.catch(() => undefined); // if the watchdog wins, the abandoned send's outcome no longer matters
+      await Promise.race([sending, timedOut]);
       this.consecutiveSendFailures = 0;
     } catch (err) {
-      if (hasProducerStateError(err) || ++this.consecutiveSendFailures >= REBUILD_PRODUCER_AFTER_FAILURES) {
+      if (needsNewProducer(err) || ++this.consecutiveSendFailures >= REBUILD_PRODUCER_AFTER_FAILURES) {
         this.consecutiveSendFailures = 0;
         await this.disconnectProducer();
       }
       throw err;
+    } finally {
+      clearTimeout(watchdog);
     }
   }
 
@@ -269,7 +314,9 @@ export class KafkaEventBus implements EventBus {
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
-      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
+      // Few in-client retries: a failure surfaces within ~3 request timeouts and the
+      // publisher retries the same batch from its buffer for as long as it takes.
+      retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 2 },
     });
     if (!this.producerConnected) {
       try {
@@ -287,7 +334,8 @@ export class KafkaEventBus implements EventBus {
     const producer = this.producer;
     this.producer = undefined;
     this.producerConnected = false;
-    await producer?.disconnect().catch(() => undefined);
+    // Bounded: on a dead connection kafkajs's disconnect must not hold up the retry or close().
+    if (producer) await Promise.race([producer.disconnect().catch(() => undefined), sleep(5_000)]);
   }
 }
 

@@ -31,6 +31,7 @@ export interface StreamSink {
 }
 
 const OPERATION = 'chat.completions';
+const NO_CREDENTIAL: CredentialLease = { leaseId: '', credentialId: '', version: 0, secret: '', expiresAtMs: 0 };
 
 /**
  * The governed chat completion: authenticate → decide → plan → lease → call → meter.
@@ -78,7 +79,10 @@ export class ChatCompletionsService {
     record.region = deployment.region;
     record.servedModel = deployment.upstreamModel;
     record.credentialId = deployment.credentialId;
-    const lease = await this.controlPlane.lease(principal, deployment.credentialId, deployment.id);
+    // A self-hosted model without a key (local vLLM, Ollama) has no credential to lease.
+    const lease = deployment.credentialId
+      ? await this.controlPlane.lease(principal, deployment.credentialId, deployment.id)
+      : NO_CREDENTIAL;
     record.credentialVersion = lease.version;
     return { principal, deployment, lease };
   }

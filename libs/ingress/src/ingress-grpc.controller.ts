@@ -1,23 +1,11 @@
 import { Controller } from '@nestjs/common';
-import { RpcException } from '@nestjs/microservices';
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { ingressV1 } from '@asc/contracts';
 import { ChatCompletionsService } from './chat-completions.service';
 import { IngressError } from './ingress.error';
 import { parseChatCompletionRequest } from './openai-chat.schema';
 import { toIngressError } from './openai-error';
 import { beginRecord } from './request-record';
-
-const grpcStatusByHttp: Record<number, status> = {
-  400: status.INVALID_ARGUMENT,
-  401: status.UNAUTHENTICATED,
-  403: status.PERMISSION_DENIED,
-  404: status.NOT_FOUND,
-  413: status.RESOURCE_EXHAUSTED,
-  429: status.RESOURCE_EXHAUSTED,
-  503: status.UNAVAILABLE,
-  504: status.DEADLINE_EXCEEDED,
-};
 
 /** The gRPC edge: the same governed path as HTTP, for product teams' backends. */
 @Controller()
@@ -60,7 +48,8 @@ export class IngressGrpcController implements ingressV1.IngressServiceController
     } catch (err) {
       failure = toIngressError(err);
       httpStatus = failure.httpStatus;
-      throw new RpcException({ code: grpcStatusByHttp[httpStatus] ?? status.INTERNAL, message: `${failure.code}: ${failure.message}` });
+      // Mapped to a gRPC status by the global filter (rpcErrorFrom).
+      throw failure;
     } finally {
       this.chat.finish(record, httpStatus, failure);
     }

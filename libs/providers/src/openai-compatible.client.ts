@@ -74,7 +74,7 @@ export class OpenAICompatibleClient {
         headers: {
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',
-          authorization: `Bearer ${target.apiKey}`,
+          ...(target.apiKey ? { authorization: `Bearer ${target.apiKey}` } : {}),
           ...options.headers,
         },
         body: JSON.stringify(body),

@@ -1,10 +1,8 @@
-import { Controller, UseFilters } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
 import { routingV1 } from '@asc/contracts';
 import { DeploymentsService } from './deployments.service';
-import { RoutingGrpcExceptionFilter } from './routing-grpc-exception.filter';
 
 @Controller()
-@UseFilters(RoutingGrpcExceptionFilter)
 @routingV1.RoutingServiceControllerMethods()
 export class RoutingGrpcController implements routingV1.RoutingServiceController {
   constructor(private readonly deployments: DeploymentsService) {}

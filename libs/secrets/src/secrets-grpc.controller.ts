@@ -1,10 +1,8 @@
-import { Controller, UseFilters } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
 import { secretsV1 } from '@asc/contracts';
 import { CredentialsService } from './credentials.service';
-import { SecretsGrpcExceptionFilter } from './secrets-grpc-exception.filter';
 
 @Controller()
-@UseFilters(SecretsGrpcExceptionFilter)
 @secretsV1.SecretsServiceControllerMethods()
 export class SecretsGrpcController implements secretsV1.SecretsServiceController {
   constructor(private readonly credentials: CredentialsService) {}

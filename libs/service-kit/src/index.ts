@@ -13,4 +13,4 @@ export { AdminGuard, ADMIN_TOKEN } from './admin.guard';
 export { AdminErrorFilter } from './admin-error.filter';
 export { runMain } from './run-main';
 export { freePort } from './free-port';
-export { rpcErrorFrom } from './rpc-error';
+export { grpcStatusOf, rpcErrorFrom } from './rpc-error';

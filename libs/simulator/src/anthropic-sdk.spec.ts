@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
+import { PromptMeter } from './reply.generator';
 import { countTokens } from './tokenizer.util';
 import { startSimulator } from './simulator.server';
 import type { SimulatorHandle } from './simulator.types';
@@ -41,6 +42,10 @@ describe('simulator with the Anthropic SDK', () => {
 
     const counted = await client.messages.countTokens({ model: 'claude-sonnet-4-6', system: 'You are terse.', messages: [{ role: 'user', content: 'Describe Kyoto briefly' }] });
     assert.equal(counted.input_tokens, msg.usage.input_tokens);
+    const meter = new PromptMeter();
+    meter.message('You are terse.');
+    meter.message('Describe Kyoto briefly');
+    assert.equal(msg.usage.input_tokens, meter.total());
   });
 
   it('streams with messages.stream() and finalMessage() matches the non-stream answer', async () => {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
+import { PromptMeter } from './reply.generator';
 import { countTokens } from './tokenizer.util';
 import { startSimulator } from './simulator.server';
 import type { SimulatorHandle } from './simulator.types';
@@ -45,6 +46,9 @@ describe('simulator with the openai SDK', () => {
     assert.equal(res.usage?.completion_tokens, countTokens(choice.message.content ?? ''));
     assert.equal(res.usage?.total_tokens, (res.usage?.prompt_tokens ?? 0) + (res.usage?.completion_tokens ?? 0));
     assert.equal(res.usage?.prompt_tokens_details?.cached_tokens, 0);
+    const meter = new PromptMeter();
+    meter.message('Tell me about Lisbon trams');
+    assert.equal(res.usage?.prompt_tokens, meter.total());
   });
 
   it('streams the same content and usage when include_usage is set', async () => {
