@@ -371,6 +371,7 @@ describe('KafkaEventBus against a real broker', async () => {
     assertPerTenantOrder(unique, new Map(tenants.map((t, k) => [t, Array.from({ length: 300 }, (_, j) => k + 3 * j)])));
     await eventually(async () => assert.equal(await committed(group, topicName), 900), 30_000);
     console.log(`# consumer outage: ${received.length - 900} redelivered duplicates`);
+    console.log(logger.lines.map((l) => JSON.stringify(l)).join('\n')); // TEMP
   });
 
   it('drops beyond its bound while unreachable, counts it, and delivers what it kept', opts, async () => {
