@@ -2,7 +2,8 @@ import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
 import { parseEvent, type DeadLetterCode, type EventOnTopic } from './envelope';
 import { errorFields } from './event-bus.logger';
 import type { DeadLetterReason, EventBusLogger, SubscribeOptions, SubscriptionStats } from './event-bus.port';
-import { eventCatalog, type EventTopic } from './event-map';
+import { EventBusError } from './event-bus.error';
+import { eventCatalog, isEventTopic, type EventTopic } from './event-map';
 
 /** One message as read from a partition of the log. */
 export interface RawMessage {
@@ -26,6 +27,15 @@ export interface DeliverBatchParams<P extends EventTopic> {
   keepAliveMs?: number;
   /** Aborts the wait between attempts. */
   signal: AbortSignal;
+}
+
+/** The checks both adapters make before subscribing. */
+export function assertValidSubscription(options: Pick<SubscribeOptions<EventTopic>, 'groupId' | 'topics'>): void {
+  if (!options.groupId) throw new EventBusError('invalid_subscription', 'groupId is required');
+  if (options.topics.length === 0) throw new EventBusError('invalid_subscription', 'at least one topic is required');
+  for (const topic of options.topics) {
+    if (!isEventTopic(topic)) throw new EventBusError('invalid_subscription', `unknown topic ${String(topic)}`);
+  }
 }
 
 function toBuffer(value: Buffer | string | null): Buffer {

@@ -13,7 +13,7 @@ import {
 } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
-import { deliverBatch } from './batch-delivery';
+import { assertValidSubscription, deliverBatch } from './batch-delivery';
 import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
 import type { AnyEventEnvelope } from './envelope';
 import { EventBusError } from './event-bus.error';
@@ -27,7 +27,7 @@ import type {
   Subscription,
   SubscriptionStats,
 } from './event-bus.port';
-import { ALL_TOPICS, isEventTopic, type EventTopic } from './event-map';
+import { ALL_TOPICS, type EventTopic } from './event-map';
 
 export interface KafkaEventBusOptions {
   brokers: string[];
@@ -250,11 +250,7 @@ export class KafkaEventBus implements EventBus {
 
   async subscribe<P extends EventTopic>(options: SubscribeOptions<P>): Promise<Subscription> {
     if (this.closed) throw new EventBusError('bus_closed', 'subscribe on a closed bus');
-    if (!options.groupId) throw new EventBusError('invalid_subscription', 'groupId is required');
-    if (options.topics.length === 0) throw new EventBusError('invalid_subscription', 'at least one topic is required');
-    for (const topic of options.topics) {
-      if (!isEventTopic(topic)) throw new EventBusError('invalid_subscription', `unknown topic ${String(topic)}`);
-    }
+    assertValidSubscription(options);
     // Stored without its topic parameter; deliverBatch checks each event's topic against P.
     const widened = options as unknown as SubscribeOptions<EventTopic>;
     const subscription = new KafkaSubscription(this.kafka, this.options, this.logger, (t) => this.topicName(t), widened);

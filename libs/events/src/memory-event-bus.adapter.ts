@@ -1,5 +1,5 @@
 import { sleep, type BackoffOptions } from './backoff.util';
-import { deliverBatch, type RawMessage } from './batch-delivery';
+import { assertValidSubscription, deliverBatch, type RawMessage } from './batch-delivery';
 import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
 import type { AnyEventEnvelope } from './envelope';
 import { EventBusError } from './event-bus.error';
@@ -12,7 +12,7 @@ import type {
   Subscription,
   SubscriptionStats,
 } from './event-bus.port';
-import { isEventTopic, type EventTopic } from './event-map';
+import type { EventTopic } from './event-map';
 
 export interface MemoryEventBusOptions {
   /** Partitions per topic; a tenant's events always land in the same one (default 4). */
@@ -150,11 +150,7 @@ export class MemoryEventBus implements EventBus {
 
   async subscribe<P extends EventTopic>(options: SubscribeOptions<P>): Promise<Subscription> {
     if (this.closed) throw new EventBusError('bus_closed', 'subscribe on a closed bus');
-    if (!options.groupId) throw new EventBusError('invalid_subscription', 'groupId is required');
-    if (options.topics.length === 0) throw new EventBusError('invalid_subscription', 'at least one topic is required');
-    for (const topic of options.topics) {
-      if (!isEventTopic(topic)) throw new EventBusError('invalid_subscription', `unknown topic ${String(topic)}`);
-    }
+    assertValidSubscription(options);
     // Members are stored without their topic parameter; deliveries are checked against the topic.
     const member: Member = {
       options: options as unknown as SubscribeOptions<EventTopic>,
@@ -205,16 +201,15 @@ export class MemoryEventBus implements EventBus {
   }
 
   private append(batch: ReadonlyArray<Pick<OutboundMessage, 'topic' | 'key'> & LogEntry>): void {
-    const touched = new Set<string>();
+    const touched = new Map<string, { topic: EventTopic; partition: number }>();
     for (const message of batch) {
       const partition = partitionOf(message.key, this.partitions);
       const log = this.partitionLogs(message.topic)[partition];
       log.entries.push({ key: message.key, value: message.value });
       if (log.entries.length > this.maxRetained) this.dropOldest(message.topic, partition, log);
-      touched.add(`${partition}:${message.topic}`);
+      touched.set(`${message.topic}#${partition}`, { topic: message.topic, partition });
     }
-    for (const t of touched) {
-      const [partition, topic] = [Number(t.slice(0, t.indexOf(':'))), t.slice(t.indexOf(':') + 1) as EventTopic];
+    for (const { topic, partition } of touched.values()) {
       for (const group of this.groups.values()) this.schedule(group, topic, partition);
     }
   }
