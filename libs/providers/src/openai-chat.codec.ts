@@ -352,11 +352,15 @@ export function decodeOpenAIResponse(body: unknown): CanonicalResponse {
   if (!isObject(body) || !Array.isArray(body.choices) || !isObject(body.choices[0])) throw badUpstream('choices', 'the upstream answered without choices');
   const choice = body.choices[0];
   const message = isObject(choice.message) ? choice.message : {};
+  const content = decodeChatChoiceContent(message, 'choices[0].message');
+  let finishReason = decodeOpenAIFinishReason(choice.finish_reason, 'choices[0].finish_reason');
+  // OpenAI finishes a call forced by a named tool_choice with 'stop'; other APIs say tool use.
+  if (finishReason === 'stop' && content.some((b) => b.type === 'tool_call')) finishReason = 'tool_calls';
   return {
     id: typeof body.id === 'string' ? body.id : '',
     model: typeof body.model === 'string' ? body.model : '',
-    content: decodeChatChoiceContent(message, 'choices[0].message'),
-    finishReason: decodeOpenAIFinishReason(choice.finish_reason, 'choices[0].finish_reason'),
+    content,
+    finishReason,
     usage: decodeOpenAIUsage(body.usage),
   };
 }

@@ -1,0 +1,80 @@
+import type { CanonicalRequest, CanonicalStreamEvent, CanonicalUsage } from './canonical';
+
+/** Usage to meter for one stream, complete or not. */
+export interface MeteredUsage extends CanonicalUsage {
+  /** True when some count is our estimate, not the provider's report (see StreamUsageTracker). */
+  estimated: boolean;
+  /** The provider finished the stream normally (a finish event was seen). */
+  complete: boolean;
+}
+
+/**
+ * Documented estimate when a provider never reported a count: one token per 4 characters
+ * (rounded up), the usual rule of thumb for English text with BPE tokenizers. Only used for
+ * streams cut before the provider's usage report.
+ */
+export function estimateTokens(text: string): number {
+  return text.length ? Math.ceil(text.length / 4) : 0;
+}
+
+/** Estimate of a request's input (all message text, system text, tool names/descriptions/schemas). */
+export function estimateRequestInputTokens(req: CanonicalRequest): number {
+  let text = req.system.join('\n');
+  for (const m of req.messages) {
+    if (m.role === 'system') text += m.content;
+    else for (const p of m.content) if (p.type === 'text') text += p.text;
+    if (m.role === 'assistant') for (const c of m.toolCalls) text += c.name + c.argumentsJson;
+  }
+  for (const t of req.tools ?? []) text += t.name + (t.description ?? '') + JSON.stringify(t.jsonSchema);
+  return estimateTokens(text);
+}
+
+/**
+ * Follows a stream's canonical events and answers, at any point, the usage to meter:
+ * exactly what the provider reported so far; for a count the provider never reported before
+ * the stream was cut (client gone, upstream dropped), an estimate, flagged `estimated`:
+ * output from the text and tool calls produced so far, input from `inputEstimate`.
+ */
+export class StreamUsageTracker {
+  private reported: Partial<CanonicalUsage> = {};
+  private outputChars = '';
+  private finished = false;
+
+  constructor(private readonly inputEstimate = 0) {}
+
+  observe(ev: CanonicalStreamEvent): void {
+    switch (ev.type) {
+      case 'usage':
+        for (const key of Object.keys(ev.usage) as Array<keyof CanonicalUsage>) {
+          const v = ev.usage[key];
+          if (v !== undefined) this.reported[key] = v;
+        }
+        break;
+      case 'text_delta':
+        this.outputChars += ev.text;
+        break;
+      case 'tool_call_start':
+        this.outputChars += ev.name;
+        break;
+      case 'tool_call_delta':
+        this.outputChars += ev.argumentsDelta;
+        break;
+      case 'finish':
+        this.finished = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  usage(): MeteredUsage {
+    const { inputTokens, outputTokens } = this.reported;
+    return {
+      ...this.reported,
+      inputTokens: inputTokens ?? this.inputEstimate,
+      outputTokens: outputTokens ?? estimateTokens(this.outputChars),
+      estimated: inputTokens === undefined || outputTokens === undefined,
+      complete: this.finished,
+    };
+  }
+}
