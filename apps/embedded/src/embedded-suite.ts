@@ -73,7 +73,9 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     closers.push(() => postgres.close());
     const store = new ChdbStore({ path: join(dataDir, 'clickhouse') });
     closers.push(() => store.close());
-    const bus = new MemoryEventBus();
+    // Batches of up to 200 ms: the consumers share this process (and PGlite runs on its
+    // event loop), so fewer, larger writes keep request latency flat.
+    const bus = new MemoryEventBus({ publisher: { lingerMs: 200 } });
     closers.push(() => bus.close());
     let upstreamUrl = options.demoUpstreamUrl?.replace(/\/$/, '');
     if (!upstreamUrl) {

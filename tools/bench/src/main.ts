@@ -11,20 +11,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { Client } from 'pg';
 import { AdminClient } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
 import { infra, NodeProcess, startNodeProcess, waitForReady } from '@asc/testing';
+import { LoadGenerator, LoadResult } from './load';
 
-interface Measurement {
+interface Measurement extends LoadResult {
   label: string;
   connections: number;
-  rps: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  errors: number;
 }
 
 const BODY = JSON.stringify({
@@ -36,43 +31,34 @@ const BODY = JSON.stringify({
   max_tokens: 64,
 });
 
-async function load(url: string, key: string, connections: number, duration: number, overallRate?: number): Promise<Omit<Measurement, 'label'>> {
-  const result = await autocannon({
-    url,
-    method: 'POST',
-    connections,
-    duration,
-    overallRate,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: BODY,
-  });
-  return {
-    connections,
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p90: result.latency.p90,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx + result.timeouts,
-  };
-}
-
-async function measure(label: string, url: string, key: string, duration: number): Promise<Measurement[]> {
-  await load(url, key, 8, 2); // warm-up: JIT, connection pools, caches
-  const out: Measurement[] = [];
-  for (const c of [1, 32]) out.push({ label, ...(await load(url, key, c, duration)) });
-  return out;
-}
-
-/** Highest offered rate (in steps) at which p99 < 20 ms and the rate is actually achieved. */
-async function maxRateUnder20ms(url: string, key: string, duration: number): Promise<{ rate: number; p99: number }> {
-  let best = { rate: 0, p99: 0 };
-  for (let rate = 200; rate <= 4000; rate += 200) {
-    const m = await load(url, key, 32, Math.max(4, Math.round(duration / 2)), rate);
-    const achieved = m.rps >= rate * 0.95;
-    if (m.p99 >= 20 || !achieved || m.errors > 0) break;
-    best = { rate, p99: m.p99 };
+async function measure(label: string, url: string, key: string, durationMs: number): Promise<Measurement[]> {
+  const gen = new LoadGenerator({ url, key, body: BODY }, 64);
+  try {
+    await gen.closedLoop(8, 2000); // warm-up: JIT, connection pools, caches
+    const out: Measurement[] = [];
+    for (const c of [1, 32]) out.push({ label, connections: c, ...(await gen.closedLoop(c, durationMs)) });
+    return out;
+  } finally {
+    await gen.close();
   }
-  return best;
+}
+
+/** Highest rate (uniform arrivals, steps of 200/s) at which p99 < 20 ms with no errors. */
+async function maxRateUnder20ms(url: string, key: string, durationMs: number): Promise<{ rate: number; p99: number }> {
+  const gen = new LoadGenerator({ url, key, body: BODY }, 256);
+  let best = { rate: 0, p99: 0 };
+  try {
+    await gen.closedLoop(8, 2000);
+    for (let rate = 200; rate <= 6000; rate += 200) {
+      const m = await gen.openLoop(rate, durationMs);
+      console.error(`  ${url}: ${rate}/s offered, ${m.rps.toFixed(0)}/s done, p99 ${m.p99.toFixed(2)} ms, errors ${m.errors}`);
+      if (m.p99 >= 20 || m.errors > 0) break;
+      best = { rate, p99: m.p99 };
+    }
+    return best;
+  } finally {
+    await gen.close();
+  }
 }
 
 async function startSimulatorProcess(): Promise<{ proc: NodeProcess; url: string }> {
@@ -169,7 +155,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { mode: { type: 'string', default: 'both' }, duration: { type: 'string', default: '10' }, 'cache-ttl-ms': { type: 'string', default: '2000' } },
   });
-  const duration = Number(values.duration);
+  const duration = Number(values.duration) * 1000;
   const cacheTtl = String(values['cache-ttl-ms']);
   const modes = values.mode === 'both' ? ['embedded', 'production'] : [String(values.mode)];
   const sim = await startSimulatorProcess();
@@ -192,13 +178,13 @@ async function main(): Promise<void> {
     await sim.proc.stop();
   }
   const base = new Map(rows.filter((r) => r.label === 'simulator direct').map((r) => [r.connections, r]));
-  console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${duration}s per point; ingress config cache TTL ${cacheTtl} ms\n`);
-  console.log('| target | connections | req/s | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms | errors |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${duration / 1000}s per point; ingress config cache TTL ${cacheTtl} ms\n`);
+  console.log('| target | connections | req/s | mean ms | p50 ms | p90 ms | p99 ms | added mean ms | added p99 ms | errors |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const b = base.get(r.connections);
     const added = (v: number, bv?: number) => (r.label === 'simulator direct' || bv === undefined ? '—' : ms(v - bv));
-    console.log(`| ${r.label} | ${r.connections} | ${r.rps.toFixed(0)} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${added(r.p50, b?.p50)} | ${added(r.p99, b?.p99)} | ${r.errors} |`);
+    console.log(`| ${r.label} | ${r.connections} | ${r.rps.toFixed(0)} | ${ms(r.mean)} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${added(r.mean, b?.mean)} | ${added(r.p99, b?.p99)} | ${r.errors} |`);
   }
   console.log('\n| target | highest rate with p99 < 20 ms (32 connections, steps of 200) | p99 there |');
   console.log('|---|---|---|');
