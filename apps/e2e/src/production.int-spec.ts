@@ -6,13 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Metadata, status } from '@grpc/grpc-js';
 import OpenAI from 'openai';
-import { Client } from 'pg';
 import { AdminClient } from '@asc/admin-client';
 import { ClickHouseHttpStore } from '@asc/analytics';
 import { ingressV1 } from '@asc/contracts';
 import { createGrpcClient, freePort, GrpcCallError } from '@asc/service-kit';
 import { startSimulator } from '@asc/simulator';
-import { eventually, infra, missingInfra, NodeProcess, startNodeProcess, waitForReady } from '@asc/testing';
+import { eventually, infra, missingInfra, NodeProcess, startNodeProcess, throwawayDatabase, ThrowawayDatabase, waitForReady } from '@asc/testing';
 
 
 const SERVICES = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'] as const;
@@ -26,7 +25,6 @@ type Service = (typeof SERVICES)[number];
 describe('production mode: six processes on Postgres, Kafka and ClickHouse', async () => {
   const skip = await missingInfra('postgres', 'kafka', 'clickhouse');
   const run = randomBytes(4).toString('hex');
-  const database = `asc_it_${run}`;
   const chDatabase = `asc_it_${run}`;
   const adminToken = `adm_${randomBytes(16).toString('hex')}`;
   const providerKey = `sk-sim-${randomBytes(12).toString('hex')}`;
@@ -35,6 +33,7 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
   const http: Record<string, number> = {};
   const grpc: Record<string, number> = {};
   let simulator: Awaited<ReturnType<typeof startSimulator>>;
+  let database: ThrowawayDatabase | undefined;
   let admin: AdminClient;
   let apiKey: string;
   let baseURL: string;
@@ -43,17 +42,13 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
 
   before(async () => {
     if (skip) return;
-    const server = new URL(infra.postgresUrl);
-    const root = new Client({ connectionString: `${server.protocol}//${server.username || 'postgres'}@${server.host}/postgres` });
-    await root.connect();
-    await root.query(`CREATE DATABASE ${database}`);
-    await root.end();
+    database = await throwawayDatabase();
     simulator = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
     for (const s of SERVICES) {
       http[s] = await freePort();
       grpc[s] = await freePort();
     }
-    const dbUrl = `${server.protocol}//${server.username || 'postgres'}@${server.host}/${database}`;
+    const dbUrl = database.url;
     const common = {
       ASC_ADMIN_TOKEN: adminToken,
       KAFKA_BROKERS: infra.kafkaBrokers.join(','),
@@ -131,11 +126,7 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
     const store = new ClickHouseHttpStore({ url: infra.clickhouseUrl });
     await store.command(`DROP DATABASE IF EXISTS ${chDatabase}`).catch(() => undefined);
     await store.close();
-    const server = new URL(infra.postgresUrl);
-    const root = new Client({ connectionString: `${server.protocol}//${server.username || 'postgres'}@${server.host}/postgres` });
-    await root.connect();
-    await root.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
-    await root.end();
+    await database?.drop().catch(() => undefined);
   });
 
   it('serves a chat completion end to end and records it in ClickHouse and the audit trail', { skip }, async () => {

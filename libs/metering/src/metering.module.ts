@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AnalyticsStore } from '@asc/analytics';
-import { ADMIN_TOKEN, AdminGuard, ServiceKitModule } from '@asc/service-kit';
+import { ServiceKitModule } from '@asc/service-kit';
 import { MeteringAdminController } from './metering-admin.controller';
 import { MeteringGrpcController } from './metering-grpc.controller';
 import { ANALYTICS_STORE, METERING_DATABASE } from './metering.tokens';
@@ -10,13 +10,18 @@ export class MeteringModule {
   static forRoot(options: { store: AnalyticsStore; database: string; adminToken: string; collectProcessMetrics: boolean }): DynamicModule {
     return {
       module: MeteringModule,
-      imports: [ServiceKitModule.forRoot({ service: 'metering', collectProcessMetrics: options.collectProcessMetrics })],
+      imports: [
+        ServiceKitModule.forRoot({
+          service: 'metering',
+          collectProcessMetrics: options.collectProcessMetrics,
+          adminToken: options.adminToken,
+          probes: { clickhouse: () => options.store.ping() },
+        }),
+      ],
       controllers: [MeteringGrpcController, MeteringAdminController],
       providers: [
         { provide: ANALYTICS_STORE, useValue: options.store },
         { provide: METERING_DATABASE, useValue: options.database },
-        { provide: ADMIN_TOKEN, useValue: options.adminToken },
-        AdminGuard,
       ],
     };
   }

@@ -2,7 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { AnalyticsStore, migrate } from '@asc/analytics';
 import { meteringV1, protoFile } from '@asc/contracts';
 import { EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
-import { bootstrapService, READINESS, ReadinessRegistry, RunningService } from '@asc/service-kit';
+import { bootstrapService, RunningService } from '@asc/service-kit';
 import { MeteringConfig } from './metering.config';
 import { MeteringModule } from './metering.module';
 import { recordRequestEvents } from './usage-recorder';
@@ -35,8 +35,6 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
     topics: [TOPIC_GATEWAY_REQUEST_V1],
     handleBatch: (events) => recordRequestEvents(deps.store, database, events),
   });
-  const readiness = running.app.get<ReadinessRegistry>(READINESS);
-  readiness.register('clickhouse', () => deps.store.ping());
   return {
     ...running,
     close: async () => {

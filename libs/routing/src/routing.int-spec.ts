@@ -1,34 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { Client } from 'pg';
 import { routingV1 } from '@asc/contracts';
 import { createGrpcClient, createLogger, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
-import { infra, missingInfra } from '@asc/testing';
+import { missingInfra, throwawayDatabase } from '@asc/testing';
 import { RunningRoutingService, startRoutingService } from './start-routing';
 
 const ADMIN_TOKEN = 'routing-it-admin-token';
 
-/** A database of its own for this file, dropped at the end. */
-async function throwawayDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `asc_it_${randomBytes(6).toString('hex')}`;
-  const adminUrl = new URL(infra.postgresUrl);
-  adminUrl.pathname = '/postgres';
-  const run = async (sql: string) => {
-    const client = new Client({ connectionString: adminUrl.toString() });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`CREATE DATABASE ${name}`);
-  const url = new URL(infra.postgresUrl);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
 
 describe('routing service', async () => {
   const skip = await missingInfra('postgres');

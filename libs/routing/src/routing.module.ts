@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { databaseProbe } from '@asc/db';
-import { ADMIN_TOKEN, AdminGuard, READINESS, ReadinessRegistry, ServiceKitModule } from '@asc/service-kit';
+import { ServiceKitModule } from '@asc/service-kit';
 import { DeploymentsService, ROUTING_DATA_SOURCE } from './deployments.service';
 import { RoutingAdminController } from './routing-admin.controller';
 import { RoutingGrpcController } from './routing-grpc.controller';
@@ -11,18 +11,18 @@ export class RoutingModule {
   static forRoot(options: { dataSource: DataSource; adminToken: string; collectProcessMetrics: boolean }): DynamicModule {
     return {
       module: RoutingModule,
-      imports: [ServiceKitModule.forRoot({ service: 'routing', collectProcessMetrics: options.collectProcessMetrics })],
+      imports: [
+        ServiceKitModule.forRoot({
+          service: 'routing',
+          collectProcessMetrics: options.collectProcessMetrics,
+          adminToken: options.adminToken,
+          probes: { database: databaseProbe(options.dataSource) },
+        }),
+      ],
       controllers: [RoutingGrpcController, RoutingAdminController],
       providers: [
         { provide: ROUTING_DATA_SOURCE, useValue: options.dataSource },
-        { provide: ADMIN_TOKEN, useValue: options.adminToken },
-        AdminGuard,
         DeploymentsService,
-        {
-          provide: 'ROUTING_READINESS',
-          inject: [READINESS],
-          useFactory: (readiness: ReadinessRegistry) => readiness.register('database', databaseProbe(options.dataSource)),
-        },
       ],
       exports: [DeploymentsService],
     };

@@ -10,30 +10,11 @@ import { LoggerService } from '@nestjs/common';
 import { Client } from 'pg';
 import { secretsV1 } from '@asc/contracts';
 import { createGrpcClient, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
-import { infra, missingInfra } from '@asc/testing';
+import { missingInfra, throwawayDatabase } from '@asc/testing';
 import { RunningSecretsService, startSecretsService } from './start-secrets';
 
 const ADMIN_TOKEN = 'secrets-it-admin-token';
 
-/** A database of its own for this file, dropped at the end. */
-async function throwawayDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `asc_it_${randomBytes(6).toString('hex')}`;
-  const adminUrl = new URL(infra.postgresUrl);
-  adminUrl.pathname = '/postgres';
-  const run = async (sql: string) => {
-    const client = new Client({ connectionString: adminUrl.toString() });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`CREATE DATABASE ${name}`);
-  const url = new URL(infra.postgresUrl);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
 
 /** Keeps every line the service logs, at every level, to prove no secret is among them. */
 class RecordingLogger implements LoggerService {

@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { databaseProbe } from '@asc/db';
-import { ADMIN_TOKEN, AdminGuard, READINESS, ReadinessRegistry, ServiceKitModule } from '@asc/service-kit';
+import { ServiceKitModule } from '@asc/service-kit';
 import { CredentialsService, SECRETS_DATA_SOURCE, SECRETS_OPTIONS, SecretsOptions } from './credentials.service';
 import { KEY_ENCRYPTION_KEY, KeyEncryptionKey } from './crypto/key-encryption-key.port';
 import { SecretsAdminController } from './secrets-admin.controller';
@@ -18,20 +18,20 @@ export class SecretsModule {
   }): DynamicModule {
     return {
       module: SecretsModule,
-      imports: [ServiceKitModule.forRoot({ service: 'secrets', collectProcessMetrics: options.collectProcessMetrics })],
+      imports: [
+        ServiceKitModule.forRoot({
+          service: 'secrets',
+          collectProcessMetrics: options.collectProcessMetrics,
+          adminToken: options.adminToken,
+          probes: { database: databaseProbe(options.dataSource) },
+        }),
+      ],
       controllers: [SecretsGrpcController, SecretsAdminController],
       providers: [
         { provide: SECRETS_DATA_SOURCE, useValue: options.dataSource },
         { provide: KEY_ENCRYPTION_KEY, useValue: options.kek },
         { provide: SECRETS_OPTIONS, useValue: { leaseTtlMs: options.leaseTtlMs } satisfies SecretsOptions },
-        { provide: ADMIN_TOKEN, useValue: options.adminToken },
-        AdminGuard,
         CredentialsService,
-        {
-          provide: 'SECRETS_READINESS',
-          inject: [READINESS],
-          useFactory: (readiness: ReadinessRegistry) => readiness.register('database', databaseProbe(options.dataSource)),
-        },
       ],
       exports: [CredentialsService],
     };

@@ -1,27 +1,36 @@
-import { DynamicModule, Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module, Provider } from '@nestjs/common';
+import { ADMIN_TOKEN, AdminGuard } from './admin.guard';
 import { HealthController } from './health.controller';
 import { METRICS, ServiceMetrics } from './metrics';
-import { READINESS, ReadinessRegistry } from './readiness';
+import { READINESS, ReadinessProbe, ReadinessRegistry } from './readiness';
 
 export interface ServiceKitOptions {
   service: string;
   /** Process-level metrics (heap, event loop): once per process. */
   collectProcessMetrics: boolean;
+  /** Enables the admin API guard (`AdminGuard`) with this operator token. */
+  adminToken?: string;
+  /** Readiness checks served by /readyz, e.g. { database: databaseProbe(ds) }. */
+  probes?: Record<string, ReadinessProbe>;
 }
 
-/** Health, readiness and metrics endpoints shared by every service. */
+/** Health, readiness, metrics and the admin guard shared by every service. */
 @Global()
 @Module({})
 export class ServiceKitModule {
   static forRoot(options: ServiceKitOptions): DynamicModule {
+    const readiness = new ReadinessRegistry();
+    for (const [name, probe] of Object.entries(options.probes ?? {})) readiness.register(name, probe);
+    const admin: Provider[] = options.adminToken === undefined ? [] : [{ provide: ADMIN_TOKEN, useValue: options.adminToken }, AdminGuard];
     return {
       module: ServiceKitModule,
       controllers: [HealthController],
       providers: [
-        { provide: READINESS, useValue: new ReadinessRegistry() },
+        { provide: READINESS, useValue: readiness },
         { provide: METRICS, useValue: new ServiceMetrics(options.service, options.collectProcessMetrics) },
+        ...admin,
       ],
-      exports: [READINESS, METRICS],
+      exports: [READINESS, METRICS, ...(options.adminToken === undefined ? [] : [ADMIN_TOKEN, AdminGuard])],
     };
   }
 }

@@ -11,10 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client } from 'pg';
 import { AdminClient } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
-import { infra, NodeProcess, startNodeProcess, waitForReady } from '@asc/testing';
+import { infra, NodeProcess, startNodeProcess, throwawayDatabase, waitForReady } from '@asc/testing';
 import { LoadGenerator, LoadResult } from './load';
 
 interface Measurement extends LoadResult {
@@ -95,18 +94,12 @@ async function embedded(simulatorUrl: string, cacheTtlMs: string): Promise<{ url
 
 async function production(simulatorUrl: string, cacheTtlMs: string): Promise<{ url: string; key: string; stop(): Promise<void> }> {
   const run = randomBytes(4).toString('hex');
-  const database = `asc_bench_${run}`;
-  const server = new URL(infra.postgresUrl);
-  const rootUrl = `${server.protocol}//${server.username || 'postgres'}@${server.host}`;
-  const root = new Client({ connectionString: `${rootUrl}/postgres` });
-  await root.connect();
-  await root.query(`CREATE DATABASE ${database}`);
-  await root.end();
+  const db = await throwawayDatabase('asc_bench');
   const names = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'] as const;
   const http: Record<string, number> = {};
   const grpc: Record<string, number> = {};
   for (const n of names) [http[n], grpc[n]] = [await freePort(), await freePort()];
-  const dbUrl = `${rootUrl}/${database}`;
+  const dbUrl = db.url;
   const adminToken = randomBytes(16).toString('hex');
   const common = { ASC_ADMIN_TOKEN: adminToken, KAFKA_BROKERS: infra.kafkaBrokers.join(','), KAFKA_TOPIC_PREFIX: `bench-${run}.`, LOG_LEVEL: 'error' };
   const env: Record<(typeof names)[number], Record<string, string>> = {
@@ -114,7 +107,7 @@ async function production(simulatorUrl: string, cacheTtlMs: string): Promise<{ u
     routing: { ROUTING_HTTP_PORT: `${http.routing}`, ROUTING_GRPC_URL: `127.0.0.1:${grpc.routing}`, ROUTING_DATABASE_URL: dbUrl },
     secrets: { SECRETS_HTTP_PORT: `${http.secrets}`, SECRETS_GRPC_URL: `127.0.0.1:${grpc.secrets}`, SECRETS_DATABASE_URL: dbUrl, SECRETS_KEK: randomBytes(32).toString('base64') },
     audit: { AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: dbUrl, AUDIT_CONSUMER_GROUP: `audit-${run}` },
-    metering: { METERING_HTTP_PORT: `${http.metering}`, METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`, CLICKHOUSE_URL: infra.clickhouseUrl, CLICKHOUSE_DATABASE: database, METERING_CONSUMER_GROUP: `metering-${run}` },
+    metering: { METERING_HTTP_PORT: `${http.metering}`, METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`, CLICKHOUSE_URL: infra.clickhouseUrl, CLICKHOUSE_DATABASE: db.name, METERING_CONSUMER_GROUP: `metering-${run}` },
     ingress: {
       INGRESS_HTTP_PORT: `${http.ingress}`,
       INGRESS_GRPC_URL: `127.0.0.1:${grpc.ingress}`,
@@ -141,10 +134,7 @@ async function production(simulatorUrl: string, cacheTtlMs: string): Promise<{ u
     key,
     stop: async () => {
       await Promise.all(procs.map((p) => p.stop()));
-      const r = new Client({ connectionString: `${rootUrl}/postgres` });
-      await r.connect();
-      await r.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await r.end();
+      await db.drop();
     },
   };
 }
