@@ -140,6 +140,14 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     assert.doesNotMatch(JSON.stringify(body), /at .*\.js:\d+/, 'no stack trace');
   });
 
+  it('exposes per-tenant request metrics and time to first token on /metrics', async () => {
+    const text = await (await fetch(`${baseURL.replace(/\/v1$/, '')}/metrics`)).text();
+    assert.match(text, /asc_ingress_requests_total\{[^}]*tenant_id="demo"[^}]*status="ok"[^}]*\} [1-9]/);
+    assert.match(text, /asc_ingress_requests_total\{[^}]*status="denied"[^}]*code="403"[^}]*\} [1-9]/);
+    assert.match(text, /asc_ingress_time_to_first_token_seconds_count\{[^}]*\} [1-9]/);
+    assert.match(text, /asc_events_lost\{[^}]*\} 0/);
+  });
+
   it('keeps its data across a restart', async () => {
     const before = await admin.usage('demo');
     const requestsBefore = before.rows.reduce((n, r) => n + Number(r.requests), 0);

@@ -5,6 +5,7 @@ import { OpenAICompatibleClient, UpstreamError } from '@asc/providers';
 import { hashApiKey, isWellFormedApiKey } from '@asc/tenancy';
 import { CONTROL_PLANE, ControlPlane, CredentialLease, Deployment, Principal } from './control-plane.port';
 import { IngressError } from './ingress.error';
+import { IngressMetrics } from './ingress.metrics';
 import { INGRESS_OPTIONS, IngressOptions, EVENT_PUBLISHER, UPSTREAM_CLIENT } from './ingress.tokens';
 import { ChatCompletionRequest } from './openai-chat.schema';
 import { toIngressError } from './openai-error';
@@ -46,6 +47,7 @@ export class ChatCompletionsService {
     @Inject(EVENT_PUBLISHER) private readonly events: EventPublisher,
     @Inject(UPSTREAM_CLIENT) private readonly upstream: OpenAICompatibleClient,
     @Inject(INGRESS_OPTIONS) private readonly options: IngressOptions,
+    private readonly metrics: IngressMetrics,
   ) {}
 
   /** Accepts `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key` (Anthropic SDKs). */
@@ -166,6 +168,7 @@ export class ChatCompletionsService {
       record.reasonCode = error.code;
       record.status = record.decision === 'deny' ? 'denied' : error.httpStatus >= 500 || error.code.startsWith('upstream') ? 'upstream_error' : 'client_error';
     }
+    this.metrics.observe(record);
     if (!record.tenantId) return; // unauthenticated: nothing to attribute, counted in metrics only
     try {
       this.events.publish(

@@ -6,6 +6,7 @@ import { ChatCompletionsController } from './chat-completions.controller';
 import { ChatCompletionsService } from './chat-completions.service';
 import { CONTROL_PLANE, ControlPlane } from './control-plane.port';
 import { IngressGrpcController } from './ingress-grpc.controller';
+import { IngressMetrics } from './ingress.metrics';
 import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, UPSTREAM_CLIENT } from './ingress.tokens';
 
 export interface IngressModuleOptions extends IngressOptions {
@@ -27,6 +28,7 @@ export class IngressModule {
         { provide: EVENT_PUBLISHER, useValue: options.events },
         { provide: UPSTREAM_CLIENT, useValue: options.upstream },
         { provide: INGRESS_OPTIONS, useValue: { upstreamTimeoutMs: options.upstreamTimeoutMs } satisfies IngressOptions },
+        IngressMetrics,
         ChatCompletionsService,
       ],
     };
