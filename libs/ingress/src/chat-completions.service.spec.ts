@@ -47,7 +47,9 @@ class FakeControlPlane implements ControlPlane {
   async lease() {
     return { leaseId: 'lease_1', credentialId: 'cred_1', version: 2, secret: 'sk-provider-secret', expiresAtMs: Date.now() + 60_000 };
   }
-  async close() {}
+  async close(): Promise<void> {
+    // nothing to release: the fake holds no connections
+  }
 }
 
 function collectingSink(): StreamSink & { text: string; opened: boolean; ended: boolean; closeNow(): void } {
