@@ -4,7 +4,13 @@ import { runMain } from '@asc/service-kit';
 
 runMain('ingress', async () => {
   const config = loadIngressConfig();
-  const events = new KafkaEventBus({ brokers: config.KAFKA_BROKERS, topicPrefix: config.KAFKA_TOPIC_PREFIX, clientId: config.KAFKA_CLIENT_ID });
+  const events = new KafkaEventBus({
+    brokers: config.KAFKA_BROKERS,
+    topicPrefix: config.KAFKA_TOPIC_PREFIX,
+    clientId: config.KAFKA_CLIENT_ID,
+    // Events are off the request path: 50 ms of batching cuts produce requests ~10x at load.
+    publisher: { lingerMs: 50 },
+  });
   await events.ensureTopics();
   const ingress = await startIngressService(config, { events });
   return {

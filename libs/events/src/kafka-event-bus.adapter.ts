@@ -60,6 +60,11 @@ export interface KafkaEventBusOptions {
     sessionTimeoutMs?: number;
     heartbeatIntervalMs?: number;
     maxWaitTimeMs?: number;
+    /**
+     * Smallest fetch the broker answers before maxWaitTimeMs (default 1 byte). Consumers that
+     * write to analytics stores raise it to get fewer, larger batches (fewer ClickHouse parts).
+     */
+    minBytes?: number;
     /** Partitions handled in parallel by one member (default 1); order within a partition is kept either way. */
     partitionsConsumedConcurrently?: number;
   };
@@ -378,6 +383,7 @@ class KafkaSubscription {
       sessionTimeout: c.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: c.heartbeatIntervalMs ?? 3_000,
       maxWaitTimeInMs: c.maxWaitTimeMs ?? 1_000,
+      minBytes: c.minBytes ?? 1,
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
