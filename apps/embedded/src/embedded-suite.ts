@@ -73,8 +73,8 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     closers.push(() => postgres.close());
     const store = new ChdbStore({ path: join(dataDir, 'clickhouse') });
     closers.push(() => store.close());
-    // Batches of up to 200 ms: the consumers share this process (and PGlite runs on its
-    // event loop), so fewer, larger writes keep request latency flat.
+    // Events are delivered in batches of up to 200 ms: the consumers share this process, so
+    // fewer, larger writes keep request latency flat (1 s batches measured no better).
     const bus = new MemoryEventBus({ publisher: { lingerMs: 200 } });
     closers.push(() => bus.close());
     let upstreamUrl = options.demoUpstreamUrl?.replace(/\/$/, '');
