@@ -1,21 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Metadata, status } from '@grpc/grpc-js';
 import OpenAI from 'openai';
 import { AdminClient } from '@asc/admin-client';
-import { ClickHouseHttpStore } from '@asc/analytics';
 import { ingressV1 } from '@asc/contracts';
 import { createGrpcClient, freePort, GrpcCallError } from '@asc/service-kit';
 import { startSimulator } from '@asc/simulator';
-import { eventually, infra, missingInfra, NodeProcess, startNodeProcess, throwawayDatabase, ThrowawayDatabase, waitForReady } from '@asc/testing';
-
-
-const SERVICES = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'] as const;
-type Service = (typeof SERVICES)[number];
+import { eventually, missingInfra, ProductionSuite, startNodeProcess, startProductionSuite } from '@asc/testing';
 
 /**
  * Production mode: the six services as separate processes against the real PostgreSQL,
@@ -25,81 +17,26 @@ type Service = (typeof SERVICES)[number];
 describe('production mode: six processes on Postgres, Kafka and ClickHouse', async () => {
   const skip = await missingInfra('postgres', 'kafka', 'clickhouse');
   const run = randomBytes(4).toString('hex');
-  const chDatabase = `asc_it_${run}`;
-  const adminToken = `adm_${randomBytes(16).toString('hex')}`;
   const providerKey = `sk-sim-${randomBytes(12).toString('hex')}`;
-  const workDir = mkdtempSync(join(tmpdir(), 'asc-prod-'));
-  const procs = new Map<Service, NodeProcess>();
-  const http: Record<string, number> = {};
-  const grpc: Record<string, number> = {};
-  let simulator: Awaited<ReturnType<typeof startSimulator>>;
-  let database: ThrowawayDatabase | undefined;
+  let suite: ProductionSuite | undefined;
+  let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
   let admin: AdminClient;
   let apiKey: string;
   let baseURL: string;
+  let ingressGrpc: string;
   const tenant = `acme-${run}`;
   const otherTenant = `globex-${run}`;
 
   before(async () => {
     if (skip) return;
-    database = await throwawayDatabase();
     simulator = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
-    for (const s of SERVICES) {
-      http[s] = await freePort();
-      grpc[s] = await freePort();
-    }
-    const dbUrl = database.url;
-    const common = {
-      ASC_ADMIN_TOKEN: adminToken,
-      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-      KAFKA_TOPIC_PREFIX: `it-${run}.`,
-    };
-    const env: Record<Service, Record<string, string>> = {
-      policy: { POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: dbUrl },
-      routing: { ROUTING_HTTP_PORT: `${http.routing}`, ROUTING_GRPC_URL: `127.0.0.1:${grpc.routing}`, ROUTING_DATABASE_URL: dbUrl },
-      secrets: {
-        SECRETS_HTTP_PORT: `${http.secrets}`,
-        SECRETS_GRPC_URL: `127.0.0.1:${grpc.secrets}`,
-        SECRETS_DATABASE_URL: dbUrl,
-        SECRETS_KEK: randomBytes(32).toString('base64'),
-      },
-      audit: { AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: dbUrl, AUDIT_CONSUMER_GROUP: `audit-${run}` },
-      metering: {
-        METERING_HTTP_PORT: `${http.metering}`,
-        METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`,
-        CLICKHOUSE_URL: infra.clickhouseUrl,
-        CLICKHOUSE_DATABASE: chDatabase,
-        METERING_CONSUMER_GROUP: `metering-${run}`,
-      },
-      ingress: {
-        INGRESS_HTTP_PORT: `${http.ingress}`,
-        INGRESS_GRPC_URL: `127.0.0.1:${grpc.ingress}`,
-        POLICY_GRPC_TARGET: `127.0.0.1:${grpc.policy}`,
-        ROUTING_GRPC_TARGET: `127.0.0.1:${grpc.routing}`,
-        SECRETS_GRPC_TARGET: `127.0.0.1:${grpc.secrets}`,
-        INGRESS_BODY_LIMIT_BYTES: String(32 * 1024),
-        INGRESS_CONFIG_CACHE_TTL_MS: '0',
-        INGRESS_UPSTREAM_TIMEOUT_MS: '5000',
-      },
-    };
-    // Each service is its own process, started the way production starts it.
-    await Promise.all(
-      SERVICES.map(async (s) => {
-        const proc = startNodeProcess(`apps/${s}/src/main.js`, { ...common, ...env[s] });
-        procs.set(s, proc);
-        await waitForReady(`http://127.0.0.1:${http[s]}/readyz`, 90_000, proc);
-      }),
-    );
-    admin = new AdminClient(
-      {
-        policy: `http://127.0.0.1:${http.policy}`,
-        routing: `http://127.0.0.1:${http.routing}`,
-        secrets: `http://127.0.0.1:${http.secrets}`,
-        metering: `http://127.0.0.1:${http.metering}`,
-        audit: `http://127.0.0.1:${http.audit}`,
-      },
-      adminToken,
-    );
+    // TTL 0: every request asks policy, routing and secrets over gRPC.
+    suite = await startProductionSuite({
+      ingressEnv: { INGRESS_BODY_LIMIT_BYTES: String(32 * 1024), INGRESS_CONFIG_CACHE_TTL_MS: '0', INGRESS_UPSTREAM_TIMEOUT_MS: '5000' },
+    });
+    admin = suite.admin;
+    baseURL = suite.ingressBaseUrl;
+    ingressGrpc = `127.0.0.1:${suite.grpc.ingress}`;
     await admin.createTenant({ id: tenant, name: 'Acme' });
     await admin.createTenant({ id: otherTenant, name: 'Globex' });
     const app = await admin.createApp(tenant, 'support-bot');
@@ -112,21 +49,14 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
     await admin.createDeployment({ model: 'support-chat', provider: 'openai', upstreamModel: 'gpt-4o', region: 'us-east-1', baseUrl: `${simulator.url}/v1`, credentialId: credential.id, price, priority: -10 });
     const dead = await freePort();
     await admin.createDeployment({ model: 'broken-model', provider: 'openai', upstreamModel: 'gpt-4o-mini', region: 'eu-west-1', baseUrl: `http://127.0.0.1:${dead}/v1`, credentialId: credential.id, price });
-    baseURL = `http://127.0.0.1:${http.ingress}/v1`;
   });
 
   after(async () => {
-    for (const [name, p] of procs) {
+    for (const [name, p] of suite?.procs ?? []) {
       if (p.child.exitCode !== null) console.error(`${name} exited early (${p.child.exitCode}):\n${p.output().slice(-4000)}`);
     }
-    await Promise.all([...procs.values()].map((p) => p.stop()));
+    await suite?.stop();
     await simulator?.close();
-    rmSync(workDir, { recursive: true, force: true });
-    if (skip) return;
-    const store = new ClickHouseHttpStore({ url: infra.clickhouseUrl });
-    await store.command(`DROP DATABASE IF EXISTS ${chDatabase}`).catch(() => undefined);
-    await store.close();
-    await database?.drop().catch(() => undefined);
   });
 
   it('serves a chat completion end to end and records it in ClickHouse and the audit trail', { skip }, async () => {
@@ -187,7 +117,7 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
   });
 
   it('answers over the gRPC edge with the same governance', { skip }, async () => {
-    const ingress = createGrpcClient(ingressV1.IngressServiceService, `127.0.0.1:${grpc.ingress}`, { deadlineMs: 10_000 });
+    const ingress = createGrpcClient(ingressV1.IngressServiceService, ingressGrpc, { deadlineMs: 10_000 });
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${apiKey}`);
     const reply = await ingress.client.createChatCompletion({ model: 'support-chat', messages: [{ role: 'user', content: 'hello over grpc' }], maxTokens: 0, temperature: 0 }, { metadata });

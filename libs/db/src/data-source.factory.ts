@@ -53,3 +53,27 @@ export function databaseProbe(dataSource: DataSource): () => Promise<boolean> {
     return true;
   };
 }
+
+/**
+ * Opens a service's database, starts the service on it, and closes both together; the
+ * database is closed again if the service fails to start.
+ */
+export async function withServiceDatabase<T extends { close(): Promise<void> }>(
+  options: ServiceDatabaseOptions,
+  start: (dataSource: DataSource) => Promise<T>,
+): Promise<T> {
+  const dataSource = await openServiceDatabase(options);
+  try {
+    const running = await start(dataSource);
+    return {
+      ...running,
+      close: async () => {
+        await running.close();
+        await dataSource.destroy();
+      },
+    };
+  } catch (err) {
+    await dataSource.destroy();
+    throw err;
+  }
+}

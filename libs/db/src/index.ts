@@ -1,4 +1,4 @@
-export { databaseProbe, openServiceDatabase } from './data-source.factory';
+export { databaseProbe, openServiceDatabase, withServiceDatabase } from './data-source.factory';
 export type { ServiceDatabaseOptions } from './data-source.factory';
 export { startEmbeddedPostgres } from './embedded-postgres';
 export type { EmbeddedPostgres } from './embedded-postgres';

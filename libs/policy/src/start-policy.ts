@@ -1,6 +1,6 @@
 import { LoggerService } from '@nestjs/common';
 import { policyV1, protoFile } from '@asc/contracts';
-import { openServiceDatabase } from '@asc/db';
+import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AppEntity } from './entities/app.entity';
@@ -19,25 +19,22 @@ export async function startPolicyService(
   config: PolicyConfig,
   options: { collectProcessMetrics?: boolean; logger?: LoggerService } = {},
 ): Promise<RunningPolicyService> {
-  const dataSource = await openServiceDatabase({
-    url: config.POLICY_DATABASE_URL,
-    schema: 'policy',
-    entities: [TenantEntity, AppEntity, ApiKeyEntity, TenantPolicyEntity],
-    migrations: [InitialPolicy1764230400000],
-  });
-  const running = await bootstrapService({
-    name: 'policy',
-    module: PolicyModule.forRoot({ dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
-    http: { host: config.POLICY_HTTP_HOST, port: config.POLICY_HTTP_PORT },
-    grpc: { url: config.POLICY_GRPC_URL, package: policyV1.ASC_POLICY_V1_PACKAGE_NAME, protoFile: protoFile('policy') },
-    logger: options.logger,
-  });
-  return {
-    ...running,
-    tenancy: running.app.get(TenancyService),
-    close: async () => {
-      await running.close();
-      await dataSource.destroy();
+  return withServiceDatabase(
+    {
+      url: config.POLICY_DATABASE_URL,
+      schema: 'policy',
+      entities: [TenantEntity, AppEntity, ApiKeyEntity, TenantPolicyEntity],
+      migrations: [InitialPolicy1764230400000],
     },
-  };
+    async (dataSource) => {
+      const running = await bootstrapService({
+        name: 'policy',
+        module: PolicyModule.forRoot({ dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
+        http: { host: config.POLICY_HTTP_HOST, port: config.POLICY_HTTP_PORT },
+        grpc: { url: config.POLICY_GRPC_URL, package: policyV1.ASC_POLICY_V1_PACKAGE_NAME, protoFile: protoFile('policy') },
+        logger: options.logger,
+      });
+      return { ...running, tenancy: running.app.get(TenancyService) };
+    },
+  );
 }

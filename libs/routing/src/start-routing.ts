@@ -1,6 +1,6 @@
 import { LoggerService } from '@nestjs/common';
 import { protoFile, routingV1 } from '@asc/contracts';
-import { openServiceDatabase } from '@asc/db';
+import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
 import { DeploymentsService } from './deployments.service';
 import { DeploymentEntity } from './entities/deployment.entity';
@@ -16,30 +16,17 @@ export async function startRoutingService(
   config: RoutingConfig,
   options: { collectProcessMetrics?: boolean; logger?: LoggerService } = {},
 ): Promise<RunningRoutingService> {
-  const dataSource = await openServiceDatabase({
-    url: config.ROUTING_DATABASE_URL,
-    schema: 'routing',
-    entities: [DeploymentEntity],
-    migrations: [InitialRouting1764316800000],
-  });
-  try {
-    const running = await bootstrapService({
-      name: 'routing',
-      module: RoutingModule.forRoot({ dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
-      http: { host: config.ROUTING_HTTP_HOST, port: config.ROUTING_HTTP_PORT },
-      grpc: { url: config.ROUTING_GRPC_URL, package: routingV1.ASC_ROUTING_V1_PACKAGE_NAME, protoFile: protoFile('routing') },
-      logger: options.logger,
-    });
-    return {
-      ...running,
-      deployments: running.app.get(DeploymentsService),
-      close: async () => {
-        await running.close();
-        await dataSource.destroy();
-      },
-    };
-  } catch (err) {
-    await dataSource.destroy();
-    throw err;
-  }
+  return withServiceDatabase(
+    { url: config.ROUTING_DATABASE_URL, schema: 'routing', entities: [DeploymentEntity], migrations: [InitialRouting1764316800000] },
+    async (dataSource) => {
+      const running = await bootstrapService({
+        name: 'routing',
+        module: RoutingModule.forRoot({ dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
+        http: { host: config.ROUTING_HTTP_HOST, port: config.ROUTING_HTTP_PORT },
+        grpc: { url: config.ROUTING_GRPC_URL, package: routingV1.ASC_ROUTING_V1_PACKAGE_NAME, protoFile: protoFile('routing') },
+        logger: options.logger,
+      });
+      return { ...running, deployments: running.app.get(DeploymentsService) };
+    },
+  );
 }

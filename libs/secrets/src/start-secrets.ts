@@ -1,6 +1,6 @@
 import { LoggerService } from '@nestjs/common';
 import { protoFile, secretsV1 } from '@asc/contracts';
-import { openServiceDatabase } from '@asc/db';
+import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
 import { CredentialsService } from './credentials.service';
 import { KeyEncryptionKey } from './crypto/key-encryption-key.port';
@@ -28,36 +28,28 @@ export async function startSecretsService(
   options: { collectProcessMetrics?: boolean; logger?: LoggerService; kek?: KeyEncryptionKey } = {},
 ): Promise<RunningSecretsService> {
   const kek = options.kek ?? keyEncryptionKeyFromConfig(config);
-  const dataSource = await openServiceDatabase({
-    url: config.SECRETS_DATABASE_URL,
-    schema: 'secrets',
-    entities: [CredentialEntity, CredentialVersionEntity],
-    migrations: [InitialSecrets1764316800001],
-  });
-  try {
-    const running = await bootstrapService({
-      name: 'secrets',
-      module: SecretsModule.forRoot({
-        dataSource,
-        kek,
-        adminToken: config.ASC_ADMIN_TOKEN,
-        leaseTtlMs: config.SECRETS_LEASE_TTL_MS,
-        collectProcessMetrics: options.collectProcessMetrics ?? true,
-      }),
-      http: { host: config.SECRETS_HTTP_HOST, port: config.SECRETS_HTTP_PORT },
-      grpc: { url: config.SECRETS_GRPC_URL, package: secretsV1.ASC_SECRETS_V1_PACKAGE_NAME, protoFile: protoFile('secrets') },
-      logger: options.logger,
-    });
-    return {
-      ...running,
-      credentials: running.app.get(CredentialsService),
-      close: async () => {
-        await running.close();
-        await dataSource.destroy();
-      },
-    };
-  } catch (err) {
-    await dataSource.destroy();
-    throw err;
-  }
+  return withServiceDatabase(
+    {
+      url: config.SECRETS_DATABASE_URL,
+      schema: 'secrets',
+      entities: [CredentialEntity, CredentialVersionEntity],
+      migrations: [InitialSecrets1764316800001],
+    },
+    async (dataSource) => {
+      const running = await bootstrapService({
+        name: 'secrets',
+        module: SecretsModule.forRoot({
+          dataSource,
+          kek,
+          adminToken: config.ASC_ADMIN_TOKEN,
+          leaseTtlMs: config.SECRETS_LEASE_TTL_MS,
+          collectProcessMetrics: options.collectProcessMetrics ?? true,
+        }),
+        http: { host: config.SECRETS_HTTP_HOST, port: config.SECRETS_HTTP_PORT },
+        grpc: { url: config.SECRETS_GRPC_URL, package: secretsV1.ASC_SECRETS_V1_PACKAGE_NAME, protoFile: protoFile('secrets') },
+        logger: options.logger,
+      });
+      return { ...running, credentials: running.app.get(CredentialsService) };
+    },
+  );
 }

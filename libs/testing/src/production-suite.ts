@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { AdminClient, AdminEndpoints } from '@asc/admin-client';
+import { freePort } from '@asc/service-kit';
+import { infra } from './infra';
+import { NodeProcess, startNodeProcess, waitForReady } from './processes';
+import { throwawayDatabase } from './throwaway-database';
+
+export const PRODUCTION_SERVICES = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'] as const;
+export type ProductionService = (typeof PRODUCTION_SERVICES)[number];
+
+export interface ProductionSuite {
+  readonly http: Record<ProductionService, number>;
+  readonly grpc: Record<ProductionService, number>;
+  readonly procs: Map<ProductionService, NodeProcess>;
+  readonly admin: AdminClient;
+  /** Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:1234/v1 */
+  readonly ingressBaseUrl: string;
+  /** Stops the processes, then drops the run's Postgres database and ClickHouse database. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The six services as separate processes, started the way production starts them, against
+ * the real PostgreSQL, Kafka and ClickHouse (isolated per run: a throwaway database, a
+ * ClickHouse database and a Kafka topic prefix of its own). Used by the production-mode
+ * integration test and the benchmark.
+ */
+export async function startProductionSuite(options: { ingressEnv?: Record<string, string>; logLevel?: string } = {}): Promise<ProductionSuite> {
+  const run = randomBytes(4).toString('hex');
+  const db = await throwawayDatabase('asc_it');
+  const http = {} as Record<ProductionService, number>;
+  const grpc = {} as Record<ProductionService, number>;
+  for (const s of PRODUCTION_SERVICES) [http[s], grpc[s]] = [await freePort(), await freePort()];
+  const adminToken = `adm_${randomBytes(16).toString('hex')}`;
+  const common = {
+    ASC_ADMIN_TOKEN: adminToken,
+    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+    KAFKA_TOPIC_PREFIX: `it-${run}.`,
+    LOG_LEVEL: options.logLevel ?? 'warn',
+  };
+  const env: Record<ProductionService, Record<string, string>> = {
+    policy: { POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: db.url },
+    routing: { ROUTING_HTTP_PORT: `${http.routing}`, ROUTING_GRPC_URL: `127.0.0.1:${grpc.routing}`, ROUTING_DATABASE_URL: db.url },
+    secrets: {
+      SECRETS_HTTP_PORT: `${http.secrets}`,
+      SECRETS_GRPC_URL: `127.0.0.1:${grpc.secrets}`,
+      SECRETS_DATABASE_URL: db.url,
+      SECRETS_KEK: randomBytes(32).toString('base64'),
+    },
+    audit: { AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}` },
+    metering: {
+      METERING_HTTP_PORT: `${http.metering}`,
+      METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`,
+      CLICKHOUSE_URL: infra.clickhouseUrl,
+      CLICKHOUSE_DATABASE: db.name,
+      METERING_CONSUMER_GROUP: `metering-${run}`,
+    },
+    ingress: {
+      INGRESS_HTTP_PORT: `${http.ingress}`,
+      INGRESS_GRPC_URL: `127.0.0.1:${grpc.ingress}`,
+      POLICY_GRPC_TARGET: `127.0.0.1:${grpc.policy}`,
+      ROUTING_GRPC_TARGET: `127.0.0.1:${grpc.routing}`,
+      SECRETS_GRPC_TARGET: `127.0.0.1:${grpc.secrets}`,
+      ...options.ingressEnv,
+    },
+  };
+  const procs = new Map<ProductionService, NodeProcess>();
+  const stop = async () => {
+    await Promise.all([...procs.values()].map((p) => p.stop()));
+    await fetch(infra.clickhouseUrl, { method: 'POST', body: `DROP DATABASE IF EXISTS ${db.name}` }).catch(() => undefined);
+    await db.drop().catch(() => undefined);
+  };
+  try {
+    await Promise.all(
+      PRODUCTION_SERVICES.map(async (s) => {
+        const proc = startNodeProcess(`apps/${s}/src/main.js`, { ...common, ...env[s] });
+        procs.set(s, proc);
+        await waitForReady(`http://127.0.0.1:${http[s]}/readyz`, 90_000, proc);
+      }),
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const endpoints = Object.fromEntries(
+    (['policy', 'routing', 'secrets', 'metering', 'audit'] as const).map((s) => [s, `http://127.0.0.1:${http[s]}`]),
+  ) as unknown as AdminEndpoints;
+  return { http, grpc, procs, admin: new AdminClient(endpoints, adminToken), ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`, stop };
+}
