@@ -140,6 +140,18 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     assert.doesNotMatch(JSON.stringify(body), /at .*\.js:\d+/, 'no stack trace');
   });
 
+  it('refuses a revoked key within the ingress cache TTL (2 s by default)', async () => {
+    const appId = (await admin.createApp('demo', `revoke-${Date.now()}`)).id;
+    const { id, key } = await admin.createApiKey('demo', { appId });
+    const revocable = new OpenAI({ apiKey: key, baseURL, maxRetries: 0 });
+    const ask = () => revocable.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    await ask();
+    await admin.revokeApiKey('demo', id);
+    const revokedAt = Date.now();
+    await eventually(() => assert.rejects(ask(), (err: unknown) => err instanceof OpenAI.AuthenticationError), 5_000, 100);
+    assert.ok(Date.now() - revokedAt < 3_000, 'revocation took effect within the TTL');
+  });
+
   it('exposes per-tenant request metrics and time to first token on /metrics', async () => {
     const text = await (await fetch(`${baseURL.replace(/\/v1$/, '')}/metrics`)).text();
     assert.match(text, /asc_ingress_requests_total\{[^}]*tenant_id="demo"[^}]*status="ok"[^}]*\} [1-9]/);

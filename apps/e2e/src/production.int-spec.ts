@@ -165,6 +165,17 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
     }, 30_000);
   });
 
+  it('stops accepting a key as soon as it is revoked', { skip }, async () => {
+    const app = await admin.createApp(tenant, `revocation-${run}`);
+    const { id, key } = await admin.createApiKey(tenant, { appId: app.id });
+    const client = new OpenAI({ apiKey: key, baseURL, maxRetries: 0 });
+    const ask = () => client.chat.completions.create({ model: 'support-chat', messages: [{ role: 'user', content: 'hi' }] });
+    assert.ok((await ask()).choices[0].message.content);
+    await admin.revokeApiKey(tenant, id);
+    // Ingress runs with INGRESS_CONFIG_CACHE_TTL_MS=0 here, and policy drops its own cache entry on revoke.
+    await assert.rejects(ask(), (err: unknown) => err instanceof OpenAI.AuthenticationError);
+  });
+
   it('keeps tenants apart: another tenant sees none of these records', { skip }, async () => {
     assert.deepEqual((await admin.auditRecords(otherTenant)).records, []);
     assert.deepEqual((await admin.usage(otherTenant)).rows, []);

@@ -1,4 +1,4 @@
-import { Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Controller, HttpCode, Logger, Post, Req, Res } from '@nestjs/common';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { startServerSpan, traceparentOf } from '@asc/service-kit';
@@ -9,6 +9,13 @@ import { openAIError, toIngressError } from './openai-error';
 import { beginRecord } from './request-record';
 
 const tracer = trace.getTracer('asc-ingress');
+const logger = new Logger('ChatCompletions');
+
+/** An unexpected failure: the client sees a generic 500, operators get the name and message (never request bodies). */
+function logUnexpected(requestId: string, err: unknown): void {
+  const e = err as { name?: string; message?: string };
+  logger.error(`request ${requestId} failed unexpectedly: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`);
+}
 
 /** OpenAI-shaped data plane: POST /v1/chat/completions (JSON and SSE). */
 @Controller('v1')
@@ -40,6 +47,7 @@ export class ChatCompletionsController {
     } catch (err) {
       failure = toIngressError(err);
       status = failure.httpStatus;
+      if (status === 500) logUnexpected(record.requestId, err);
       span.setStatus({ code: SpanStatusCode.ERROR, message: failure.code });
       if (!reply.sent && !reply.raw.headersSent) {
         if (failure.retryAfter) void reply.header('retry-after', failure.retryAfter);
