@@ -200,6 +200,18 @@ describe('ChatCompletionsService (data plane without the control plane)', () => 
     assert.ok(record.ttftMs > 0);
   });
 
+  it('ends a stream the provider cuts midway with an in-band error, never a crash', async () => {
+    simulator.configure({ fail: 'disconnect-midstream', replyWords: 60 });
+    const sink = collectingSink();
+    const { record, failure } = await run(chat({ stream: true }), { sink });
+    simulator.configure({ fail: undefined, replyWords: undefined });
+    assert.equal(failure, undefined, 'headers were already sent: the error travels in the stream');
+    assert.ok(sink.opened && sink.ended);
+    assert.match(sink.text, /"error":\{"message":"[^"]+","type":"api_error"/);
+    assert.doesNotMatch(sink.text, /\[DONE\]/);
+    assert.equal(record.status, 'upstream_error');
+  });
+
   it('marks a stream the client abandons as cancelled', async () => {
     simulator.configure({ tokensPerSec: 50, replyWords: 200 });
     const sink = collectingSink();
