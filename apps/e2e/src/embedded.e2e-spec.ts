@@ -31,6 +31,8 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
       ASC_EMBEDDED_PORTS: 'auto',
       ASC_DEMO_API_KEY: demoKey,
       INGRESS_BODY_LIMIT_BYTES: String(64 * 1024),
+      // Long enough that only config-change events can explain a revocation taking effect.
+      INGRESS_CONFIG_CACHE_TTL_MS: '600000',
     });
     await proc.waitForLine(/^ASC_READY=1$/m, 120_000);
     baseURL = `${(await proc.waitForLine(/^ASC_INGRESS_URL=(.+)$/m))[1]}/v1`;
@@ -140,7 +142,7 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     assert.doesNotMatch(JSON.stringify(body), /at .*\.js:\d+/, 'no stack trace');
   });
 
-  it('refuses a revoked key within the ingress cache TTL (2 s by default)', async () => {
+  it('refuses a revoked key at once, although ingress caches keys for 10 minutes', async () => {
     const appId = (await admin.createApp('demo', `revoke-${Date.now()}`)).id;
     const { id, key } = await admin.createApiKey('demo', { appId });
     const revocable = new OpenAI({ apiKey: key, baseURL, maxRetries: 0 });
@@ -149,7 +151,7 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     await admin.revokeApiKey('demo', id);
     const revokedAt = Date.now();
     await eventually(() => assert.rejects(ask(), (err: unknown) => err instanceof OpenAI.AuthenticationError), 5_000, 100);
-    assert.ok(Date.now() - revokedAt < 3_000, 'revocation took effect within the TTL');
+    assert.ok(Date.now() - revokedAt < 3_000, `revocation reached ingress in ${Date.now() - revokedAt} ms`);
   });
 
   it('exposes per-tenant request metrics and time to first token on /metrics', async () => {

@@ -30,9 +30,9 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
   before(async () => {
     if (skip) return;
     simulator = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
-    // TTL 0: every request asks policy, routing and secrets over gRPC.
+    // A long cache TTL: changes must reach ingress as config-change events over Kafka.
     suite = await startProductionSuite({
-      ingressEnv: { INGRESS_BODY_LIMIT_BYTES: String(32 * 1024), INGRESS_CONFIG_CACHE_TTL_MS: '0', INGRESS_UPSTREAM_TIMEOUT_MS: '5000' },
+      ingressEnv: { INGRESS_BODY_LIMIT_BYTES: String(32 * 1024), INGRESS_CONFIG_CACHE_TTL_MS: '600000', INGRESS_UPSTREAM_TIMEOUT_MS: '5000' },
     });
     admin = suite.admin;
     baseURL = suite.ingressBaseUrl;
@@ -172,8 +172,20 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
     const ask = () => client.chat.completions.create({ model: 'support-chat', messages: [{ role: 'user', content: 'hi' }] });
     assert.ok((await ask()).choices[0].message.content);
     await admin.revokeApiKey(tenant, id);
-    // Ingress runs with INGRESS_CONFIG_CACHE_TTL_MS=0 here, and policy drops its own cache entry on revoke.
-    await assert.rejects(ask(), (err: unknown) => err instanceof OpenAI.AuthenticationError);
+    const revokedAt = Date.now();
+    // Ingress caches keys for 10 minutes here: only the config-change event can evict it.
+    await eventually(() => assert.rejects(ask(), (err: unknown) => err instanceof OpenAI.AuthenticationError), 10_000, 100);
+    assert.ok(Date.now() - revokedAt < 5_000, `revocation reached ingress in ${Date.now() - revokedAt} ms`);
+  });
+
+  it('applies a narrowed policy at once, despite the ingress cache', { skip }, async () => {
+    const client = new OpenAI({ apiKey, baseURL, maxRetries: 0 });
+    const ask = () => client.chat.completions.create({ model: 'support-chat', messages: [{ role: 'user', content: 'hi' }] });
+    assert.ok((await ask()).choices[0].message.content);
+    await admin.putPolicy(tenant, { allowedModels: ['broken-model'], allowedRegions: ['eu-west-1'] });
+    await eventually(() => assert.rejects(ask(), (err: unknown) => err instanceof OpenAI.PermissionDeniedError), 10_000, 100);
+    await admin.putPolicy(tenant, { allowedModels: ['support-chat', 'broken-model'], allowedRegions: ['eu-west-1'] });
+    await eventually(async () => assert.ok((await ask()).choices[0].message.content), 10_000, 100);
   });
 
   it('keeps tenants apart: another tenant sees none of these records', { skip }, async () => {

@@ -81,7 +81,8 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     if (!upstreamUrl) {
       // The simulator keeps its port across restarts: the demo deployments point at it.
       const saved = Number(persisted(dataDir, 'simulator-port', () => (options.autoPorts ? '' : '8090')) || 0);
-      const simulatorPort = saved || (await freePort(options.host));
+      // Below the ephemeral range, so no outgoing connection holds it when we restart.
+      const simulatorPort = saved || (await freePort(options.host, { from: 20_000, to: 30_000 }));
       writeFileSync(join(dataDir, 'simulator-port'), `${simulatorPort}\n`);
       const simulator = await startSimulator({ port: simulatorPort, host: options.host });
       closers.push(() => simulator.close());
@@ -103,16 +104,17 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       return running;
     };
     const shared = { collectProcessMetrics: false, logger };
+    const announcing = { ...shared, events: bus };
     await start(
       startPolicyService(
         loadConfig(policyConfigShape, { ...common, POLICY_HTTP_HOST: host, POLICY_HTTP_PORT: String(policyHttp), POLICY_GRPC_URL: `${host}:${policyGrpc}`, POLICY_DATABASE_URL: postgres.url }),
-        { collectProcessMetrics: true, logger },
+        { ...announcing, collectProcessMetrics: true },
       ),
     );
     await start(
       startRoutingService(
         loadConfig(routingConfigShape, { ...common, ROUTING_HTTP_HOST: host, ROUTING_HTTP_PORT: String(routingHttp), ROUTING_GRPC_URL: `${host}:${routingGrpc}`, ROUTING_DATABASE_URL: postgres.url }),
-        shared,
+        announcing,
       ),
     );
     await start(
@@ -125,7 +127,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
           SECRETS_DATABASE_URL: postgres.url,
           SECRETS_KEK_FILE: join(dataDir, 'kek.key'),
         }),
-        shared,
+        announcing,
       ),
     );
     await start(
@@ -149,7 +151,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       SECRETS_GRPC_TARGET: `${host}:${secretsGrpc}`,
       ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_UPSTREAM_TIMEOUT_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS']),
     });
-    const ingress = await start(startIngressService(ingressConfig, { events: bus, ...shared }));
+    const ingress = await start(startIngressService(ingressConfig, { events: bus, configChanges: bus, ...shared }));
 
     const adminEndpoints = {
       policy: `http://${host}:${policyHttp}`,

@@ -12,7 +12,7 @@ runMain('ingress', async () => {
     publisher: { lingerMs: 50 },
   });
   await events.ensureTopics();
-  const ingress = await startIngressService(config, { events });
+  const ingress = await startIngressService(config, { events, configChanges: events });
   return {
     close: async () => {
       await ingress.close();

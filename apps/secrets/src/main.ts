@@ -1,4 +1,16 @@
+import { KafkaEventBus } from '@asc/events';
 import { loadSecretsConfig, startSecretsService } from '@asc/secrets';
 import { runMain } from '@asc/service-kit';
 
-runMain('secrets', () => startSecretsService(loadSecretsConfig()));
+runMain('secrets', async () => {
+  const config = loadSecretsConfig();
+  // Announces configuration changes so every ingress drops affected cache entries at once.
+  const events = new KafkaEventBus({ brokers: config.KAFKA_BROKERS, topicPrefix: config.KAFKA_TOPIC_PREFIX, clientId: 'asc-secrets' });
+  const service = await startSecretsService(config, { events });
+  return {
+    close: async () => {
+      await service.close();
+      await events.close();
+    },
+  };
+});

@@ -2,9 +2,29 @@ import { z } from 'zod';
 
 /** Kafka topics, named `asc.<domain>.<event>.v<N>`. A topic's name changes only with a breaking change. */
 export const TOPIC_GATEWAY_REQUEST_V1 = 'asc.gateway.request.v1';
+export const TOPIC_CONTROL_CONFIG_V1 = 'asc.control.config.v1';
 
 /** Event types. The payload's version travels in the envelope (`version`), not in the name. */
 export const EVENT_GATEWAY_REQUEST_COMPLETED = 'asc.gateway.request.completed';
+export const EVENT_CONTROL_CONFIG_CHANGED = 'asc.control.config.changed';
+
+/** The tenant id of a change that concerns every tenant (a platform deployment or credential). */
+export const ALL_TENANTS = '*';
+
+/**
+ * Emitted by policy, routing and secrets after a write that changes what the data plane
+ * may serve, so every ingress drops the cached answers it affects at once instead of
+ * waiting for their TTL (a revoked key stops working immediately).
+ */
+export interface ConfigChangedV1 {
+  /** The tenant concerned, or ALL_TENANTS. */
+  tenantId: string;
+  kind: 'api_key' | 'policy' | 'deployment' | 'credential';
+  /** Id of the key, policy, deployment or credential that changed. */
+  entityId: string;
+  /** For api_key: the SHA-256 digest of the key (what ingress caches under; never the key). */
+  keyHash: string;
+}
 
 /**
  * Emitted by ingress once per request that completed, was denied or failed. The request
@@ -82,9 +102,17 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   startedAtMs: count(),
 });
 
+const configChangedV1Schema: z.ZodType<ConfigChangedV1> = z.object({
+  tenantId: text().min(1),
+  kind: z.enum(['api_key', 'policy', 'deployment', 'credential']),
+  entityId: text().min(1),
+  keyHash: z.string().regex(/^([0-9a-f]{64})?$/),
+});
+
 /** One typed map from event type to payload (immich's EventMap): emits are never stringly typed. */
 export interface EventMap {
   [EVENT_GATEWAY_REQUEST_COMPLETED]: RequestCompletedV1;
+  [EVENT_CONTROL_CONFIG_CHANGED]: ConfigChangedV1;
 }
 
 export type EventType = keyof EventMap;
@@ -104,6 +132,11 @@ export const eventCatalog = {
     topic: TOPIC_GATEWAY_REQUEST_V1,
     version: 1,
     schema: requestCompletedV1Schema,
+  },
+  [EVENT_CONTROL_CONFIG_CHANGED]: {
+    topic: TOPIC_CONTROL_CONFIG_V1,
+    version: 1,
+    schema: configChangedV1Schema,
   },
 } as const satisfies { [T in EventType]: EventDefinition<T> };
 

@@ -1,11 +1,15 @@
 export {
+  ALL_TENANTS,
   ALL_TOPICS,
+  EVENT_CONTROL_CONFIG_CHANGED,
   EVENT_GATEWAY_REQUEST_COMPLETED,
+  TOPIC_CONTROL_CONFIG_V1,
   TOPIC_GATEWAY_REQUEST_V1,
   eventCatalog,
   isEventTopic,
   isEventType,
   topicOf,
+  type ConfigChangedV1,
   type EventMap,
   type EventTopic,
   type EventType,
@@ -43,3 +47,4 @@ export { DEFAULT_BATCHING_OPTIONS, type BatchingOptions } from './batching-publi
 export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.adapter';
 export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adapter';
 export { uuidv7 } from './uuidv7.util';
+export { CONFIG_CHANGE_PUBLISHER, publishConfigChange } from './config-change';

@@ -44,6 +44,7 @@ export function requestEvent(tenantId: string, seq: number): EventEnvelope<typeo
 }
 
 /** The sequence number requestEvent put into the requestId. */
-export function seqOf(event: { data: { requestId: string } }): number {
-  return Number(event.data.requestId.slice(event.data.requestId.lastIndexOf(':') + 1));
+export function seqOf(event: { data: object }): number {
+  const requestId = 'requestId' in event.data && typeof event.data.requestId === 'string' ? event.data.requestId : '';
+  return Number(requestId.slice(requestId.lastIndexOf(':') + 1));
 }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { policyV1 } from '@asc/contracts';
-import { AnyEventEnvelope, MemoryEventBus, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
+import { EventOnTopic, MemoryEventBus, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
 import { ServiceMetrics } from '@asc/service-kit';
 import { SimulatorHandle, startSimulator } from '@asc/simulator';
@@ -47,6 +47,9 @@ class FakeControlPlane implements ControlPlane {
   async lease() {
     return { leaseId: 'lease_1', credentialId: 'cred_1', version: 2, secret: 'sk-provider-secret', expiresAtMs: Date.now() + 60_000 };
   }
+  invalidate(): void {
+    // the fake caches nothing
+  }
   async close(): Promise<void> {
     // nothing to release: the fake holds no connections
   }
@@ -82,7 +85,7 @@ function collectingSink(): StreamSink & { text: string; opened: boolean; ended: 
 describe('ChatCompletionsService (data plane without the control plane)', () => {
   let simulator: SimulatorHandle;
   let bus: MemoryEventBus;
-  let events: AnyEventEnvelope[];
+  let events: Array<EventOnTopic<typeof TOPIC_GATEWAY_REQUEST_V1>>;
   let controlPlane: FakeControlPlane;
   let service: ChatCompletionsService;
   let upstream: OpenAICompatibleClient;

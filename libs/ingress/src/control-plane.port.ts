@@ -1,4 +1,5 @@
 import { policyV1, routingV1, secretsV1 } from '@asc/contracts';
+import type { ConfigChangedV1 } from '@asc/events';
 
 export type Principal = policyV1.Principal;
 export type PolicyDecision = policyV1.DecideResponse;
@@ -16,6 +17,8 @@ export interface ControlPlane {
   decide(principal: Principal, model: string, operation: string): Promise<PolicyDecision>;
   plan(principal: Principal, model: string, allowedRegions: string[], operation: string): Promise<RoutePlan>;
   lease(principal: Principal, credentialId: string, purpose: string): Promise<CredentialLease>;
+  /** Drops whatever cached answers a configuration change makes stale. */
+  invalidate(change: ConfigChangedV1): void;
   close(): Promise<void>;
 }
 

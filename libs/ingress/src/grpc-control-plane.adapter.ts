@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { policyV1, routingV1, secretsV1 } from '@asc/contracts';
+import { ALL_TENANTS, ConfigChangedV1 } from '@asc/events';
 import { createGrpcClient, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
 import { ControlPlane, CredentialLease, PolicyDecision, Principal, RoutePlan } from './control-plane.port';
 import { IngressError } from './ingress.error';
@@ -81,6 +82,25 @@ export class GrpcControlPlane implements ControlPlane {
         return Math.max(0, Math.min(remaining - 30_000, remaining / 2));
       },
     );
+  }
+
+  invalidate(change: ConfigChangedV1): void {
+    const SEP = '\u0000';
+    const ofTenant = (key: string) => change.tenantId === ALL_TENANTS || key.startsWith(change.tenantId + SEP);
+    switch (change.kind) {
+      case 'api_key':
+        if (change.keyHash) this.principals.delete(change.keyHash);
+        break;
+      case 'policy':
+        this.decisions.deleteWhere(ofTenant);
+        break;
+      case 'deployment':
+        this.plans.deleteWhere(ofTenant);
+        break;
+      case 'credential':
+        this.leases.deleteWhere((key) => ofTenant(key) && key.endsWith(SEP + change.entityId));
+        break;
+    }
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
 import { LoggerService } from '@nestjs/common';
 import { ingressV1, protoFile } from '@asc/contracts';
-import { EventPublisher } from '@asc/events';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { EventPublisher, EventSubscriber, TOPIC_CONTROL_CONFIG_V1 } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
 import { bootstrapService, RunningService } from '@asc/service-kit';
 import { ControlPlane } from './control-plane.port';
@@ -11,6 +13,8 @@ import { IngressModule } from './ingress.module';
 
 export interface IngressDependencies {
   events: EventPublisher;
+  /** Where configuration changes arrive (policy, routing, secrets announce them); without it caches expire by TTL only. */
+  configChanges?: EventSubscriber;
   /** Defaults to the gRPC control plane at the configured targets. */
   controlPlane?: ControlPlane;
   collectProcessMetrics?: boolean;
@@ -44,9 +48,19 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
     errorFilter: new IngressErrorFilter(),
     logger: deps.logger,
   });
+  // Every ingress instance is its own consumer group: each one must see every change.
+  const subscription = await deps.configChanges?.subscribe({
+    groupId: `asc-ingress-cache-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+    topics: [TOPIC_CONTROL_CONFIG_V1],
+    fromBeginning: false,
+    handleBatch: async (changes) => {
+      for (const change of changes) controlPlane.invalidate(change.data);
+    },
+  });
   return {
     ...running,
     close: async () => {
+      await subscription?.stop();
       await running.close();
       await controlPlane.close();
       await upstream.close();

@@ -31,6 +31,13 @@ describe('TtlCache', () => {
     assert.equal(cache.size, 3);
   });
 
+  it('drops the entries a predicate selects (config-change invalidation)', async () => {
+    const cache = new TtlCache<string, number>(60_000, 10);
+    for (const k of ['acme\u0000a', 'acme\u0000b', 'globex\u0000a']) await cache.getOrLoad(k, async () => 1);
+    assert.equal(cache.deleteWhere((k) => k.startsWith('acme\u0000')), 2);
+    assert.equal(cache.size, 1);
+  });
+
   it('caches nothing when ttl and stale window are zero', async () => {
     let loads = 0;
     const cache = new TtlCache<string, number>(0, 10, 0);

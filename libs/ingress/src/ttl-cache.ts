@@ -48,6 +48,18 @@ export class TtlCache<K, V> {
     this.entries.delete(key);
   }
 
+  /** Drops every entry whose key matches; returns how many were dropped. */
+  deleteWhere(matches: (key: K) => boolean): number {
+    let dropped = 0;
+    for (const key of this.entries.keys()) {
+      if (matches(key)) {
+        this.entries.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   clear(): void {
     this.entries.clear();
   }

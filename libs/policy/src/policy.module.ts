@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { CONFIG_CHANGE_PUBLISHER, EventPublisher } from '@asc/events';
 import { databaseProbe } from '@asc/db';
 import { ServiceKitModule } from '@asc/service-kit';
 import { PolicyAdminController } from './policy-admin.controller';
@@ -8,7 +9,13 @@ import { POLICY_DATA_SOURCE, TenancyService } from './tenancy.service';
 
 @Module({})
 export class PolicyModule {
-  static forRoot(options: { dataSource: DataSource; adminToken: string; collectProcessMetrics: boolean }): DynamicModule {
+  static forRoot(options: {
+    /** Where this service announces configuration changes to ingress (null: TTL only). */
+    events?: EventPublisher | null;
+    dataSource: DataSource;
+    adminToken: string;
+    collectProcessMetrics: boolean;
+  }): DynamicModule {
     return {
       module: PolicyModule,
       imports: [
@@ -21,6 +28,7 @@ export class PolicyModule {
       ],
       controllers: [PolicyGrpcController, PolicyAdminController],
       providers: [
+        { provide: CONFIG_CHANGE_PUBLISHER, useValue: options.events ?? null },
         { provide: POLICY_DATA_SOURCE, useValue: options.dataSource },
         TenancyService,
       ],

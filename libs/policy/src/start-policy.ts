@@ -1,4 +1,5 @@
 import { LoggerService } from '@nestjs/common';
+import type { EventPublisher } from '@asc/events';
 import { policyV1, protoFile } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
@@ -17,7 +18,7 @@ export interface RunningPolicyService extends RunningService {
 
 export async function startPolicyService(
   config: PolicyConfig,
-  options: { collectProcessMetrics?: boolean; logger?: LoggerService } = {},
+  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher } = {},
 ): Promise<RunningPolicyService> {
   return withServiceDatabase(
     {
@@ -29,7 +30,7 @@ export async function startPolicyService(
     async (dataSource) => {
       const running = await bootstrapService({
         name: 'policy',
-        module: PolicyModule.forRoot({ dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
+        module: PolicyModule.forRoot({ events: options.events, dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
         http: { host: config.POLICY_HTTP_HOST, port: config.POLICY_HTTP_PORT },
         grpc: { url: config.POLICY_GRPC_URL, package: policyV1.ASC_POLICY_V1_PACKAGE_NAME, protoFile: protoFile('policy') },
         logger: options.logger,

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource, Repository } from 'typeorm';
 import { policyV1 } from '@asc/contracts';
+import { CONFIG_CHANGE_PUBLISHER, EventPublisher, publishConfigChange } from '@asc/events';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@asc/tenancy';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AppEntity } from './entities/app.entity';
@@ -31,7 +32,10 @@ export class TenancyService {
   private readonly principalCache = new Map<string, policyV1.AuthenticateKeyResponse>();
   private readonly policyCache = new Map<string, TenantPolicyEntity | null>();
 
-  constructor(@Inject(POLICY_DATA_SOURCE) dataSource: DataSource) {
+  constructor(
+    @Inject(POLICY_DATA_SOURCE) dataSource: DataSource,
+    @Inject(CONFIG_CHANGE_PUBLISHER) private readonly events: EventPublisher | null,
+  ) {
     this.tenants = dataSource.getRepository(TenantEntity);
     this.apps = dataSource.getRepository(AppEntity);
     this.keys = dataSource.getRepository(ApiKeyEntity);
@@ -84,6 +88,7 @@ export class TenancyService {
     if (!key) throw new PolicyError('key_not_found', `key ${keyId} not found for tenant ${tenantId}`, 404);
     await this.keys.update({ id: keyId }, { status: 'revoked', revokedAt: new Date() });
     this.principalCache.delete(key.keyHash);
+    publishConfigChange(this.events, 'asc-policy', { tenantId, kind: 'api_key', entityId: keyId, keyHash: key.keyHash });
   }
 
   async setPolicy(tenantId: string, input: { allowedModels: string[]; allowedRegions: string[] }): Promise<TenantPolicyEntity> {
@@ -99,6 +104,7 @@ export class TenancyService {
       }),
     );
     this.policyCache.delete(tenantId);
+    publishConfigChange(this.events, 'asc-policy', { tenantId, kind: 'policy', entityId: saved.policyId });
     return saved;
   }
 

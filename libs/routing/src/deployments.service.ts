@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { routingV1 } from '@asc/contracts';
+import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, EventPublisher, publishConfigChange } from '@asc/events';
 import { CreateDeploymentInput, UpdateDeploymentInput } from './deployment.schemas';
 import { DeploymentEntity, Provider } from './entities/deployment.entity';
 import { RoutingError } from './routing.error';
@@ -48,7 +49,10 @@ export class DeploymentsService {
   /** Bumped on every write, so a read that raced a write does not cache what it read. */
   private generation = 0;
 
-  constructor(@Inject(ROUTING_DATA_SOURCE) private readonly dataSource: DataSource) {
+  constructor(
+    @Inject(ROUTING_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(CONFIG_CHANGE_PUBLISHER) private readonly events: EventPublisher | null,
+  ) {
     this.deployments = dataSource.getRepository(DeploymentEntity);
   }
 
@@ -73,6 +77,7 @@ export class DeploymentsService {
         }),
       ),
     );
+    this.announce(saved);
     return toView(saved);
   }
 
@@ -101,7 +106,13 @@ export class DeploymentsService {
       if (patch.price?.cachedInputPerMtokUsd !== undefined) current.cachedInputPerMtokUsd = patch.price.cachedInputPerMtokUsd;
       return repo.save(current);
     });
+    this.announce(saved);
     return toView(saved);
+  }
+
+  /** Tells every ingress to drop the plans this deployment may appear in. */
+  private announce(deployment: DeploymentEntity): void {
+    publishConfigChange(this.events, 'asc-routing', { tenantId: deployment.tenantId ?? ALL_TENANTS, kind: 'deployment', entityId: deployment.id });
   }
 
   /** Deployments are never deleted: audit records reference them. */

@@ -7,6 +7,9 @@ export const routingConfigShape = {
   ROUTING_GRPC_URL: env.str('127.0.0.1:50053'),
   ROUTING_DATABASE_URL: sensitive(env.str()),
   ASC_ADMIN_TOKEN: sensitive(env.str()),
+  /** Where configuration changes are announced to every ingress (they drop affected cache entries). */
+  KAFKA_BROKERS: env.list('127.0.0.1:9092'),
+  KAFKA_TOPIC_PREFIX: env.topicPrefix(),
 };
 
 export type RoutingConfig = ReturnType<typeof loadRoutingConfig>;

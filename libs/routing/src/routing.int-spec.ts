@@ -56,6 +56,8 @@ describe('routing service', async () => {
           ROUTING_GRPC_URL: `127.0.0.1:${grpcPort}`,
           ROUTING_DATABASE_URL: db.url,
           ASC_ADMIN_TOKEN: ADMIN_TOKEN,
+          KAFKA_BROKERS: [],
+          KAFKA_TOPIC_PREFIX: '',
         },
         { collectProcessMetrics: false, logger: createLogger('warn') },
       );

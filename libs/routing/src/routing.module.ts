@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { CONFIG_CHANGE_PUBLISHER, EventPublisher } from '@asc/events';
 import { databaseProbe } from '@asc/db';
 import { ServiceKitModule } from '@asc/service-kit';
 import { DeploymentsService, ROUTING_DATA_SOURCE } from './deployments.service';
@@ -8,7 +9,13 @@ import { RoutingGrpcController } from './routing-grpc.controller';
 
 @Module({})
 export class RoutingModule {
-  static forRoot(options: { dataSource: DataSource; adminToken: string; collectProcessMetrics: boolean }): DynamicModule {
+  static forRoot(options: {
+    /** Where this service announces configuration changes to ingress (null: TTL only). */
+    events?: EventPublisher | null;
+    dataSource: DataSource;
+    adminToken: string;
+    collectProcessMetrics: boolean;
+  }): DynamicModule {
     return {
       module: RoutingModule,
       imports: [
@@ -21,6 +28,7 @@ export class RoutingModule {
       ],
       controllers: [RoutingGrpcController, RoutingAdminController],
       providers: [
+        { provide: CONFIG_CHANGE_PUBLISHER, useValue: options.events ?? null },
         { provide: ROUTING_DATA_SOURCE, useValue: options.dataSource },
         DeploymentsService,
       ],

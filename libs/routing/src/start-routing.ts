@@ -1,4 +1,5 @@
 import { LoggerService } from '@nestjs/common';
+import type { EventPublisher } from '@asc/events';
 import { protoFile, routingV1 } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
@@ -14,14 +15,14 @@ export interface RunningRoutingService extends RunningService {
 
 export async function startRoutingService(
   config: RoutingConfig,
-  options: { collectProcessMetrics?: boolean; logger?: LoggerService } = {},
+  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher } = {},
 ): Promise<RunningRoutingService> {
   return withServiceDatabase(
     { url: config.ROUTING_DATABASE_URL, schema: 'routing', entities: [DeploymentEntity], migrations: [InitialRouting1764316800000] },
     async (dataSource) => {
       const running = await bootstrapService({
         name: 'routing',
-        module: RoutingModule.forRoot({ dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
+        module: RoutingModule.forRoot({ events: options.events, dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
         http: { host: config.ROUTING_HTTP_HOST, port: config.ROUTING_HTTP_PORT },
         grpc: { url: config.ROUTING_GRPC_URL, package: routingV1.ASC_ROUTING_V1_PACKAGE_NAME, protoFile: protoFile('routing') },
         logger: options.logger,

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, QueryFailedError, Repository } from 'typeorm';
 import { secretsV1 } from '@asc/contracts';
+import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, EventPublisher, publishConfigChange } from '@asc/events';
 import { credentialAad, openSecret, SealedSecret, sealSecret } from './crypto/envelope';
 import { KEY_ENCRYPTION_KEY, KeyEncryptionKey } from './crypto/key-encryption-key.port';
 import { CredentialEntity, CredentialProvider } from './entities/credential.entity';
@@ -75,6 +76,7 @@ export class CredentialsService {
     @Inject(SECRETS_DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(KEY_ENCRYPTION_KEY) private readonly kek: KeyEncryptionKey,
     @Inject(SECRETS_OPTIONS) private readonly options: SecretsOptions,
+    @Inject(CONFIG_CHANGE_PUBLISHER) private readonly events: EventPublisher | null,
   ) {
     this.credentials = dataSource.getRepository(CredentialEntity);
   }
@@ -115,6 +117,7 @@ export class CredentialsService {
         credential.currentVersion = version;
         return credentials.save(credential);
       });
+      publishConfigChange(this.events, 'asc-secrets', { tenantId: saved.tenantId ?? ALL_TENANTS, kind: 'credential', entityId: credentialId });
       return toView(saved);
     } finally {
       this.generation++;

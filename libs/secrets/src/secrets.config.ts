@@ -8,6 +8,9 @@ export const secretsConfigShape = {
   SECRETS_GRPC_URL: env.str('127.0.0.1:50054'),
   SECRETS_DATABASE_URL: sensitive(env.str()),
   ASC_ADMIN_TOKEN: sensitive(env.str()),
+  /** Where configuration changes are announced to every ingress (they drop affected cache entries). */
+  KAFKA_BROKERS: env.list('127.0.0.1:9092'),
+  KAFKA_TOPIC_PREFIX: env.topicPrefix(),
   /** A local key-encryption-key file, created (mode 0600) on first start: the embedded default. */
   SECRETS_KEK_FILE: env.str().optional(),
   /** The key-encryption key itself, base64 of 32 bytes, injected from a secret store. */

@@ -75,6 +75,8 @@ describe('secrets service', async () => {
           SECRETS_GRPC_URL: `127.0.0.1:${grpcPort}`,
           SECRETS_DATABASE_URL: db.url,
           ASC_ADMIN_TOKEN: ADMIN_TOKEN,
+          KAFKA_BROKERS: [],
+          KAFKA_TOPIC_PREFIX: '',
           SECRETS_KEK_FILE: join(kekDir, 'kek.key'),
           SECRETS_KEK: undefined,
           SECRETS_LEASE_TTL_MS: TTL_MS,

@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { CONFIG_CHANGE_PUBLISHER, EventPublisher } from '@asc/events';
 import { databaseProbe } from '@asc/db';
 import { ServiceKitModule } from '@asc/service-kit';
 import { CredentialsService, SECRETS_DATA_SOURCE, SECRETS_OPTIONS, SecretsOptions } from './credentials.service';
@@ -10,6 +11,8 @@ import { SecretsGrpcController } from './secrets-grpc.controller';
 @Module({})
 export class SecretsModule {
   static forRoot(options: {
+    /** Where this service announces configuration changes to ingress (null: TTL only). */
+    events?: EventPublisher | null;
     dataSource: DataSource;
     kek: KeyEncryptionKey;
     adminToken: string;
@@ -28,6 +31,7 @@ export class SecretsModule {
       ],
       controllers: [SecretsGrpcController, SecretsAdminController],
       providers: [
+        { provide: CONFIG_CHANGE_PUBLISHER, useValue: options.events ?? null },
         { provide: SECRETS_DATA_SOURCE, useValue: options.dataSource },
         { provide: KEY_ENCRYPTION_KEY, useValue: options.kek },
         { provide: SECRETS_OPTIONS, useValue: { leaseTtlMs: options.leaseTtlMs } satisfies SecretsOptions },

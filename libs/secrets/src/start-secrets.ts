@@ -1,4 +1,5 @@
 import { LoggerService } from '@nestjs/common';
+import type { EventPublisher } from '@asc/events';
 import { protoFile, secretsV1 } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
@@ -25,7 +26,7 @@ export function keyEncryptionKeyFromConfig(config: Pick<SecretsConfig, 'SECRETS_
 
 export async function startSecretsService(
   config: SecretsConfig,
-  options: { collectProcessMetrics?: boolean; logger?: LoggerService; kek?: KeyEncryptionKey } = {},
+  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher; kek?: KeyEncryptionKey } = {},
 ): Promise<RunningSecretsService> {
   const kek = options.kek ?? keyEncryptionKeyFromConfig(config);
   return withServiceDatabase(
@@ -39,6 +40,7 @@ export async function startSecretsService(
       const running = await bootstrapService({
         name: 'secrets',
         module: SecretsModule.forRoot({
+          events: options.events,
           dataSource,
           kek,
           adminToken: config.ASC_ADMIN_TOKEN,
