@@ -104,7 +104,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       return running;
     };
     const shared = { collectProcessMetrics: false, logger };
-    const announcing = { ...shared, events: bus };
+    const announcing = { ...shared, events: bus, configChanges: bus };
     await start(
       startPolicyService(
         loadConfig(policyConfigShape, { ...common, POLICY_HTTP_HOST: host, POLICY_HTTP_PORT: String(policyHttp), POLICY_GRPC_URL: `${host}:${policyGrpc}`, POLICY_DATABASE_URL: postgres.url }),

@@ -6,7 +6,7 @@ runMain('policy', async () => {
   const config = loadPolicyConfig();
   // Announces configuration changes so every ingress drops affected cache entries at once.
   const events = new KafkaEventBus({ brokers: config.KAFKA_BROKERS, topicPrefix: config.KAFKA_TOPIC_PREFIX, clientId: 'asc-policy' });
-  const service = await startPolicyService(config, { events });
+  const service = await startPolicyService(config, { events, configChanges: events });
   return {
     close: async () => {
       await service.close();

@@ -48,3 +48,4 @@ export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.a
 export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adapter';
 export { uuidv7 } from './uuidv7.util';
 export { CONFIG_CHANGE_PUBLISHER, publishConfigChange } from './config-change';
+export { listenToConfigChanges } from './config-change-listener';

@@ -1,8 +1,6 @@
 import { LoggerService } from '@nestjs/common';
 import { ingressV1, protoFile } from '@asc/contracts';
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { EventPublisher, EventSubscriber, TOPIC_CONTROL_CONFIG_V1 } from '@asc/events';
+import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
 import { bootstrapService, RunningService } from '@asc/service-kit';
 import { ControlPlane } from './control-plane.port';
@@ -48,15 +46,7 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
     errorFilter: new IngressErrorFilter(),
     logger: deps.logger,
   });
-  // Every ingress instance is its own consumer group: each one must see every change.
-  const subscription = await deps.configChanges?.subscribe({
-    groupId: `asc-ingress-cache-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
-    topics: [TOPIC_CONTROL_CONFIG_V1],
-    fromBeginning: false,
-    handleBatch: async (changes) => {
-      for (const change of changes) controlPlane.invalidate(change.data);
-    },
-  });
+  const subscription = deps.configChanges && (await listenToConfigChanges(deps.configChanges, 'ingress', (c) => controlPlane.invalidate(c)));
   return {
     ...running,
     close: async () => {

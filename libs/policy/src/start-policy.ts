@@ -1,5 +1,5 @@
 import { LoggerService } from '@nestjs/common';
-import type { EventPublisher } from '@asc/events';
+import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { policyV1, protoFile } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
@@ -18,7 +18,7 @@ export interface RunningPolicyService extends RunningService {
 
 export async function startPolicyService(
   config: PolicyConfig,
-  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher } = {},
+  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher; configChanges?: EventSubscriber } = {},
 ): Promise<RunningPolicyService> {
   return withServiceDatabase(
     {
@@ -35,7 +35,17 @@ export async function startPolicyService(
         grpc: { url: config.POLICY_GRPC_URL, package: policyV1.ASC_POLICY_V1_PACKAGE_NAME, protoFile: protoFile('policy') },
         logger: options.logger,
       });
-      return { ...running, tenancy: running.app.get(TenancyService) };
+      const tenancy = running.app.get(TenancyService);
+      // Other replicas' writes: drop what they changed from this replica's caches too.
+      const listening = options.configChanges && (await listenToConfigChanges(options.configChanges, 'policy', (c) => tenancy.invalidate(c)));
+      return {
+        ...running,
+        tenancy,
+        close: async () => {
+          await listening?.stop();
+          await running.close();
+        },
+      };
     },
   );
 }

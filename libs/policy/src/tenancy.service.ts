@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource, Repository } from 'typeorm';
 import { policyV1 } from '@asc/contracts';
-import { CONFIG_CHANGE_PUBLISHER, EventPublisher, publishConfigChange } from '@asc/events';
+import { CONFIG_CHANGE_PUBLISHER, ConfigChangedV1, EventPublisher, publishConfigChange } from '@asc/events';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@asc/tenancy';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AppEntity } from './entities/app.entity';
@@ -159,6 +159,12 @@ export class TenancyService {
       policyId: policy.policyId,
       policyVersion: policy.version,
     };
+  }
+
+  /** Applies a change announced by another replica of this service. */
+  invalidate(change: ConfigChangedV1): void {
+    if (change.kind === 'api_key' && change.keyHash) this.principalCache.delete(change.keyHash);
+    if (change.kind === 'policy') this.policyCache.delete(change.tenantId);
   }
 
   private remember<V>(cache: Map<string, V>, key: string, value: V): void {

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { routingV1 } from '@asc/contracts';
-import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, EventPublisher, publishConfigChange } from '@asc/events';
+import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, ConfigChangedV1, EventPublisher, publishConfigChange } from '@asc/events';
 import { CreateDeploymentInput, UpdateDeploymentInput } from './deployment.schemas';
 import { DeploymentEntity, Provider } from './entities/deployment.entity';
 import { RoutingError } from './routing.error';
@@ -108,6 +108,15 @@ export class DeploymentsService {
     });
     this.announce(saved);
     return toView(saved);
+  }
+
+  /** Applies a change announced by another replica of this service. */
+  invalidate(change: ConfigChangedV1): void {
+    if (change.kind !== 'deployment') return;
+    this.generation++;
+    this.planCache.clear();
+    this.knownModels = undefined;
+    this.configVersion = undefined;
   }
 
   /** Tells every ingress to drop the plans this deployment may appear in. */

@@ -1,5 +1,5 @@
 import { LoggerService } from '@nestjs/common';
-import type { EventPublisher } from '@asc/events';
+import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { protoFile, routingV1 } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
@@ -15,7 +15,7 @@ export interface RunningRoutingService extends RunningService {
 
 export async function startRoutingService(
   config: RoutingConfig,
-  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher } = {},
+  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher; configChanges?: EventSubscriber } = {},
 ): Promise<RunningRoutingService> {
   return withServiceDatabase(
     { url: config.ROUTING_DATABASE_URL, schema: 'routing', entities: [DeploymentEntity], migrations: [InitialRouting1764316800000] },
@@ -27,7 +27,17 @@ export async function startRoutingService(
         grpc: { url: config.ROUTING_GRPC_URL, package: routingV1.ASC_ROUTING_V1_PACKAGE_NAME, protoFile: protoFile('routing') },
         logger: options.logger,
       });
-      return { ...running, deployments: running.app.get(DeploymentsService) };
+      const deployments = running.app.get(DeploymentsService);
+      // Other replicas' writes: drop what they changed from this replica's caches too.
+      const listening = options.configChanges && (await listenToConfigChanges(options.configChanges, 'routing', (c) => deployments.invalidate(c)));
+      return {
+        ...running,
+        deployments,
+        close: async () => {
+          await listening?.stop();
+          await running.close();
+        },
+      };
     },
   );
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, QueryFailedError, Repository } from 'typeorm';
 import { secretsV1 } from '@asc/contracts';
-import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, EventPublisher, publishConfigChange } from '@asc/events';
+import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, ConfigChangedV1, EventPublisher, publishConfigChange } from '@asc/events';
 import { credentialAad, openSecret, SealedSecret, sealSecret } from './crypto/envelope';
 import { KEY_ENCRYPTION_KEY, KeyEncryptionKey } from './crypto/key-encryption-key.port';
 import { CredentialEntity, CredentialProvider } from './entities/credential.entity';
@@ -123,6 +123,13 @@ export class CredentialsService {
       this.generation++;
       this.plaintexts.delete(credentialId);
     }
+  }
+
+  /** Applies a change announced by another replica of this service. */
+  invalidate(change: ConfigChangedV1): void {
+    if (change.kind !== 'credential') return;
+    this.generation++;
+    this.plaintexts.delete(change.entityId);
   }
 
   /** Every credential, or only those owned by one tenant (platform ones have no tenant). */

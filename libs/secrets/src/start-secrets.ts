@@ -1,5 +1,5 @@
 import { LoggerService } from '@nestjs/common';
-import type { EventPublisher } from '@asc/events';
+import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { protoFile, secretsV1 } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
@@ -26,7 +26,7 @@ export function keyEncryptionKeyFromConfig(config: Pick<SecretsConfig, 'SECRETS_
 
 export async function startSecretsService(
   config: SecretsConfig,
-  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher; kek?: KeyEncryptionKey } = {},
+  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher; configChanges?: EventSubscriber; kek?: KeyEncryptionKey } = {},
 ): Promise<RunningSecretsService> {
   const kek = options.kek ?? keyEncryptionKeyFromConfig(config);
   return withServiceDatabase(
@@ -51,7 +51,17 @@ export async function startSecretsService(
         grpc: { url: config.SECRETS_GRPC_URL, package: secretsV1.ASC_SECRETS_V1_PACKAGE_NAME, protoFile: protoFile('secrets') },
         logger: options.logger,
       });
-      return { ...running, credentials: running.app.get(CredentialsService) };
+      const credentials = running.app.get(CredentialsService);
+      // Other replicas' writes: drop what they changed from this replica's caches too.
+      const listening = options.configChanges && (await listenToConfigChanges(options.configChanges, 'secrets', (c) => credentials.invalidate(c)));
+      return {
+        ...running,
+        credentials,
+        close: async () => {
+          await listening?.stop();
+          await running.close();
+        },
+      };
     },
   );
 }

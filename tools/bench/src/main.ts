@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     const added = (v: number, bv?: number) => (r.label === 'simulator direct' || bv === undefined ? '—' : ms(v - bv));
     console.log(`| ${r.label} | ${r.connections} | ${r.rps.toFixed(0)} | ${ms(r.mean)} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${added(r.mean, b?.mean)} | ${added(r.p99, b?.p99)} | ${r.errors} |`);
   }
-  console.log('\n| target | highest rate with p99 < 20 ms (32 connections, steps of 200) | p99 there |');
+  console.log('\n| target | highest rate with p99 < 20 ms (uniform arrivals, steps of 200/s) | p99 there |');
   console.log('|---|---|---|');
   for (const s of sweeps) console.log(`| ${s.label} | ${s.rate} req/s | ${ms(s.p99)} ms |`);
 }
