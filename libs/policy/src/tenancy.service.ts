@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource, Repository } from 'typeorm';
 import { policyV1 } from '@asc/contracts';
@@ -15,8 +15,10 @@ export const POLICY_DATA_SOURCE = Symbol('POLICY_DATA_SOURCE');
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{1,62}$/;
 const newId = (prefix: string) => `${prefix}_${randomBytes(10).toString('hex')}`;
 
-/** How long a key lookup or policy read may be served from this service's memory. */
+/** Bound on each read cache of this service. */
 const CACHE_LIMIT = 50_000;
+/** The read caches are emptied this often, whatever the change events say. */
+const CACHE_MAX_AGE_MS = 30_000;
 
 /**
  * Tenants, apps, API keys and the tenant policy. Reads on the request path (key lookup,
@@ -24,13 +26,18 @@ const CACHE_LIMIT = 50_000;
  * invalidates.
  */
 @Injectable()
-export class TenancyService {
+export class TenancyService implements OnModuleDestroy {
   private readonly tenants: Repository<TenantEntity>;
   private readonly apps: Repository<AppEntity>;
   private readonly keys: Repository<ApiKeyEntity>;
   private readonly policies: Repository<TenantPolicyEntity>;
   private readonly principalCache = new Map<string, policyV1.AuthenticateKeyResponse>();
   private readonly policyCache = new Map<string, TenantPolicyEntity | null>();
+  /** Backstop for a change event that never arrived (another replica's write, log outage). */
+  private readonly flushTimer = setInterval(() => {
+    this.principalCache.clear();
+    this.policyCache.clear();
+  }, CACHE_MAX_AGE_MS).unref();
 
   constructor(
     @Inject(POLICY_DATA_SOURCE) dataSource: DataSource,
@@ -159,6 +166,10 @@ export class TenancyService {
       policyId: policy.policyId,
       policyVersion: policy.version,
     };
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.flushTimer);
   }
 
   /** Applies a change announced by another replica of this service. */

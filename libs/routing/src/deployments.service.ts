@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { routingV1 } from '@asc/contracts';
@@ -40,7 +40,7 @@ export interface DeploymentView {
  * version and empties the cache.
  */
 @Injectable()
-export class DeploymentsService {
+export class DeploymentsService implements OnModuleDestroy {
   private readonly deployments: Repository<DeploymentEntity>;
   private readonly planCache = new Map<string, routingV1.PlanResponse>();
   /** Models with at least one enabled deployment: unknown names never reach the database or the cache. */
@@ -48,6 +48,8 @@ export class DeploymentsService {
   private configVersion: number | undefined;
   /** Bumped on every write, so a read that raced a write does not cache what it read. */
   private generation = 0;
+  /** Backstop for a change event that never arrived (another replica's write, log outage). */
+  private readonly flushTimer = setInterval(() => this.dropCaches(), 30_000).unref();
 
   constructor(
     @Inject(ROUTING_DATA_SOURCE) private readonly dataSource: DataSource,
@@ -110,9 +112,16 @@ export class DeploymentsService {
     return toView(saved);
   }
 
+  onModuleDestroy(): void {
+    clearInterval(this.flushTimer);
+  }
+
   /** Applies a change announced by another replica of this service. */
   invalidate(change: ConfigChangedV1): void {
-    if (change.kind !== 'deployment') return;
+    if (change.kind === 'deployment') this.dropCaches();
+  }
+
+  private dropCaches(): void {
     this.generation++;
     this.planCache.clear();
     this.knownModels = undefined;
