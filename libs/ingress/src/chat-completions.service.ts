@@ -8,7 +8,7 @@ import { IngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
 import { INGRESS_OPTIONS, IngressOptions, EVENT_PUBLISHER, UPSTREAM_CLIENT } from './ingress.tokens';
 import { ChatCompletionRequest } from './openai-chat.schema';
-import { toIngressError } from './openai-error';
+import { openAIError, toIngressError } from './openai-error';
 import { RequestRecord, toEventPayload } from './request-record';
 import { costUsd, openAIUsage, TokenUsage } from './usage';
 
@@ -110,6 +110,7 @@ export class ChatCompletionsService {
     const clientWantsUsage = request.stream_options?.include_usage === true;
     let usage: TokenUsage | undefined;
     let opened = false;
+    let failure: unknown;
     try {
       for await (const event of events) {
         if (event.data === '[DONE]') break;
@@ -133,30 +134,28 @@ export class ChatCompletionsService {
         sink.write(`data: ${clientWantsUsage || !chunk.usage ? event.data : JSON.stringify({ ...chunk, usage: undefined })}\n\n`);
       }
     } catch (err) {
-      if (sink.closed) {
-        record.status = 'cancelled';
-        record.reasonCode = 'client_closed';
-        this.meter(record, call, usage);
-        return;
-      }
-      if (!opened) throw err;
+      // Before the first byte, the edge answers with a plain error response instead.
+      if (!opened && !sink.closed) throw err;
+      failure = err;
+    }
+    this.meter(record, call, usage);
+    if (sink.closed && (failure !== undefined || !usage)) {
+      record.status = 'cancelled';
+      record.reasonCode = 'client_closed';
+      return;
+    }
+    if (failure !== undefined) {
       // Headers are gone: report the failure the way OpenAI does mid-stream, then close.
-      const failure = toIngressError(err);
+      const error = toIngressError(failure);
       record.status = 'upstream_error';
-      record.reasonCode = failure.code;
-      sink.write(`data: ${JSON.stringify({ error: { message: failure.message, type: 'api_error', param: null, code: failure.code } })}\n\n`);
+      record.reasonCode = error.code;
+      sink.write(`data: ${JSON.stringify(openAIError(error.httpStatus, error.code, error.message))}\n\n`);
       sink.end();
-      this.meter(record, call, usage);
       return;
     }
     if (!opened) sink.open();
     sink.write('data: [DONE]\n\n');
     sink.end();
-    if (sink.closed && !usage) {
-      record.status = 'cancelled';
-      record.reasonCode = 'client_closed';
-    }
-    this.meter(record, call, usage);
   }
 
   /** Records the outcome and emits the request's one event (when a tenant is known). */

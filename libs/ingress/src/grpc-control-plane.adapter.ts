@@ -113,7 +113,8 @@ export class GrpcControlPlane implements ControlPlane {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof GrpcCallError && err.grpcCode === status.NOT_FOUND) {
+      // secrets answers NOT_FOUND for a credential this tenant may not use (or that is gone).
+      if (service === 'secrets' && err instanceof GrpcCallError && err.grpcCode === status.NOT_FOUND) {
         throw new IngressError('credential_unavailable', 'the credential for this deployment is not available', 502);
       }
       throw new IngressError('control_plane_unavailable', `the ${service} service is unavailable`, 503);
