@@ -21,6 +21,8 @@ export {
   type SqlValue,
 } from './sql-literal';
 export {
+  addColumn,
+  addColumnSql,
   appliedMigrations,
   dropPartitionsOlderThan,
   migrate,
@@ -29,7 +31,9 @@ export {
   monthKeyUtc,
   REQUESTS_TABLE,
   utcDayOfMsSql,
+  type AddColumnStep,
   type Migration,
+  type MigrationStep,
 } from './schema';
 export {
   insertRequestsIdempotent,

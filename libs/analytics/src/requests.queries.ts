@@ -28,6 +28,10 @@ export interface RequestEventRow {
   input_tokens: number;
   output_tokens: number;
   cached_input_tokens: number;
+  /** Reasoning/thinking tokens (a subset of output_tokens), 0 if the provider reported none. */
+  reasoning_tokens: number;
+  /** True/1 when a token count is the gateway's estimate rather than the provider's report. */
+  usage_estimated: boolean | number;
   cost_usd: number;
   latency_ms: number;
   ttft_ms: number;
@@ -36,8 +40,9 @@ export interface RequestEventRow {
 }
 
 /** A stored row, numbers normalised (UInt64 columns arrive as strings: see the port). */
-export interface RequestRecord extends Omit<RequestEventRow, 'stream'> {
+export interface RequestRecord extends Omit<RequestEventRow, 'stream' | 'usage_estimated'> {
   stream: number;
+  usage_estimated: number;
   /** UTC day of occurred_at_ms, 'YYYY-MM-DD'. */
   day: string;
   inserted_at_ms: number;
@@ -48,6 +53,7 @@ export interface ModelUsage {
   requests: number;
   input_tokens: number;
   output_tokens: number;
+  reasoning_tokens: number;
   cost_usd: number;
 }
 
@@ -62,11 +68,14 @@ const UINT_FIELDS: ReadonlyArray<readonly [keyof RequestEventRow, number]> = [
   ['input_tokens', 2 ** 32 - 1],
   ['output_tokens', 2 ** 32 - 1],
   ['cached_input_tokens', 2 ** 32 - 1],
+  ['reasoning_tokens', 2 ** 32 - 1],
   ['latency_ms', 2 ** 32 - 1],
   ['ttft_ms', 2 ** 32 - 1],
   ['started_at_ms', Number.MAX_SAFE_INTEGER],
   ['occurred_at_ms', Number.MAX_SAFE_INTEGER],
 ];
+/** UInt8 columns written as 0/1 (18.16 has no Bool). */
+const FLAG_FIELDS = ['stream', 'usage_estimated'] as const;
 const UINT64_FIELDS = ['policy_version', 'started_at_ms', 'occurred_at_ms', 'inserted_at_ms'] as const;
 
 /** Refuses a row the columns cannot hold exactly (18.16 would wrap a negative into a UInt silently). */
@@ -85,8 +94,11 @@ function checkRow(row: RequestEventRow, index: number): void {
   if (typeof row.cost_usd !== 'number' || !Number.isFinite(row.cost_usd) || row.cost_usd < 0) {
     throw new AnalyticsError('analytics_invalid_row', `${where()}: cost_usd must be a finite number >= 0`);
   }
-  if (typeof row.stream !== 'boolean' && row.stream !== 0 && row.stream !== 1) {
-    throw new AnalyticsError('analytics_invalid_row', `${where()}: stream must be a boolean or 0/1`);
+  for (const f of FLAG_FIELDS) {
+    const v = row[f];
+    if (typeof v !== 'boolean' && v !== 0 && v !== 1) {
+      throw new AnalyticsError('analytics_invalid_row', `${where()}: ${f} must be a boolean or 0/1`);
+    }
   }
 }
 
@@ -147,7 +159,7 @@ export async function insertRequestsIdempotent(
   const insertedAt = Date.now();
   const fresh = candidates
     .filter((r) => !present.has(r.event_id))
-    .map((r) => ({ ...r, stream: r.stream ? 1 : 0, inserted_at_ms: insertedAt }));
+    .map((r) => ({ ...r, stream: r.stream ? 1 : 0, usage_estimated: r.usage_estimated ? 1 : 0, inserted_at_ms: insertedAt }));
   await store.insert(`${database}.${REQUESTS_TABLE}`, fresh);
   return { inserted: fresh.length, skipped: rows.length - fresh.length };
 }
@@ -173,8 +185,9 @@ export async function usageByModel(
   checkMs(toMs, 'toMs');
   if (toMs <= fromMs) return [];
   // Aliases differ from column names on purpose: `sum(x) AS x` is a cyclic alias on 18.16.
-  const rows = await store.query<{ model: string; n: string; inp: string; outp: string; cost: number }>(chSql`
-    SELECT served_model AS model, count() AS n, sum(input_tokens) AS inp, sum(output_tokens) AS outp, sum(cost_usd) AS cost
+  const rows = await store.query<{ model: string; n: string; inp: string; outp: string; reas: string; cost: number }>(chSql`
+    SELECT served_model AS model, count() AS n, sum(input_tokens) AS inp, sum(output_tokens) AS outp,
+      sum(reasoning_tokens) AS reas, sum(cost_usd) AS cost
     FROM ${ident(database, REQUESTS_TABLE)} FINAL
     WHERE tenant_id = ${tenantId}
       AND day >= toDate(${utcDay(fromMs)}) AND day <= toDate(${utcDay(toMs - 1)})
@@ -186,6 +199,7 @@ export async function usageByModel(
     requests: Number(r.n),
     input_tokens: Number(r.inp),
     output_tokens: Number(r.outp),
+    reasoning_tokens: Number(r.reas),
     cost_usd: Number(r.cost),
   }));
 }

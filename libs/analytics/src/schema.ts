@@ -9,14 +9,79 @@ import { assertSqlIdentifier, chSql, ident } from './sql-literal';
  *   values, and toDateTime() depends on the server time zone: the day is computed as
  *   `toDate('1970-01-01') + intDiv(ms, 86400000)`, which is plain UTC arithmetic on both;
  * - `day` is MATERIALIZED, not DEFAULT: 18.16 fills fields missing from a JSONEachRow row
- *   with the type's zero instead of evaluating DEFAULT, MATERIALIZED is always computed.
+ *   with the type's zero instead of evaluating DEFAULT, MATERIALIZED is always computed;
+ * - 18.16 has no `ADD COLUMN IF NOT EXISTS` (syntax error): new columns go through
+ *   addColumn(), which migrate makes idempotent by checking system.columns.
  */
+
+/**
+ * Adds a column unless the table already has it. 18.16 has no `ADD COLUMN IF NOT EXISTS`
+ * (syntax error), so the step checks system.columns, runs a plain `ADD COLUMN`, and if that
+ * fails looks again: a column that is there now was added by a concurrent migrate (18.16
+ * answers Code 44, 26.x Code 15), which is success.
+ */
+export interface AddColumnStep {
+  kind: 'add_column';
+  table: string;
+  column: string;
+  /** Column type as DDL, e.g. 'UInt32'. */
+  type: string;
+  /** Place it after this column (cosmetic: SELECT * and DESCRIBE order). */
+  after?: string;
+}
+
+/** A DDL statement (idempotent by itself: IF NOT EXISTS…) or a step made idempotent by migrate. */
+export type MigrationStep = string | AddColumnStep;
 
 export interface Migration {
   version: number;
   name: string;
-  /** Statements run in order. Each must be idempotent (IF NOT EXISTS…): there are no transactions. */
-  up(database: string): string[];
+  /** Steps run in order. Each must be idempotent: there are no transactions. */
+  up(database: string): MigrationStep[];
+}
+
+export function addColumn(table: string, column: string, type: string, after?: string): AddColumnStep {
+  assertSqlIdentifier(table, 'table name');
+  assertSqlIdentifier(column, 'column');
+  if (after !== undefined) assertSqlIdentifier(after, 'column');
+  if (!/^[A-Za-z][A-Za-z0-9_]*(\([A-Za-z0-9_, ]*\))?$/.test(type)) {
+    throw new AnalyticsError('analytics_config_invalid', `invalid column type for ${column}`);
+  }
+  return { kind: 'add_column', table, column, type, after };
+}
+
+/** The ALTER an AddColumnStep runs (the same text on 18.16 and 26.x). */
+export function addColumnSql(database: string, step: AddColumnStep): string {
+  return `ALTER TABLE ${ident(database, step.table)} ADD COLUMN ${ident(step.column)} ${step.type}${
+    step.after ? ` AFTER ${ident(step.after)}` : ''
+  }`;
+}
+
+async function columnType(store: AnalyticsStore, database: string, table: string, column: string): Promise<string | undefined> {
+  const rows = await store.query<{ type: string }>(
+    chSql`SELECT type FROM system.columns WHERE database = ${database} AND table = ${table} AND name = ${column}`,
+  );
+  return rows[0]?.type;
+}
+
+async function runAddColumn(store: AnalyticsStore, database: string, step: AddColumnStep): Promise<void> {
+  const present = async (): Promise<boolean> => {
+    const type = await columnType(store, database, step.table, step.column);
+    if (type !== undefined && type !== step.type) {
+      throw new AnalyticsError(
+        'analytics_query_failed',
+        `${database}.${step.table}.${step.column} exists as ${type}, the migration wants ${step.type}`,
+      );
+    }
+    return type !== undefined;
+  };
+  if (await present()) return;
+  try {
+    await store.command(addColumnSql(database, step));
+  } catch (err) {
+    if (await present()) return; // a concurrent migrate added it first
+    throw err;
+  }
 }
 
 export const REQUESTS_TABLE = 'requests';
@@ -39,6 +104,8 @@ export function utcDayOfMsSql(column: string): string {
  * nearly all by a time range, so the primary index narrows to one tenant's time slice;
  * event_id last makes the key unique per event, which is what deduplication needs.
  * Tokens are UInt32 per request (their sums are UInt64); epoch ms and policy_version UInt64.
+ * Migration 2 adds reasoning_tokens UInt32 (a subset of output_tokens, 0 if the provider
+ * reported none) and usage_estimated UInt8 (1 when a token count is the gateway's estimate).
  */
 export const migrations: readonly Migration[] = [
   {
@@ -81,6 +148,16 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (tenant_id, occurred_at_ms, event_id)`,
     ],
   },
+  {
+    // Rows stored before this migration read 0 for both (the type's zero), which is their truth:
+    // no reasoning tokens were recorded and the counts were not marked as estimates.
+    version: 2,
+    name: 'requests_reasoning_tokens_usage_estimated',
+    up: () => [
+      addColumn(REQUESTS_TABLE, 'reasoning_tokens', 'UInt32', 'cached_input_tokens'),
+      addColumn(REQUESTS_TABLE, 'usage_estimated', 'UInt8', 'reasoning_tokens'),
+    ],
+  },
 ];
 
 /**
@@ -114,7 +191,10 @@ ORDER BY version`);
   const done: number[] = [];
   for (const m of [...list].sort((a, b) => a.version - b.version)) {
     if (applied.has(m.version)) continue;
-    for (const statement of m.up(database)) await store.command(statement);
+    for (const step of m.up(database)) {
+      if (typeof step === 'string') await store.command(step);
+      else await runAddColumn(store, database, step);
+    }
     await store.insert(`${database}.${MIGRATIONS_TABLE}`, [{ version: m.version, name: m.name, applied_at_ms: Date.now() }]);
     done.push(m.version);
   }

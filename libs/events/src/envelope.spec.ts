@@ -91,6 +91,39 @@ describe('serializeEvent / parseEvent', () => {
     assert.deepEqual(parsed, { ok: true, event });
   });
 
+  it('reads a payload from an older producer without reasoningTokens/usageEstimated as 0/false', () => {
+    const json = JSON.parse(serializeEvent(createEvent(TYPE, ctx, requestCompleted({ reasoningTokens: 5, usageEstimated: true })))) as {
+      data: Record<string, unknown>;
+    };
+    delete json.data.reasoningTokens;
+    delete json.data.usageEstimated;
+    const parsed = parseEvent(JSON.stringify(json));
+    assert.ok(parsed.ok);
+    assert.equal(parsed.event.version, 1);
+    assert.deepEqual(parsed.event.data, requestCompleted({ reasoningTokens: 0, usageEstimated: false }));
+  });
+
+  it('fills the defaults when a producer leaves the fields out, and carries them when set', () => {
+    const { reasoningTokens: _r, usageEstimated: _u, ...old } = requestCompleted();
+    const filled = createEvent(TYPE, ctx, old);
+    assert.equal(filled.data.reasoningTokens, 0);
+    assert.equal(filled.data.usageEstimated, false);
+    const event = createEvent(TYPE, ctx, requestCompleted({ reasoningTokens: 32, usageEstimated: true }));
+    const parsed = parseEvent(serializeEvent(event));
+    assert.ok(parsed.ok && parsed.event.type === TYPE);
+    assert.equal(parsed.event.data.reasoningTokens, 32);
+    assert.equal(parsed.event.data.usageEstimated, true);
+  });
+
+  it('refuses a reasoningTokens or usageEstimated of the wrong kind', () => {
+    for (const data of [{ reasoningTokens: -1 }, { reasoningTokens: 1.5 }, { reasoningTokens: '3' }, { usageEstimated: 1 }, { usageEstimated: null }]) {
+      const json = JSON.parse(serializeEvent(createEvent(TYPE, ctx, requestCompleted()))) as { data: Record<string, unknown> };
+      const result = parseEvent(JSON.stringify({ ...json, data: { ...json.data, ...data } }));
+      assert.equal(result.ok, false);
+      if (!result.ok) assert.equal(result.code, 'invalid_payload');
+    }
+  });
+
   const valid = () => JSON.parse(serializeEvent(createEvent(TYPE, ctx, requestCompleted()))) as Record<string, unknown>;
   const cases: Array<[string, string | Buffer | null, string]> = [
     ['null value', null, 'empty_message'],

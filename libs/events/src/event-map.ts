@@ -60,6 +60,17 @@ export interface RequestCompletedV1 {
   inputTokens: number;
   outputTokens: number;
   cachedInputTokens: number;
+  /**
+   * Reasoning/thinking tokens the provider reported, a subset of outputTokens; 0 when not
+   * reported. Optional for producers older than the field: parsing fills 0.
+   */
+  reasoningTokens?: number;
+  /**
+   * True when a token count is the gateway's estimate rather than the provider's report
+   * (a stream the client abandoned before the provider's usage arrived). Optional for
+   * producers older than the field: parsing fills false.
+   */
+  usageEstimated?: boolean;
   costUsd: number;
   latencyMs: number;
   /** Time to first token; 0 if not streamed. */
@@ -72,7 +83,11 @@ const text = (max = 256) => z.string().max(max);
 const count = () => z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const millis = () => z.number().nonnegative().finite();
 
-/** Shape check for parse and create; unknown extra fields are dropped (additive changes stay v1). */
+/**
+ * Shape check for parse and create; unknown extra fields are dropped (additive changes stay
+ * v1). A field added later carries a `.default()`, so a payload from an older producer still
+ * parses and consumers always see it filled.
+ */
 const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   requestId: text().min(1),
   tenantId: text().min(1),
@@ -96,6 +111,8 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   inputTokens: count(),
   outputTokens: count(),
   cachedInputTokens: count(),
+  reasoningTokens: count().default(0),
+  usageEstimated: z.boolean().default(false),
   costUsd: z.number().nonnegative().finite(),
   latencyMs: millis(),
   ttftMs: millis(),

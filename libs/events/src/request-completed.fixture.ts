@@ -26,6 +26,8 @@ export function requestCompleted(overrides: Partial<RequestCompletedV1> = {}): R
     inputTokens: 120,
     outputTokens: 48,
     cachedInputTokens: 0,
+    reasoningTokens: 16,
+    usageEstimated: false,
     costUsd: 0.000123,
     latencyMs: 812.5,
     ttftMs: 140,

@@ -30,6 +30,9 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     input_tokens: d.inputTokens,
     output_tokens: d.outputTokens,
     cached_input_tokens: d.cachedInputTokens,
+    // Parsing fills both for an event from an older ingress; `??` covers a hand-built one.
+    reasoning_tokens: d.reasoningTokens ?? 0,
+    usage_estimated: d.usageEstimated ? 1 : 0,
     cost_usd: d.costUsd,
     latency_ms: Math.round(d.latencyMs),
     ttft_ms: Math.round(d.ttftMs),

@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { AnalyticsError } from '../analytics.error';
 import type { AnalyticsStore } from '../analytics-store.port';
 import { insertRequestsIdempotent, requestRow, usageByModel, type RequestEventRow } from '../requests.queries';
-import { appliedMigrations, dropPartitionsOlderThan, migrate, migrations, type Migration } from '../schema';
-import { chSql, ident, sqlLiteral, type SqlValue } from '../sql-literal';
+import { addColumn, appliedMigrations, dropPartitionsOlderThan, migrate, migrations, type Migration } from '../schema';
+import { chSql, ident, sqlLiteral, sqlTuple, type SqlValue } from '../sql-literal';
 
 export interface StoreUnderTest {
   store: AnalyticsStore;
@@ -119,6 +119,8 @@ export function event(overrides: Partial<RequestEventRow> = {}): RequestEventRow
     input_tokens: 100,
     output_tokens: 50,
     cached_input_tokens: 10,
+    reasoning_tokens: 0,
+    usage_estimated: false,
     cost_usd: 0.0015,
     latency_ms: 850,
     ttft_ms: 120,
@@ -233,6 +235,73 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       assert.deepEqual(await appliedMigrations(store, db), migrations.map((m) => m.version));
     });
 
+    it('has the migration 2 columns with their types', async () => {
+      const cols = await store.query<{ name: string; type: string }>(
+        chSql`SELECT name, type FROM system.columns WHERE database = ${db} AND table = ${'requests'} AND name IN ${sqlTuple(['reasoning_tokens', 'usage_estimated'])} ORDER BY name`,
+      );
+      assert.deepEqual(cols, [
+        { name: 'reasoning_tokens', type: 'UInt32' },
+        { name: 'usage_estimated', type: 'UInt8' },
+      ]);
+    });
+
+    it('migrates a fresh database twice, and concurrently, without error', async () => {
+      for (const name of [`${db}_twice`, `${db}_race`]) await store.command(`DROP DATABASE IF EXISTS ${ident(name)}`);
+      try {
+        assert.deepEqual(await migrate(store, `${db}_twice`), migrations.map((m) => m.version));
+        assert.deepEqual(await migrate(store, `${db}_twice`), []);
+        // Forget the record so migration 2's steps run again over columns that exist.
+        await store.command(`DROP TABLE ${ident(`${db}_twice`, 'schema_migrations')}`);
+        assert.deepEqual(await migrate(store, `${db}_twice`), migrations.map((m) => m.version));
+        // Several processes starting at once: none fails, the schema ends up complete.
+        await Promise.all([1, 2, 3].map(() => migrate(store, `${db}_race`)));
+        assert.deepEqual(await appliedMigrations(store, `${db}_race`), migrations.map((m) => m.version));
+        const [n] = await store.query<{ n: string }>(
+          chSql`SELECT count() AS n FROM system.columns WHERE database = ${`${db}_race`} AND table = ${'requests'} AND name IN ${sqlTuple(['reasoning_tokens', 'usage_estimated'])}`,
+        );
+        assert.equal(n.n, '2');
+      } finally {
+        for (const name of [`${db}_twice`, `${db}_race`]) await store.command(`DROP DATABASE IF EXISTS ${ident(name)}`);
+      }
+    });
+
+    it('upgrades a version-1 table holding rows: old rows read 0 for the new columns', async () => {
+      const up = `${db}_upgrade`;
+      await store.command(`DROP DATABASE IF EXISTS ${ident(up)}`);
+      try {
+        assert.deepEqual(await migrate(store, up, migrations.slice(0, 1)), [1]);
+        const { reasoning_tokens: _r, usage_estimated: _u, ...v1 } = event({ event_id: 'up-1', request_id: 'up-req' });
+        await store.insert(`${up}.requests`, [{ ...v1, stream: 0, inserted_at_ms: 1 }]);
+        assert.deepEqual(await migrate(store, up), [2]);
+        const got = await requestRow(store, up, v1.tenant_id, 'up-req');
+        assert.deepEqual([got?.event_id, got?.reasoning_tokens, got?.usage_estimated], ['up-1', 0, 0]);
+      } finally {
+        await store.command(`DROP DATABASE IF EXISTS ${ident(up)}`);
+      }
+    });
+
+    it('treats ADD COLUMN losing a race (the column appeared after the check) as done', async () => {
+      // The engine's answer is real; only the first existence check is made to miss, as when
+      // another process adds the column between this one's check and its ALTER.
+      let misses = 1;
+      const racing: AnalyticsStore = {
+        command: (sql) => store.command(sql),
+        insert: (table, rows) => store.insert(table, rows),
+        ping: () => store.ping(),
+        close: async () => undefined,
+        query: async <T,>(sql: string) => (sql.includes('system.columns') && misses-- > 0 ? [] : store.query<T>(sql)),
+      };
+      const again: Migration = { version: 997, name: 'again', up: () => [addColumn('requests', 'reasoning_tokens', 'UInt32')] };
+      assert.deepEqual(await migrate(racing, db, [...migrations, again]), [997]);
+      assert.equal(misses, -1, 'the step checked, lost the race, and checked again');
+    });
+
+    it('refuses a column that exists with another type', async () => {
+      const clash: Migration = { version: 998, name: 'clash', up: () => [addColumn('requests', 'reasoning_tokens', 'UInt64')] };
+      await assert.rejects(migrate(store, db, [...migrations, clash]), rejects('analytics_query_failed'));
+      assert.ok(!(await appliedMigrations(store, db)).includes(998));
+    });
+
     it('applies only new migrations', async () => {
       const extra: Migration = {
         version: 999,
@@ -266,11 +335,37 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       const got = await requestRow(store, db, 'tenant-rr', 'rr-req');
       assert.ok(got);
       const { inserted_at_ms, day, ...rest } = got;
-      assert.deepEqual(rest, { ...row, stream: 1 });
+      assert.deepEqual(rest, { ...row, stream: 1, usage_estimated: 0 });
       assert.equal(day, '2024-03-15');
       assert.ok(Math.abs(inserted_at_ms - Date.now()) < 60_000);
       assert.equal(await requestRow(store, db, 'tenant-other', 'rr-req'), undefined);
       assert.equal(await requestRow(store, db, "tenant-rr' OR 1=1 --", 'rr-req'), undefined);
+    });
+
+    it('stores reasoning_tokens and usage_estimated (migration 2) and reads them back', async () => {
+      const rows = [
+        event({ event_id: 'rt-1', request_id: 'rt-req-1', tenant_id: 'tenant-rt', output_tokens: 900, reasoning_tokens: 640, usage_estimated: true }),
+        event({ event_id: 'rt-2', request_id: 'rt-req-2', tenant_id: 'tenant-rt', output_tokens: 2 ** 32 - 1, reasoning_tokens: 2 ** 32 - 1, usage_estimated: 1 }),
+        event({ event_id: 'rt-3', request_id: 'rt-req-3', tenant_id: 'tenant-rt', reasoning_tokens: 0, usage_estimated: 0 }),
+      ];
+      assert.deepEqual(await insertRequestsIdempotent(store, db, rows), { inserted: 3, skipped: 0 });
+      const got = await Promise.all(rows.map((r) => requestRow(store, db, 'tenant-rt', r.request_id)));
+      assert.deepEqual(
+        got.map((r) => [r?.reasoning_tokens, r?.usage_estimated]),
+        [[640, 1], [2 ** 32 - 1, 1], [0, 0]],
+      );
+      const [agg] = await store.query<{ reas: string; est: string }>(
+        chSql`SELECT sum(reasoning_tokens) AS reas, sum(usage_estimated) AS est FROM ${ident(db, 'requests')} FINAL WHERE tenant_id = ${'tenant-rt'}`,
+      );
+      assert.deepEqual(agg, { reas: String(640 + 2 ** 32 - 1), est: '2' });
+    });
+
+    it('reads 0 for reasoning_tokens/usage_estimated from a row written without them (older metering)', async () => {
+      const { reasoning_tokens: _r, usage_estimated: _u, ...old } = event({ event_id: 'old-1', request_id: 'old-req', tenant_id: 'tenant-old' });
+      await store.insert(`${db}.requests`, [{ ...old, stream: 0, inserted_at_ms: Date.now() }]);
+      const got = await requestRow(store, db, 'tenant-old', 'old-req');
+      assert.equal(got?.reasoning_tokens, 0);
+      assert.equal(got?.usage_estimated, 0);
     });
 
     it('skips event_ids already stored or repeated in the batch', async () => {
@@ -292,8 +387,8 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       assert.equal(raw.n, '40', 'both copies are stored until a merge');
       const usage = await usageByModel(store, db, 'tenant-dup', T0, T0 + DAY);
       assert.deepEqual(usage, [
-        { served_model: 'model-b', requests: 13, input_tokens: sumWhere(20, (i) => i % 3 !== 0), output_tokens: 13, cost_usd: 3.25 },
-        { served_model: 'model-a', requests: 7, input_tokens: sumWhere(20, (i) => i % 3 === 0), output_tokens: 7, cost_usd: 1.75 },
+        { served_model: 'model-b', requests: 13, input_tokens: sumWhere(20, (i) => i % 3 !== 0), output_tokens: 13, reasoning_tokens: 0, cost_usd: 3.25 },
+        { served_model: 'model-a', requests: 7, input_tokens: sumWhere(20, (i) => i % 3 === 0), output_tokens: 7, reasoning_tokens: 0, cost_usd: 1.75 },
       ]);
       const one = await requestRow(store, db, 'tenant-dup', 'dup-req-4');
       assert.equal(one?.event_id, 'dup-4');
@@ -301,16 +396,16 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
 
     it('aggregates usage by model within [from, to) and only for the tenant', async () => {
       await insertRequestsIdempotent(store, db, [
-        event({ event_id: 'u-1', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 10, output_tokens: 1, cost_usd: 0.5, occurred_at_ms: T0 }),
+        event({ event_id: 'u-1', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 10, output_tokens: 1, reasoning_tokens: 1, cost_usd: 0.5, occurred_at_ms: T0 }),
         event({ event_id: 'u-2', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 20, output_tokens: 2, cost_usd: 0.25, occurred_at_ms: T0 + DAY - 1 }),
-        event({ event_id: 'u-3', tenant_id: 'tenant-u', served_model: 'm2', input_tokens: 5, output_tokens: 5, cost_usd: 2, occurred_at_ms: T0 + 1 }),
-        event({ event_id: 'u-4', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 999, cost_usd: 9, occurred_at_ms: T0 + DAY }),
+        event({ event_id: 'u-3', tenant_id: 'tenant-u', served_model: 'm2', input_tokens: 5, output_tokens: 5, reasoning_tokens: 4, cost_usd: 2, occurred_at_ms: T0 + 1 }),
+        event({ event_id: 'u-4', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 999, reasoning_tokens: 999, cost_usd: 9, occurred_at_ms: T0 + DAY }),
         event({ event_id: 'u-5', tenant_id: 'tenant-u', served_model: 'm1', input_tokens: 999, cost_usd: 9, occurred_at_ms: T0 - 1 }),
         event({ event_id: 'u-6', tenant_id: 'tenant-v', served_model: 'm1', input_tokens: 999, cost_usd: 9, occurred_at_ms: T0 }),
       ]);
       assert.deepEqual(await usageByModel(store, db, 'tenant-u', T0, T0 + DAY), [
-        { served_model: 'm2', requests: 1, input_tokens: 5, output_tokens: 5, cost_usd: 2 },
-        { served_model: 'm1', requests: 2, input_tokens: 30, output_tokens: 3, cost_usd: 0.75 },
+        { served_model: 'm2', requests: 1, input_tokens: 5, output_tokens: 5, reasoning_tokens: 4, cost_usd: 2 },
+        { served_model: 'm1', requests: 2, input_tokens: 30, output_tokens: 3, reasoning_tokens: 1, cost_usd: 0.75 },
       ]);
       assert.deepEqual(await usageByModel(store, db, 'tenant-nobody', T0, T0 + DAY), []);
       assert.deepEqual(await usageByModel(store, db, 'tenant-u', T0, T0), []);
@@ -321,6 +416,12 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       for (const bad of [
         event({ input_tokens: -1 }),
         event({ input_tokens: 2 ** 32 }),
+        event({ reasoning_tokens: -1 }),
+        event({ reasoning_tokens: 2 ** 32 }),
+        event({ reasoning_tokens: 0.5 }),
+        event({ usage_estimated: 2 }),
+        { ...event(), reasoning_tokens: undefined } as unknown as RequestEventRow,
+        { ...event(), usage_estimated: 'yes' } as unknown as RequestEventRow,
         event({ http_status: 70000 }),
         event({ cost_usd: NaN }),
         event({ tenant_id: '' }),
