@@ -132,6 +132,7 @@ function messages(req: ApiRequest): Outcome {
   const promptTokens = conv.meter.total();
   const cached = Math.min(req.knobs.cachedTokens, promptTokens);
   const usage = { input_tokens: promptTokens - cached, cache_creation_input_tokens: 0, cache_read_input_tokens: cached, output_tokens: gen.tokens, service_tier: 'standard' };
+  const reported = { inputTokens: promptTokens, outputTokens: gen.tokens, cachedInputTokens: cached };
   const id = `msg_01${alnum(22)}`;
   const toolId = `toolu_01${alnum(22)}`;
   const stopReason = gen.kind === 'tool' ? 'tool_use' : gen.finish === 'length' ? 'max_tokens' : gen.finish === 'stop_sequence' ? 'stop_sequence' : 'end_turn';
@@ -139,7 +140,7 @@ function messages(req: ApiRequest): Outcome {
 
   if (body.stream !== true) {
     const content = gen.kind === 'tool' ? [{ type: 'tool_use', id: toolId, name: gen.name, input: JSON.parse(gen.arguments) as unknown }] : [{ type: 'text', text: gen.text }];
-    return { kind: 'json', status: 200, tokens: gen.tokens, body: { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: stopSequence, usage } };
+    return { kind: 'json', status: 200, tokens: gen.tokens, usage: reported, body: { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: stopSequence, usage } };
   }
 
   let head = sse('message_start', {
@@ -160,7 +161,7 @@ function messages(req: ApiRequest): Outcome {
   tail += sse('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: stopSequence }, usage: { output_tokens: gen.tokens } });
   tail += sse('message_stop', { type: 'message_stop' });
   const errorFrame = sse('error', anthropicError(529, FAULT_MESSAGES[529]));
-  return { kind: 'sse', head, deltas, tail, errorFrame, tokens: gen.tokens };
+  return { kind: 'sse', head, deltas, tail, errorFrame, tokens: gen.tokens, usage: reported };
 }
 
 function countTokensRoute(req: ApiRequest): Outcome {

@@ -89,6 +89,7 @@ function chat(req: ApiRequest): Outcome {
   const gen = generate({ promptText, toolResultText, tools, toolChoice: toolChoiceOf(body.tool_choice), forceTool: req.knobs.forceTool, maxTokens, stop: stopList(body.stop), format, replyWords: req.knobs.replyWords });
   const promptTokens = meter.total();
   const usage = { prompt_tokens: promptTokens, total_tokens: promptTokens + gen.tokens, completion_tokens: gen.tokens };
+  const reported = { inputTokens: promptTokens, outputTokens: gen.tokens, cachedInputTokens: 0 };
   const id = hex(32);
   const created = nowSeconds();
   const finish = gen.kind === 'tool' ? 'tool_calls' : gen.finish === 'length' ? 'length' : 'stop';
@@ -96,7 +97,7 @@ function chat(req: ApiRequest): Outcome {
 
   if (body.stream !== true) {
     const message = { role: 'assistant', tool_calls: toolCalls, content: gen.kind === 'text' ? gen.text : '' };
-    return { kind: 'json', status: 200, tokens: gen.tokens, body: { id, object: 'chat.completion', created, model, choices: [{ index: 0, message, finish_reason: finish, logprobs: null }], usage } };
+    return { kind: 'json', status: 200, tokens: gen.tokens, usage: reported, body: { id, object: 'chat.completion', created, model, choices: [{ index: 0, message, finish_reason: finish, logprobs: null }], usage } };
   }
 
   const prefix = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"choices":[`;
@@ -111,7 +112,7 @@ function chat(req: ApiRequest): Outcome {
   } else deltas = [];
   const tail = chunk('{"content":""}', `"${finish}"`, `,"usage":${JSON.stringify(usage)}`) + 'data: [DONE]\n\n';
   const errorFrame = sse(null, { object: 'error', message: 'Internal server error', type: 'internal_server_error', param: null, code: null });
-  return { kind: 'sse', head, deltas, tail, errorFrame, tokens: gen.tokens };
+  return { kind: 'sse', head, deltas, tail, errorFrame, tokens: gen.tokens, usage: reported };
 }
 
 function embeddings(req: ApiRequest): Outcome {
@@ -129,7 +130,7 @@ function embeddings(req: ApiRequest): Outcome {
     const v = embedText(text, dims);
     return { object: 'embedding', embedding: body.encoding_format === 'base64' ? toBase64Float32(v) : v, index };
   });
-  return { kind: 'json', status: 200, tokens: 0, body: { id: hex(32), object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0, prompt_audio_seconds: null } } };
+  return { kind: 'json', status: 200, tokens: 0, usage: { inputTokens: tokens, outputTokens: 0, cachedInputTokens: 0 }, body: { id: hex(32), object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0, prompt_audio_seconds: null } } };
 }
 
 function models(): Outcome {

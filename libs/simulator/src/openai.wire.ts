@@ -118,6 +118,7 @@ function chatCompletions(req: ApiRequest): Outcome {
   const gen = generate({ promptText, toolResultText, tools, toolChoice, forceTool: req.knobs.forceTool, maxTokens, stop: stopList(body.stop), format, replyWords: req.knobs.replyWords });
   const promptTokens = meter.total();
   const usage = usageOf(promptTokens, gen.tokens, req.knobs.cachedTokens);
+  const reported = { inputTokens: promptTokens, outputTokens: gen.tokens, cachedInputTokens: usage.prompt_tokens_details.cached_tokens };
   const id = `chatcmpl-${alnum(29)}`;
   const created = nowSeconds();
   const finish = finishReason(gen, toolChoice);
@@ -130,6 +131,7 @@ function chatCompletions(req: ApiRequest): Outcome {
       kind: 'json',
       status: 200,
       tokens: gen.tokens,
+      usage: reported,
       body: { id, object: 'chat.completion', created, model, choices: [{ index: 0, message, logprobs: null, finish_reason: finish }], usage, service_tier: 'default', system_fingerprint: SYSTEM_FINGERPRINT },
     };
   }
@@ -156,7 +158,7 @@ function chatCompletions(req: ApiRequest): Outcome {
   }
   tail += 'data: [DONE]\n\n';
   const errorFrame = sse(null, openaiError(500, OPENAI_FAULT_MESSAGES[500], 'server_error'));
-  return { kind: 'sse', head, deltas, tail, errorFrame, tokens: gen.tokens };
+  return { kind: 'sse', head, deltas, tail, errorFrame, tokens: gen.tokens, usage: includeUsage ? reported : undefined };
 }
 
 /** Inputs as [text to embed, token count]; token-id arrays count one token per id. */
@@ -189,7 +191,7 @@ function embeddings(req: ApiRequest): Outcome {
     const v = embedText(text, dims);
     return { object: 'embedding', index, embedding: base64 ? toBase64Float32(v) : v };
   });
-  return { kind: 'json', status: 200, tokens: 0, body: { object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } } };
+  return { kind: 'json', status: 200, tokens: 0, usage: { inputTokens: tokens, outputTokens: 0, cachedInputTokens: 0 }, body: { object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } } };
 }
 
 function models(): Outcome {

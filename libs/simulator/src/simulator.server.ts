@@ -247,6 +247,7 @@ class Simulator {
       model: null,
       stream: false,
       outcome: null,
+      reportedUsage: null,
     };
     const limit = this.config.recordLimit ?? 200;
     if (limit > 0) {
@@ -259,6 +260,8 @@ class Simulator {
   private settle(rec: SimulatorRequestRecord, outcome: string): void {
     if (rec.outcome !== null) return;
     rec.outcome = outcome;
+    // Only a response delivered whole reported its usage.
+    if (!/^2\d\d$/.test(outcome)) rec.reportedUsage = null;
     this.counters.byStatus[outcome] = (this.counters.byStatus[outcome] ?? 0) + 1;
   }
 
@@ -287,8 +290,8 @@ class Simulator {
     const knobs = this.knobs(req.headers);
     try {
       if (route === 'unknown') throw new SimulatorError(404, 'not_found', `Invalid URL (${method} ${path})`);
-      if (!key) throw new SimulatorError(401, 'missing_api_key', 'Missing API key');
-      if (this.accepted && !this.accepted.has(key)) throw new SimulatorError(401, 'invalid_api_key', 'Invalid API key');
+      if (!key && !this.config.anonymous) throw new SimulatorError(401, 'missing_api_key', 'Missing API key');
+      if (key && this.accepted && !this.accepted.has(key)) throw new SimulatorError(401, 'invalid_api_key', 'Invalid API key');
       wire.preflight?.(route, req.headers);
 
       let body: Record<string, unknown> = {};
@@ -333,6 +336,7 @@ class Simulator {
         return this.sendError(res, rec, wire, requestId, new SimulatorError(fault, 'injected_fault', `Injected ${fault}`), knobs);
       }
       if (outcome.kind === 'sse') c.streams++;
+      if (!fault) rec.reportedUsage = outcome.usage ?? null;
       await this.emit(req, res, rec, wire, requestId, outcome, knobs, fault);
     } catch (err) {
       const simErr = err instanceof SimulatorError ? err : new SimulatorError(500, 'internal', err instanceof Error ? err.message : 'Internal error');

@@ -44,6 +44,8 @@ export interface SimulatorOptions {
   chunkIntervalMs?: number;
   /** Accepted API keys; unset = any non-empty key. */
   acceptedKeys?: string[];
+  /** Serve requests that present no key at all, like a self-hosted vLLM or Ollama started without one; default false. */
+  anonymous?: boolean;
   /** Embedding size when the request does not ask for one; default 1536 (OpenAI), 1024 (Mistral). */
   embeddingDims?: number;
   /** Server-wide fault injected into API requests (see FaultMode). */
@@ -87,6 +89,11 @@ export interface SimulatorRequestRecord {
   stream: boolean;
   /** HTTP status, or 'timeout' / 'disconnect' / 'aborted'; null while in flight. */
   outcome: string | null;
+  /**
+   * The usage the response reports when delivered whole (input includes cached tokens);
+   * null for errors and for responses that report none.
+   */
+  reportedUsage: { inputTokens: number; outputTokens: number; cachedInputTokens: number } | null;
 }
 
 export interface SimulatorHandle {

@@ -32,10 +32,19 @@ export interface StreamDelta {
   tokens: number;
 }
 
+/** The usage a response reports, in one provider-neutral form (input includes cached tokens). */
+export interface ReportedUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+}
+
 export type Outcome =
-  | { kind: 'json'; status: number; body: unknown; tokens: number }
+  | { kind: 'json'; status: number; body: unknown; tokens: number; usage?: ReportedUsage }
   | {
       kind: 'sse';
+      /** Usage the full stream reports (absent for responses that report none). */
+      usage?: ReportedUsage;
       /** Frames sent as soon as the headers go out (before time-to-first-token). */
       head: string;
       deltas: StreamDelta[];
