@@ -29,3 +29,15 @@ export { StreamUsageTracker, estimateTokens, estimateRequestInputTokens } from '
 export type { MeteredUsage } from './stream-usage.tracker';
 export { WIRE_CODECS } from './translation.registry';
 export type { WireApi, WireCodec } from './translation.registry';
+export {
+  decodeOpenAIEmbeddingsRequest,
+  decodeMistralEmbeddingsRequest,
+  encodeOpenAIEmbeddingsRequest,
+  encodeMistralEmbeddingsRequest,
+  decodeEmbeddingsResponse,
+  encodeOpenAIEmbeddingsResponse,
+  encodeMistralEmbeddingsResponse,
+} from './embeddings.codec';
+export type { CanonicalEmbeddingsRequest, CanonicalEmbeddings } from './embeddings.codec';
+export { decodeResponsesRequest, encodeResponsesResponse, encodeResponsesError, encodeResponsesUsage, ResponsesStreamEncoder } from './openai-responses.codec';
+export type { ResponsesEncodeOptions } from './openai-responses.codec';

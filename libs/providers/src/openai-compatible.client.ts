@@ -1,4 +1,5 @@
 import { Dispatcher, Pool } from 'undici';
+import { ANTHROPIC_API_VERSION } from './anthropic-messages.codec';
 import { SseEvent, SseParser } from './sse';
 import { UpstreamError } from './upstream.error';
 
@@ -7,6 +8,18 @@ export interface UpstreamTarget {
   /** Base URL including the version prefix, e.g. https://api.openai.com/v1 */
   baseUrl: string;
   apiKey: string;
+  /**
+   * How the key is presented: `bearer` (OpenAI, Mistral, OpenAI-compatible servers) or
+   * `anthropic` (`x-api-key` plus the `anthropic-version` the codecs are written against).
+   */
+  auth?: 'bearer' | 'anthropic';
+}
+
+function authHeaders(target: UpstreamTarget): Record<string, string> {
+  if (!target.apiKey) return target.auth === 'anthropic' ? { 'anthropic-version': ANTHROPIC_API_VERSION } : {};
+  return target.auth === 'anthropic'
+    ? { 'x-api-key': target.apiKey, 'anthropic-version': ANTHROPIC_API_VERSION }
+    : { authorization: `Bearer ${target.apiKey}` };
 }
 
 export interface UpstreamCallOptions {
@@ -25,8 +38,8 @@ export interface UpstreamJsonResponse {
 }
 
 /**
- * Client for OpenAI-compatible HTTP APIs (OpenAI, vLLM, Ollama, the simulator…), one
- * keep-alive connection pool per origin.
+ * HTTP client for provider APIs (OpenAI, Anthropic, Mistral, vLLM, Ollama, the simulator…),
+ * one keep-alive connection pool per origin. It moves JSON and SSE; the codecs translate.
  */
 export class OpenAICompatibleClient {
   private readonly pools = new Map<string, Pool>();
@@ -74,7 +87,7 @@ export class OpenAICompatibleClient {
         headers: {
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',
-          ...(target.apiKey ? { authorization: `Bearer ${target.apiKey}` } : {}),
+          ...authHeaders(target),
           ...options.headers,
         },
         body: JSON.stringify(body),
