@@ -171,6 +171,34 @@ export class DeploymentsService implements OnModuleDestroy {
     return response;
   }
 
+  /**
+   * The model names `tenantId` can be routed to in `allowedRegions` (its own aliases and the
+   * platform's models), with the providers behind each. Policy decides which of them a
+   * caller may use; this only answers what exists.
+   */
+  async listModels(request: routingV1.ListModelsRequest): Promise<routingV1.ListModelsResponse> {
+    if (!request.tenantId) throw new RoutingError('invalid_request', 'tenant_id is required', 400, 'tenant_id');
+    const configVersion = await this.currentConfigVersion();
+    const anyRegion = request.allowedRegions.includes('*');
+    if (!anyRegion && request.allowedRegions.length === 0) return { models: [], configVersion };
+    const rows: Array<{ model: string; tenant_owned: boolean; providers: string[]; regions: string[]; created_unix: string }> = await this.deployments.query(
+      `SELECT model, bool_or(tenant_id IS NOT NULL) AS tenant_owned,
+              array_agg(DISTINCT provider ORDER BY provider) AS providers,
+              array_agg(DISTINCT region ORDER BY region) AS regions,
+              floor(extract(epoch FROM min(created_at)))::bigint AS created_unix
+         FROM routing.deployments
+        WHERE enabled AND (tenant_id IS NULL OR tenant_id = $1)
+          AND ($2::boolean OR region = ANY($3::text[]))
+        GROUP BY model
+        ORDER BY model`,
+      [request.tenantId, anyRegion, request.allowedRegions],
+    );
+    return {
+      models: rows.map((r) => ({ model: r.model, tenantOwned: r.tenant_owned, providers: r.providers, regions: r.regions, createdUnix: Number(r.created_unix) })),
+      configVersion,
+    };
+  }
+
   private async find(repo: Repository<DeploymentEntity>, id: string, forUpdate = false): Promise<DeploymentEntity> {
     const found = await repo.findOne({ where: { id }, lock: forUpdate ? { mode: 'pessimistic_write' } : undefined });
     if (!found) throw new RoutingError('deployment_not_found', `deployment ${id} not found`, 404);

@@ -10,4 +10,8 @@ export class RoutingGrpcController implements routingV1.RoutingServiceController
   plan(request: routingV1.PlanRequest): Promise<routingV1.PlanResponse> {
     return this.deployments.plan(request);
   }
+
+  listModels(request: routingV1.ListModelsRequest): Promise<routingV1.ListModelsResponse> {
+    return this.deployments.listModels(request);
+  }
 }
