@@ -23,7 +23,8 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
   let client: OpenAI;
 
   async function boot(): Promise<void> {
-    const [http, grpc] = await Promise.all([freePort(), freePort()]);
+    const range = { from: 20_000, to: 32_000 }; // outside the ephemeral range outgoing connections use
+    const [http, grpc] = await Promise.all([freePort('127.0.0.1', range), freePort('127.0.0.1', range)]);
     proc = startNodeProcess('apps/embedded/src/main.js', {
       ASC_DATA_DIR: dataDir,
       ASC_HTTP_PORT: String(http),

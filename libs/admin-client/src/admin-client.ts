@@ -25,7 +25,8 @@ export interface DeploymentInput {
   upstreamModel: string;
   region: string;
   baseUrl: string;
-  credentialId: string;
+  /** Omitted for a self-hosted model that takes no key. */
+  credentialId?: string | null;
   price: { inputPerMtokUsd: number; outputPerMtokUsd: number; cachedInputPerMtokUsd?: number };
   weight?: number;
   priority?: number;
@@ -82,7 +83,7 @@ export class AdminClient {
   }
 
   usage(tenantId: string, fromMs = 0) {
-    return this.call<{ tenantId: string; rows: Array<{ served_model: string; requests: number; input_tokens: number; output_tokens: number; cost_usd: number }> }>(
+    return this.call<{ tenantId: string; rows: Array<{ served_model: string; requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; cost_usd: number }> }>(
       'metering',
       'GET',
       `/admin/v1/tenants/${enc(tenantId)}/usage?fromMs=${fromMs}`,

@@ -6,6 +6,7 @@ export type PolicyDecision = policyV1.DecideResponse;
 export type RoutePlan = routingV1.PlanResponse;
 export type Deployment = routingV1.Deployment;
 export type CredentialLease = secretsV1.LeaseResponse;
+export type RoutableModel = routingV1.RoutableModel;
 
 /**
  * What the data plane needs from the control plane. The gRPC adapter talks to the policy,
@@ -16,6 +17,8 @@ export interface ControlPlane {
   authenticate(keyHash: string): Promise<Principal | undefined>;
   decide(principal: Principal, model: string, operation: string): Promise<PolicyDecision>;
   plan(principal: Principal, model: string, allowedRegions: string[], operation: string): Promise<RoutePlan>;
+  /** Every model name the tenant can be routed to (any region); policy filters it further. */
+  listModels(principal: Principal): Promise<RoutableModel[]>;
   lease(principal: Principal, credentialId: string, purpose: string): Promise<CredentialLease>;
   /** Drops whatever cached answers a configuration change makes stale. */
   invalidate(change: ConfigChangedV1): void;

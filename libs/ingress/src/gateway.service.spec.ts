@@ -7,11 +7,11 @@ import { ServiceMetrics } from '@asc/service-kit';
 import { SimulatorHandle, startSimulator } from '@asc/simulator';
 import { hashApiKey } from '@asc/tenancy';
 import { eventually } from '@asc/testing';
-import { ChatCompletionsService, StreamSink } from './chat-completions.service';
+import { GatewayService, StreamSink } from './gateway.service';
 import { ControlPlane, Deployment, Principal } from './control-plane.port';
 import { IngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
-import { parseChatCompletionRequest } from './openai-chat.schema';
+import { parseInboundChat } from './inbound-apis';
 import { toIngressError } from './openai-error';
 import { beginRecord, RequestRecord } from './request-record';
 
@@ -43,6 +43,9 @@ class FakeControlPlane implements ControlPlane {
   async plan() {
     if (this.down) throw new IngressError('control_plane_unavailable', 'the routing service is unavailable', 503);
     return { deployments: [this.deployment], configVersion: 1 };
+  }
+  async listModels() {
+    return [{ model: 'support-chat', tenantOwned: true, providers: ['openai'], regions: ['eu-west-1'], createdUnix: 1 }];
   }
   async lease() {
     return { leaseId: 'lease_1', credentialId: 'cred_1', version: 2, secret: 'sk-provider-secret', expiresAtMs: Date.now() + 60_000 };
@@ -82,12 +85,12 @@ function collectingSink(): StreamSink & { text: string; opened: boolean; ended: 
   return sink;
 }
 
-describe('ChatCompletionsService (data plane without the control plane)', () => {
+describe('GatewayService (data plane without the control plane)', () => {
   let simulator: SimulatorHandle;
   let bus: MemoryEventBus;
   let events: Array<EventOnTopic<typeof TOPIC_GATEWAY_REQUEST_V1>>;
   let controlPlane: FakeControlPlane;
-  let service: ChatCompletionsService;
+  let service: GatewayService;
   let upstream: OpenAICompatibleClient;
 
   before(async () => {
@@ -108,7 +111,7 @@ describe('ChatCompletionsService (data plane without the control plane)', () => 
     };
     upstream = new OpenAICompatibleClient();
     const metrics = new IngressMetrics(new ServiceMetrics('ingress', false), bus);
-    service = new ChatCompletionsService(controlPlane, bus, upstream, { upstreamTimeoutMs: 5_000 }, metrics);
+    service = new GatewayService(controlPlane, bus, upstream, { upstreamTimeoutMs: 5_000 }, metrics);
   });
 
   beforeEach(() => {
@@ -130,7 +133,7 @@ describe('ChatCompletionsService (data plane without the control plane)', () => 
     let result: unknown;
     try {
       const p = await service.authenticate(record, `Bearer ${options.key ?? KEY}`, undefined);
-      const request = parseChatCompletionRequest(body);
+      const request = parseInboundChat('openai', body);
       const call = await service.authorize(record, p, request.model);
       if (options.sink) await service.stream(record, call, request, options.sink);
       else result = await service.complete(record, call, request);

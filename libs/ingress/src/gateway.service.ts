@@ -1,22 +1,36 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { policyV1 } from '@asc/contracts';
 import { createEvent, EVENT_GATEWAY_REQUEST_COMPLETED, EventPublisher } from '@asc/events';
-import { OpenAICompatibleClient, UpstreamError } from '@asc/providers';
+import {
+  CanonicalResponse,
+  CanonicalUsage,
+  estimateRequestInputTokens,
+  estimateTokens,
+  OpenAICompatibleClient,
+  SseEvent,
+  StreamEncoder,
+  StreamUsageTracker,
+  UpstreamTarget,
+  WIRE_CODECS,
+  WireApi,
+} from '@asc/providers';
 import { hashApiKey, isWellFormedApiKey } from '@asc/tenancy';
 import { CONTROL_PLANE, ControlPlane, CredentialLease, Deployment, Principal } from './control-plane.port';
+import { INBOUND, InboundChat, upstreamApiOf } from './inbound-apis';
 import { IngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
 import { INGRESS_OPTIONS, IngressOptions, EVENT_PUBLISHER, UPSTREAM_CLIENT } from './ingress.tokens';
-import { ChatCompletionRequest } from './openai-chat.schema';
-import { openAIError, toIngressError } from './openai-error';
+import { toIngressError } from './openai-error';
 import { RequestRecord, toEventPayload } from './request-record';
-import { costUsd, openAIUsage, TokenUsage } from './usage';
+import { costUsd } from './usage';
 
 /** A request that passed authentication, policy, routing and got its credential lease. */
 export interface GovernedCall {
   principal: Principal;
   deployment: Deployment;
   lease: CredentialLease;
+  /** The wire API of the deployment's provider. */
+  upstreamApi: WireApi;
 }
 
 /** Where a stream goes: the HTTP edge implements it over SSE. */
@@ -31,29 +45,33 @@ export interface StreamSink {
   onClose(listener: () => void): void;
 }
 
-const OPERATION = 'chat.completions';
+/** Policy and routing operations (a deployment may serve chat, embeddings or both). */
+export type Operation = 'chat.completions' | 'embeddings' | 'models' | 'count_tokens';
+
 const NO_CREDENTIAL: CredentialLease = { leaseId: '', credentialId: '', version: 0, secret: '', expiresAtMs: 0 };
 
 /**
- * The governed chat completion: authenticate → decide → plan → lease → call → meter.
- * Every request that reached a tenant ends in exactly one event (see `finish`).
+ * The governed request path: authenticate → decide → plan → lease → call → meter, for every
+ * inbound API. A request is forwarded unchanged when the deployment speaks the client's API,
+ * and translated through the canonical model otherwise. Every request that reached a tenant
+ * ends in exactly one event (see `finish`).
  */
 @Injectable()
-export class ChatCompletionsService {
-  private readonly logger = new Logger('ChatCompletions');
+export class GatewayService {
+  private readonly logger = new Logger('Gateway');
 
   constructor(
-    @Inject(CONTROL_PLANE) private readonly controlPlane: ControlPlane,
+    @Inject(CONTROL_PLANE) readonly controlPlane: ControlPlane,
     @Inject(EVENT_PUBLISHER) private readonly events: EventPublisher,
-    @Inject(UPSTREAM_CLIENT) private readonly upstream: OpenAICompatibleClient,
+    @Inject(UPSTREAM_CLIENT) readonly upstream: OpenAICompatibleClient,
     @Inject(INGRESS_OPTIONS) private readonly options: IngressOptions,
     private readonly metrics: IngressMetrics,
   ) {}
 
-  /** Accepts `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key` (Anthropic SDKs). */
+  /** Accepts `Authorization: Bearer <key>` (OpenAI, Mistral SDKs) or `x-api-key` (Anthropic SDKs). */
   async authenticate(record: RequestRecord, authorization: string | undefined, xApiKey: string | undefined): Promise<Principal> {
     const key = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : xApiKey?.trim();
-    if (!key) throw new IngressError('missing_api_key', 'no API key provided: send it as "Authorization: Bearer <key>"', 401);
+    if (!key) throw new IngressError('missing_api_key', 'no API key provided: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"', 401);
     const principal = isWellFormedApiKey(key) ? await this.controlPlane.authenticate(hashApiKey(key)) : undefined;
     if (!principal) throw new IngressError('invalid_api_key', 'the API key is not valid', 401);
     record.tenantId = principal.tenantId;
@@ -62,16 +80,16 @@ export class ChatCompletionsService {
     return principal;
   }
 
-  async authorize(record: RequestRecord, principal: Principal, model: string): Promise<GovernedCall> {
+  async authorize(record: RequestRecord, principal: Principal, model: string, operation: Operation = 'chat.completions'): Promise<GovernedCall> {
     record.requestedModel = model;
-    const decision = await this.controlPlane.decide(principal, model, OPERATION);
+    const decision = await this.controlPlane.decide(principal, model, operation);
     record.policyId = decision.policyId;
     record.policyVersion = decision.policyVersion;
     if (decision.decision !== policyV1.Decision.DECISION_ALLOW) {
       record.decision = 'deny';
       throw new IngressError(decision.reasonCode || 'denied', decision.reason || `model ${model} is not allowed`, 403, 'model');
     }
-    const plan = await this.controlPlane.plan(principal, model, decision.allowedRegions, OPERATION);
+    const plan = await this.controlPlane.plan(principal, model, decision.allowedRegions, operation);
     const deployment = plan.deployments[0];
     if (!deployment) {
       throw new IngressError('model_not_found', `the model ${model} does not exist or has no deployment in the regions allowed to you`, 404, 'model');
@@ -81,80 +99,103 @@ export class ChatCompletionsService {
     record.region = deployment.region;
     record.servedModel = deployment.upstreamModel;
     record.credentialId = deployment.credentialId;
+    const upstreamApi = upstreamApiOf(deployment.provider);
     // A self-hosted model without a key (local vLLM, Ollama) has no credential to lease.
-    const lease = deployment.credentialId
-      ? await this.controlPlane.lease(principal, deployment.credentialId, deployment.id)
-      : NO_CREDENTIAL;
+    const lease = deployment.credentialId ? await this.controlPlane.lease(principal, deployment.credentialId, deployment.id) : NO_CREDENTIAL;
     record.credentialVersion = lease.version;
-    return { principal, deployment, lease };
+    return { principal, deployment, lease, upstreamApi };
   }
 
-  async complete(record: RequestRecord, call: GovernedCall, request: ChatCompletionRequest): Promise<unknown> {
-    const response = await this.upstream.postJson(this.target(call), '/chat/completions', this.upstreamBody(call, request, false), this.callOptions(record));
-    this.meter(record, call, openAIUsage((response.body as { usage?: unknown }).usage));
-    return response.body;
+  /** A non-streamed chat request; returns the body in the client's API shape. */
+  async complete(record: RequestRecord, call: GovernedCall, chat: InboundChat): Promise<unknown> {
+    const passthrough = INBOUND[chat.api].native === call.upstreamApi;
+    const codec = WIRE_CODECS[call.upstreamApi];
+    const response = await this.upstream.postJson(this.target(call), codec.chatPath, this.upstreamBody(call, chat, passthrough), this.callOptions(record));
+    let decoded: CanonicalResponse | undefined;
+    try {
+      decoded = codec.decodeResponse(response.body);
+    } catch (err) {
+      // Passthrough still answers the client; only the metering is lost, and said so.
+      if (!passthrough) throw err;
+      this.logger.warn(`request ${record.requestId}: cannot read usage from the ${call.upstreamApi} response: ${(err as Error).message}`);
+    }
+    if (decoded) this.meter(record, call, decoded.usage, false);
+    return passthrough ? response.body : INBOUND[chat.api].encodeResponse(decoded as CanonicalResponse, chat);
   }
 
   /**
-   * Streams the provider's SSE to the client. Usage is always requested upstream so it is
-   * metered exactly; the usage chunk is forwarded only if the client asked for it.
+   * Streams a chat request to the client in its own API's SSE. The upstream's events are
+   * always decoded (usage, time to first token, a clean end); they are re-encoded only when
+   * the upstream speaks another API. Usage is metered exactly as the provider reported it;
+   * a stream cut before the provider's report is metered from what was produced, flagged
+   * as estimated.
    */
-  async stream(record: RequestRecord, call: GovernedCall, request: ChatCompletionRequest, sink: StreamSink): Promise<void> {
+  async stream(record: RequestRecord, call: GovernedCall, chat: InboundChat, sink: StreamSink): Promise<void> {
     record.stream = true;
+    const passthrough = INBOUND[chat.api].native === call.upstreamApi;
+    const codec = WIRE_CODECS[call.upstreamApi];
     const abort = new AbortController();
     sink.onClose(() => abort.abort());
-    const events = await this.upstream.postStream(this.target(call), '/chat/completions', this.upstreamBody(call, request, true), {
+    const events = await this.upstream.postStream(this.target(call), codec.chatPath, this.upstreamBody(call, chat, passthrough), {
       ...this.callOptions(record),
       signal: abort.signal,
     });
-    const clientWantsUsage = request.stream_options?.include_usage === true;
-    let usage: TokenUsage | undefined;
+    const decoder = codec.streamDecoder();
+    const encoder = INBOUND[chat.api].streamEncoder(chat);
+    const tracker = new StreamUsageTracker(
+      chat.canonical ? estimateRequestInputTokens(chat.canonical) : estimateTokens(JSON.stringify(chat.body.messages ?? chat.body.input ?? '')),
+    );
     let opened = false;
-    let failure: unknown;
+    let upstreamFailure: { code: string } | undefined;
+    const write = (text: string) => {
+      if (!text || sink.closed) return;
+      if (!opened) {
+        sink.open();
+        opened = true;
+      }
+      sink.write(text);
+    };
     try {
-      for await (const event of events) {
-        if (event.data === '[DONE]') break;
-        let chunk: { choices?: Array<{ delta?: { content?: unknown; tool_calls?: unknown } }>; usage?: unknown };
-        try {
-          chunk = JSON.parse(event.data) as typeof chunk;
-        } catch {
-          throw new UpstreamError('protocol', 'the provider sent a malformed stream chunk');
+      for await (const sse of events) {
+        let out = '';
+        for (const ev of decoder.push(sse)) {
+          tracker.observe(ev);
+          if (!record.ttftMs && (ev.type === 'text_delta' || ev.type === 'tool_call_start')) record.ttftMs = performance.now() - record.t0;
+          if (ev.type === 'error') upstreamFailure ??= { code: ev.code };
+          if (!passthrough) out += encoder.push(ev);
         }
-        const chunkUsage = openAIUsage(chunk.usage);
-        if (chunkUsage) usage = chunkUsage;
-        const isUsageOnly = !chunk.choices?.length && chunkUsage !== undefined;
-        if (isUsageOnly && !clientWantsUsage) continue;
-        if (!opened) {
-          sink.open();
-          opened = true;
-        }
-        if (!record.ttftMs && chunk.choices?.some((c) => c.delta?.content || c.delta?.tool_calls)) {
-          record.ttftMs = performance.now() - record.t0;
-        }
-        sink.write(`data: ${clientWantsUsage || !chunk.usage ? event.data : JSON.stringify({ ...chunk, usage: undefined })}\n\n`);
+        write(passthrough ? forwardRaw(chat, sse) : out);
+        if (decoder.done) break;
       }
     } catch (err) {
       // Before the first byte, the edge answers with a plain error response instead.
       if (!opened && !sink.closed) throw err;
-      failure = err;
+      if (!sink.closed) {
+        const error = toIngressError(err);
+        upstreamFailure ??= { code: error.code };
+        write(failureEncoder(chat, encoder, passthrough).push({ type: 'error', status: error.httpStatus, code: error.code, message: error.message }));
+      }
     }
-    this.meter(record, call, usage);
-    if (sink.closed && (failure !== undefined || !usage)) {
+    const usage = tracker.usage();
+    this.meter(record, call, usage, usage.estimated);
+    if (sink.closed && !decoder.done) {
       record.status = 'cancelled';
       record.reasonCode = 'client_closed';
       return;
     }
-    if (failure !== undefined) {
-      // Headers are gone: report the failure the way OpenAI does mid-stream, then close.
-      const error = toIngressError(failure);
+    if (!upstreamFailure && !decoder.done) {
+      // The upstream closed the stream without finishing it: say so in the client's shape.
+      upstreamFailure = { code: 'upstream_incomplete' };
+      if (passthrough) {
+        write(failureEncoder(chat, encoder, true).push({ type: 'error', status: 502, code: 'upstream_incomplete', message: 'the upstream stream ended before it finished' }));
+      }
+    }
+    if (!passthrough) write(encoder.end());
+    if (upstreamFailure) {
       record.status = 'upstream_error';
-      record.reasonCode = error.code;
-      sink.write(`data: ${JSON.stringify(openAIError(error.httpStatus, error.code, error.message))}\n\n`);
-      sink.end();
-      return;
+      record.reasonCode = upstreamFailure.code;
     }
     if (!opened) sink.open();
-    sink.write('data: [DONE]\n\n');
     sink.end();
   }
 
@@ -178,30 +219,66 @@ export class ChatCompletionsService {
     }
   }
 
-  private meter(record: RequestRecord, call: GovernedCall, usage: TokenUsage | undefined): void {
-    if (!usage) return;
+  /** Meters usage the provider reported (or, for a cut stream, what we estimated). */
+  meter(record: RequestRecord, call: GovernedCall, usage: CanonicalUsage, estimated: boolean): void {
     record.inputTokens = usage.inputTokens;
     record.outputTokens = usage.outputTokens;
-    record.cachedInputTokens = usage.cachedInputTokens;
-    record.costUsd = costUsd(usage, call.deployment.price);
+    record.cachedInputTokens = usage.cachedInputTokens ?? 0;
+    record.reasoningTokens = usage.reasoningTokens ?? 0;
+    record.usageEstimated = estimated;
+    record.costUsd = costUsd(
+      { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, cachedInputTokens: usage.cachedInputTokens ?? 0 },
+      call.deployment.price,
+    );
   }
 
-  private target(call: GovernedCall) {
-    return { baseUrl: call.deployment.baseUrl, apiKey: call.lease.secret };
+  target(call: GovernedCall): UpstreamTarget {
+    return { baseUrl: call.deployment.baseUrl, apiKey: call.lease.secret, auth: call.upstreamApi === 'anthropic' ? 'anthropic' : 'bearer' };
   }
 
-  private upstreamBody(call: GovernedCall, request: ChatCompletionRequest, stream: boolean): Record<string, unknown> {
-    const body: Record<string, unknown> = { ...request, model: call.deployment.upstreamModel };
-    if (stream) body.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
-    else delete body.stream_options;
-    return body;
-  }
-
-  private callOptions(record: RequestRecord) {
+  callOptions(record: RequestRecord) {
     return {
       headersTimeoutMs: this.options.upstreamTimeoutMs,
       bodyTimeoutMs: this.options.upstreamTimeoutMs,
       headers: record.traceparent ? { traceparent: record.traceparent } : undefined,
     };
   }
+
+  private upstreamBody(call: GovernedCall, chat: InboundChat, passthrough: boolean): Record<string, unknown> {
+    const model = call.deployment.upstreamModel;
+    if (!passthrough) {
+      if (!chat.canonical) throw chat.blocker ?? new IngressError('invalid_request', 'the request cannot be translated', 400);
+      return WIRE_CODECS[call.upstreamApi].encodeRequest({ ...chat.canonical, stream: chat.stream }, model);
+    }
+    const body: Record<string, unknown> = { ...chat.body, model };
+    if (call.upstreamApi === 'openai') {
+      // Usage is always requested upstream so it is metered exactly; forwardRaw hides it from a client that did not ask.
+      if (chat.stream) body.stream_options = { ...((chat.body.stream_options as object | null) ?? {}), include_usage: true };
+      else delete body.stream_options;
+    }
+    return body;
+  }
+}
+
+/** One upstream SSE event as the client gets it when both speak the same API. */
+function forwardRaw(chat: InboundChat, sse: SseEvent): string {
+  if (chat.api === 'openai' && !chat.streamUsage && sse.data.includes('"usage"')) {
+    // The client did not ask for usage: drop the usage-only chunk, strip the field elsewhere.
+    try {
+      const chunk = JSON.parse(sse.data) as { choices?: unknown[]; usage?: unknown };
+      if (chunk.usage !== undefined && chunk.usage !== null) {
+        if (!chunk.choices?.length) return '';
+        delete chunk.usage;
+        return `data: ${JSON.stringify(chunk)}\n\n`;
+      }
+    } catch {
+      // not JSON: the decoder has already failed the stream
+    }
+  }
+  return sse.event ? `event: ${sse.event}\ndata: ${sse.data}\n\n` : `data: ${sse.data}\n\n`;
+}
+
+/** The encoder that reports a failure in the client's shape: a fresh one for passthrough streams. */
+function failureEncoder(chat: InboundChat, encoder: StreamEncoder, passthrough: boolean): StreamEncoder {
+  return passthrough ? INBOUND[chat.api].streamEncoder(chat) : encoder;
 }

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { policyV1, routingV1, secretsV1 } from '@asc/contracts';
 import { ALL_TENANTS, ConfigChangedV1 } from '@asc/events';
 import { createGrpcClient, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
-import { ControlPlane, CredentialLease, PolicyDecision, Principal, RoutePlan } from './control-plane.port';
+import { ControlPlane, CredentialLease, PolicyDecision, Principal, RoutableModel, RoutePlan } from './control-plane.port';
 import { IngressError } from './ingress.error';
 import { TtlCache } from './ttl-cache';
 
@@ -30,6 +30,7 @@ export class GrpcControlPlane implements ControlPlane {
   private readonly principals: TtlCache<string, Principal | undefined>;
   private readonly decisions: TtlCache<string, PolicyDecision>;
   private readonly plans: TtlCache<string, RoutePlan>;
+  private readonly models: TtlCache<string, RoutableModel[]>;
   private readonly leases: TtlCache<string, CredentialLease>;
 
   constructor(options: GrpcControlPlaneOptions) {
@@ -41,6 +42,7 @@ export class GrpcControlPlane implements ControlPlane {
     this.principals = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
     this.decisions = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
     this.plans = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
+    this.models = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
     // A lease is reused until shortly before it expires, never past it.
     this.leases = new TtlCache(Number.MAX_SAFE_INTEGER, maxEntries, 0);
   }
@@ -71,6 +73,13 @@ export class GrpcControlPlane implements ControlPlane {
     );
   }
 
+  listModels(principal: Principal): Promise<RoutableModel[]> {
+    const key = `${principal.tenantId}\u0000models`;
+    return this.models.getOrLoad(key, () =>
+      this.call(async () => (await this.routing.client.listModels({ tenantId: principal.tenantId, allowedRegions: ['*'] })).models, 'routing'),
+    );
+  }
+
   lease(principal: Principal, credentialId: string, purpose: string): Promise<CredentialLease> {
     const key = `${principal.tenantId}\u0000${credentialId}`;
     return this.leases.getOrLoad(
@@ -96,6 +105,7 @@ export class GrpcControlPlane implements ControlPlane {
         break;
       case 'deployment':
         this.plans.deleteWhere(ofTenant);
+        this.models.deleteWhere(ofTenant);
         break;
       case 'credential':
         this.leases.deleteWhere((key) => ofTenant(key) && key.endsWith(SEP + change.entityId));

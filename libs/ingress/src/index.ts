@@ -1,7 +1,10 @@
-export { ChatCompletionsService } from './chat-completions.service';
-export type { GovernedCall, StreamSink } from './chat-completions.service';
+export { GatewayService } from './gateway.service';
+export type { GovernedCall, StreamSink } from './gateway.service';
+export { CatalogService } from './catalog.service';
+export { INBOUND, inboundApiOfPath, parseInboundChat, upstreamApiOf } from './inbound-apis';
+export type { InboundApi, InboundChat } from './inbound-apis';
 export { CONTROL_PLANE } from './control-plane.port';
-export type { ControlPlane, CredentialLease, Deployment, PolicyDecision, Principal, RoutePlan } from './control-plane.port';
+export type { ControlPlane, CredentialLease, Deployment, PolicyDecision, Principal, RoutableModel, RoutePlan } from './control-plane.port';
 export { GrpcControlPlane } from './grpc-control-plane.adapter';
 export { ingressConfigShape, loadIngressConfig } from './ingress.config';
 export type { IngressConfig } from './ingress.config';

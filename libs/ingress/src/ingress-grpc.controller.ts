@@ -1,9 +1,9 @@
 import { Controller } from '@nestjs/common';
 import { Metadata } from '@grpc/grpc-js';
 import { ingressV1 } from '@asc/contracts';
-import { ChatCompletionsService } from './chat-completions.service';
+import { GatewayService } from './gateway.service';
+import { parseInboundChat } from './inbound-apis';
 import { IngressError } from './ingress.error';
-import { parseChatCompletionRequest } from './openai-chat.schema';
 import { toIngressError } from './openai-error';
 import { beginRecord } from './request-record';
 
@@ -11,7 +11,7 @@ import { beginRecord } from './request-record';
 @Controller()
 @ingressV1.IngressServiceControllerMethods()
 export class IngressGrpcController implements ingressV1.IngressServiceController {
-  constructor(private readonly chat: ChatCompletionsService) {}
+  constructor(private readonly chat: GatewayService) {}
 
   async createChatCompletion(request: ingressV1.CreateChatCompletionRequest, metadata?: Metadata): Promise<ingressV1.CreateChatCompletionResponse> {
     const record = beginRecord('grpc.chat.completions');
@@ -20,14 +20,16 @@ export class IngressGrpcController implements ingressV1.IngressServiceController
     try {
       const auth = metadata?.get('authorization')[0];
       const principal = await this.chat.authenticate(record, typeof auth === 'string' ? auth : undefined, undefined);
-      const body = parseChatCompletionRequest({
+      const chat = parseInboundChat('openai', {
         model: request.model,
         messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
         ...(request.maxTokens ? { max_tokens: request.maxTokens } : {}),
         ...(request.temperature ? { temperature: request.temperature } : {}),
       });
-      const call = await this.chat.authorize(record, principal, body.model);
-      const result = (await this.chat.complete(record, call, body)) as {
+      record.requestedModel = chat.model;
+      const call = await this.chat.authorize(record, principal, chat.model);
+      // Whatever provider serves it, the answer comes back in OpenAI's shape.
+      const result = (await this.chat.complete(record, call, chat)) as {
         id?: string;
         model?: string;
         choices?: Array<{ message?: { content?: string | null }; finish_reason?: string }>;

@@ -2,8 +2,9 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { EventPublisher } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
 import { ServiceKitModule } from '@asc/service-kit';
-import { ChatCompletionsController } from './chat-completions.controller';
-import { ChatCompletionsService } from './chat-completions.service';
+import { CatalogService } from './catalog.service';
+import { DataPlaneController } from './data-plane.controller';
+import { GatewayService } from './gateway.service';
 import { CONTROL_PLANE, ControlPlane } from './control-plane.port';
 import { IngressGrpcController } from './ingress-grpc.controller';
 import { IngressMetrics } from './ingress.metrics';
@@ -22,14 +23,15 @@ export class IngressModule {
     return {
       module: IngressModule,
       imports: [ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics })],
-      controllers: [ChatCompletionsController, IngressGrpcController],
+      controllers: [DataPlaneController, IngressGrpcController],
       providers: [
         { provide: CONTROL_PLANE, useValue: options.controlPlane },
         { provide: EVENT_PUBLISHER, useValue: options.events },
         { provide: UPSTREAM_CLIENT, useValue: options.upstream },
         { provide: INGRESS_OPTIONS, useValue: { upstreamTimeoutMs: options.upstreamTimeoutMs } satisfies IngressOptions },
         IngressMetrics,
-        ChatCompletionsService,
+        GatewayService,
+        CatalogService,
       ],
     };
   }

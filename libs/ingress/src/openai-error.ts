@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { UpstreamError } from '@asc/providers';
+import { TranslationError, UpstreamError } from '@asc/providers';
 import { IngressError } from './ingress.error';
 
 /** OpenAI's error body: `{ error: { message, type, param, code } }`. */
@@ -23,6 +23,10 @@ export function openAIError(status: number, code: string, message: string, param
 /** Maps any failure to a status and an OpenAI-shaped body; unknown errors never leak details. */
 export function toIngressError(err: unknown): IngressError {
   if (err instanceof IngressError) return err;
+  if (err instanceof TranslationError) {
+    // A request the target cannot honour or that is invalid is the caller's (400); an unreadable upstream answer is ours (502).
+    return new IngressError(err.status >= 500 ? 'upstream_error' : err.code, err.message, err.status, err.param ?? undefined);
+  }
   if (err instanceof UpstreamError) {
     if (err.failure === 'http' && err.status === 429) {
       return new IngressError('upstream_rate_limited', `the provider is rate limiting: ${err.providerMessage ?? 'try again later'}`, 429, undefined, err.retryAfter);

@@ -38,6 +38,8 @@ export function beginRecord(api: string, traceparent?: string): RequestRecord {
     inputTokens: 0,
     outputTokens: 0,
     cachedInputTokens: 0,
+    reasoningTokens: 0,
+    usageEstimated: false,
     costUsd: 0,
     latencyMs: 0,
     ttftMs: 0,

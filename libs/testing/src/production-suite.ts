@@ -30,7 +30,10 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
   const db = await throwawayDatabase('asc_it');
   const http = {} as Record<ProductionService, number>;
   const grpc = {} as Record<ProductionService, number>;
-  for (const s of PRODUCTION_SERVICES) [http[s], grpc[s]] = [await freePort(), await freePort()];
+  // Below the kernel's ephemeral range (32768+): a port picked there can be taken by any
+  // outgoing connection (Kafka, Postgres clients) before the service binds it.
+  const listenRange = { from: 20_000, to: 32_000 };
+  for (const s of PRODUCTION_SERVICES) [http[s], grpc[s]] = [await freePort('127.0.0.1', listenRange), await freePort('127.0.0.1', listenRange)];
   const adminToken = `adm_${randomBytes(16).toString('hex')}`;
   const common = {
     ASC_ADMIN_TOKEN: adminToken,

@@ -1,0 +1,151 @@
+import {
+  CanonicalRequest,
+  decodeAnthropicRequest,
+  decodeMistralRequest,
+  decodeOpenAIRequest,
+  decodeResponsesRequest,
+  encodeAnthropicError,
+  encodeAnthropicResponse,
+  encodeMistralError,
+  encodeMistralResponse,
+  encodeOpenAIError,
+  encodeOpenAIResponse,
+  encodeResponsesResponse,
+  ResponsesStreamEncoder,
+  ResponsesEncodeOptions,
+  StreamEncoder,
+  TranslationError,
+  WIRE_CODECS,
+  WireApi,
+} from '@asc/providers';
+import type { CanonicalResponse } from '@asc/providers';
+import { IngressError } from './ingress.error';
+import { parseChatCompletionRequest } from './openai-chat.schema';
+
+/** The API shapes clients call ingress with. */
+export type InboundApi = 'openai' | 'anthropic' | 'mistral' | 'responses';
+
+type JsonObject = Record<string, unknown>;
+
+/** How one inbound API is read, answered and failed. */
+export interface InboundWire {
+  /** The upstream API that takes this request body unchanged (passthrough); null: always translated. */
+  native: WireApi | null;
+  /** Validates the body (400 in this API's shape) and returns its canonical form. */
+  decode(body: unknown): CanonicalRequest;
+  encodeResponse(res: CanonicalResponse, chat: InboundChat): JsonObject;
+  encodeError(status: number, code: string, message: string, param?: string | null): JsonObject;
+  streamEncoder(chat: InboundChat): StreamEncoder;
+}
+
+export const INBOUND: Record<InboundApi, InboundWire> = {
+  openai: {
+    native: 'openai',
+    decode: decodeOpenAIRequest,
+    encodeResponse: (res, chat) => encodeOpenAIResponse(res, chat.model),
+    encodeError: encodeOpenAIError,
+    streamEncoder: (chat) => WIRE_CODECS.openai.streamEncoder(chat.model, chat.streamUsage),
+  },
+  anthropic: {
+    native: 'anthropic',
+    decode: decodeAnthropicRequest,
+    encodeResponse: (res, chat) => encodeAnthropicResponse(res, chat.model),
+    encodeError: encodeAnthropicError,
+    streamEncoder: (chat) => WIRE_CODECS.anthropic.streamEncoder(chat.model, true),
+  },
+  mistral: {
+    native: 'mistral',
+    decode: decodeMistralRequest,
+    encodeResponse: (res, chat) => encodeMistralResponse(res, chat.model),
+    encodeError: encodeMistralError,
+    streamEncoder: (chat) => WIRE_CODECS.mistral.streamEncoder(chat.model, true),
+  },
+  responses: {
+    native: null,
+    decode: decodeResponsesRequest,
+    // The response echoes the caller's settings, as OpenAI's does.
+    encodeResponse: (res, chat) => encodeResponsesResponse(res, chat.model, responsesEcho(chat)),
+    encodeError: encodeOpenAIError,
+    streamEncoder: (chat) => new ResponsesStreamEncoder(chat.model, responsesEcho(chat)),
+  },
+};
+
+function responsesEcho(chat: InboundChat): ResponsesEncodeOptions {
+  const instructions = chat.body.instructions;
+  return { request: chat.canonical, instructions: typeof instructions === 'string' ? instructions : null };
+}
+
+/** The inbound API whose error shape a path answers in (also for errors raised before a handler runs). */
+export function inboundApiOfPath(path: string, headers: Record<string, unknown> = {}): InboundApi {
+  if (path.startsWith('/mistral/')) return 'mistral';
+  if (path.startsWith('/v1/messages')) return 'anthropic';
+  if (path.startsWith('/v1/responses')) return 'responses';
+  if (path.startsWith('/v1/models') && headers['anthropic-version'] !== undefined) return 'anthropic';
+  return 'openai';
+}
+
+/** The wire API of a deployment's provider. */
+export function upstreamApiOf(provider: string): WireApi {
+  switch (provider) {
+    case 'openai':
+    case 'openai-compatible':
+      return 'openai';
+    case 'anthropic':
+      return 'anthropic';
+    case 'mistral':
+      return 'mistral';
+    default:
+      throw new IngressError('unsupported_provider', `the deployment's provider ${provider} is not supported`, 502);
+  }
+}
+
+/** A validated chat request in one inbound API. */
+export interface InboundChat {
+  api: InboundApi;
+  /** The body as the client sent it: forwarded unchanged (model aside) to an upstream of the same API. */
+  body: JsonObject;
+  /**
+   * The canonical form; absent when the body uses something only its own API has (then
+   * `blocker` says what, and only a same-API upstream can serve it).
+   */
+  canonical?: CanonicalRequest;
+  blocker?: TranslationError;
+  model: string;
+  stream: boolean;
+  /** The client wants usage in the stream (OpenAI include_usage; always for the others). */
+  streamUsage: boolean;
+}
+
+/** Valid in the client's own API but not translatable: a same-API upstream can still serve it. */
+const isPassthroughOnly = (err: TranslationError) => err.code === 'unsupported_parameter' || err.code === 'unsupported_content';
+
+/** Parses a chat body of `api`: invalid input fails (400), a feature only the native API has is kept for passthrough. */
+export function parseInboundChat(api: InboundApi, raw: unknown): InboundChat {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new TranslationError('invalid_request', 'the request body must be a JSON object');
+  }
+  const body = raw as JsonObject;
+  // OpenAI clients get OpenAI's own strictness on the fields every upstream relies on.
+  if (api === 'openai') parseChatCompletionRequest(body);
+  let canonical: CanonicalRequest | undefined;
+  let blocker: TranslationError | undefined;
+  try {
+    canonical = INBOUND[api].decode(body);
+  } catch (err) {
+    if (!(err instanceof TranslationError) || INBOUND[api].native === null || !isPassthroughOnly(err)) throw err;
+    blocker = err;
+  }
+  if (canonical) {
+    return { api, body, canonical, model: canonical.model, stream: canonical.stream, streamUsage: api === 'openai' ? canonical.streamUsage : true };
+  }
+  if (typeof body.model !== 'string' || !body.model) throw new TranslationError('missing_parameter', "'model' is required", 'model');
+  const streamOptions = body.stream_options as { include_usage?: unknown } | null | undefined;
+  return {
+    api,
+    body,
+    blocker,
+    model: body.model,
+    stream: body.stream === true,
+    streamUsage: api === 'openai' ? streamOptions?.include_usage === true : true,
+  };
+}
