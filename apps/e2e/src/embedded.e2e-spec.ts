@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
+import { Mistral } from '@mistralai/mistralai';
 import OpenAI from 'openai';
 import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
@@ -153,6 +155,28 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     const revokedAt = Date.now();
     await eventually(() => assert.rejects(ask(), (err: unknown) => err instanceof OpenAI.AuthenticationError), 5_000, 100);
     assert.ok(Date.now() - revokedAt < 3_000, `revocation reached ingress in ${Date.now() - revokedAt} ms`);
+  });
+
+  it('serves the seeded Anthropic and Mistral models to every SDK, translated where the APIs differ', async () => {
+    const origin = baseURL.replace(/\/v1$/, '');
+    const anthropic = new Anthropic({ apiKey: demoKey, baseURL: origin, maxRetries: 0 });
+    const message = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'Hello Claude' }] });
+    assert.equal(message.stop_reason, 'end_turn');
+    assert.ok(message.content[0].type === 'text' && message.content[0].text.length > 0);
+    // An OpenAI client on the Anthropic deployment, streamed.
+    const stream = await client.chat.completions.create({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'Hello' }], stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      usage = chunk.usage ?? usage;
+    }
+    assert.ok(text.length > 0 && usage && usage.completion_tokens > 0);
+    const mistral = new Mistral({ apiKey: demoKey, serverURL: `${origin}/mistral` });
+    const chat = await mistral.chat.complete({ model: 'mistral-small-latest', messages: [{ role: 'user', content: 'Bonjour' }] });
+    assert.equal(chat.choices[0].finishReason, 'stop');
+    const listed = (await client.models.list()).data.map((m) => m.id);
+    for (const model of ['claude-sonnet-4-5', 'mistral-small-latest', 'demo-chat']) assert.ok(listed.includes(model), `${model} is listed`);
   });
 
   it('exposes per-tenant request metrics and time to first token on /metrics', async () => {

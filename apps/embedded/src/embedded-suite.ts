@@ -43,6 +43,13 @@ export interface EmbeddedSuite {
 
 export const DEMO_TENANT = 'demo';
 export const DEMO_MODELS = ['gpt-4o-mini', 'gpt-4o', 'demo-chat'];
+/** Served by the simulator's Anthropic and Mistral wire formats: any client API can call them. */
+export const DEMO_PROVIDER_MODELS = [
+  { model: 'claude-sonnet-4-5', provider: 'anthropic', path: '/anthropic/v1' },
+  { model: 'mistral-small-latest', provider: 'mistral', path: '/mistral/v1' },
+  { model: 'text-embedding-3-small', provider: 'openai', path: '/openai/v1' },
+  { model: 'mistral-embed', provider: 'mistral', path: '/mistral/v1' },
+] as const;
 
 /** Reads a value kept in the data directory, creating it (mode 0600) on first start. */
 function persisted(dataDir: string, name: string, create: () => string): string {
@@ -78,6 +85,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     const bus = new MemoryEventBus({ publisher: { lingerMs: 200 } });
     closers.push(() => bus.close());
     let upstreamUrl = options.demoUpstreamUrl?.replace(/\/$/, '');
+    let simulatorUrl: string | undefined;
     if (!upstreamUrl) {
       // The simulator keeps its port across restarts: the demo deployments point at it.
       const saved = Number(persisted(dataDir, 'simulator-port', () => (options.autoPorts ? '' : '8090')) || 0);
@@ -87,6 +95,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       const simulator = await startSimulator({ port: simulatorPort, host: options.host });
       closers.push(() => simulator.close());
       upstreamUrl = `${simulator.url}/v1`;
+      simulatorUrl = simulator.url;
     }
 
     const host = options.host;
@@ -161,7 +170,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       audit: `http://${host}:${auditHttp}`,
     };
     const admin = new AdminClient(adminEndpoints, adminToken);
-    const demoApiKey = await seedDemo(admin, dataDir, upstreamUrl, options);
+    const demoApiKey = await seedDemo(admin, dataDir, upstreamUrl, simulatorUrl, options);
     return {
       ingressUrl: ingress.httpUrl,
       ingressGrpc: `${host}:${options.ingressGrpcPort}`,
@@ -184,7 +193,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
  * itself when OPENAI_API_KEY is set). Later starts reuse it; ASC_DEMO_API_KEY, when set,
  * is registered as an extra key of the demo app.
  */
-async function seedDemo(admin: AdminClient, dataDir: string, upstreamUrl: string, options: EmbeddedOptions): Promise<string> {
+async function seedDemo(admin: AdminClient, dataDir: string, upstreamUrl: string, simulatorUrl: string | undefined, options: EmbeddedOptions): Promise<string> {
   const seeded = existsSync(join(dataDir, 'demo-app-id'));
   let appId: string;
   if (!seeded) {
@@ -208,6 +217,28 @@ async function seedDemo(admin: AdminClient, dataDir: string, upstreamUrl: string
     writeFileSync(join(dataDir, 'demo-app-id'), appId);
   } else {
     appId = readFileSync(join(dataDir, 'demo-app-id'), 'utf8').trim();
+  }
+  if (simulatorUrl && !existsSync(join(dataDir, 'providers-seeded'))) {
+    await admin.putPolicy(DEMO_TENANT, { allowedModels: [...DEMO_MODELS, ...DEMO_PROVIDER_MODELS.map((m) => m.model)], allowedRegions: ['*'] });
+    const credentials = new Map<string, string>();
+    for (const { model, provider, path } of DEMO_PROVIDER_MODELS) {
+      let credentialId = credentials.get(provider);
+      if (!credentialId) {
+        credentialId = (await admin.createCredential({ name: `simulator-${provider}`, provider, secret: `sim-${randomBytes(16).toString('hex')}` })).id;
+        credentials.set(provider, credentialId);
+      }
+      await admin.createDeployment({
+        model,
+        provider,
+        upstreamModel: model,
+        region: 'local',
+        baseUrl: `${simulatorUrl}${path}`,
+        credentialId,
+        price: { inputPerMtokUsd: 3, outputPerMtokUsd: 15, cachedInputPerMtokUsd: 0.3 },
+        priority: 100,
+      });
+    }
+    writeFileSync(join(dataDir, 'providers-seeded'), '1');
   }
   if (options.openAiApiKey && !existsSync(join(dataDir, 'openai-seeded'))) {
     const credential = await admin.createCredential({ name: 'openai', provider: 'openai', secret: options.openAiApiKey });
