@@ -11,7 +11,7 @@ import { GatewayService, StreamSink } from './gateway.service';
 import { ControlPlane, Deployment, Principal } from './control-plane.port';
 import { IngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
-import { parseInboundChat } from './inbound-apis';
+import { InboundApi, parseInboundChat } from './inbound-apis';
 import { toIngressError } from './openai-error';
 import { beginRecord, RequestRecord } from './request-record';
 
@@ -127,13 +127,13 @@ describe('GatewayService (data plane without the control plane)', () => {
   });
 
   /** Runs the controller's sequence and returns the record and the outcome. */
-  async function run(body: unknown, options: { key?: string; sink?: StreamSink } = {}) {
-    const record: RequestRecord = beginRecord('openai.chat.completions');
+  async function run(body: unknown, options: { key?: string; sink?: StreamSink; api?: InboundApi } = {}) {
+    const record: RequestRecord = beginRecord(`${options.api ?? 'openai'}.chat`);
     let failure: IngressError | undefined;
     let result: unknown;
     try {
       const p = await service.authenticate(record, `Bearer ${options.key ?? KEY}`, undefined);
-      const request = parseInboundChat('openai', body);
+      const request = parseInboundChat(options.api ?? 'openai', body);
       const call = await service.authorize(record, p, request.model);
       if (options.sink) await service.stream(record, call, request, options.sink);
       else result = await service.complete(record, call, request);
@@ -225,5 +225,97 @@ describe('GatewayService (data plane without the control plane)', () => {
     const { record } = await run(chat({ stream: true }), { sink });
     simulator.configure({ tokensPerSec: 0, replyWords: undefined });
     assert.equal(record.status, 'cancelled');
+  });
+
+  describe('served by another provider (translation)', () => {
+    let openaiDeployment: Deployment;
+    before(() => {
+      openaiDeployment = controlPlane.deployment;
+    });
+    const useProvider = (provider: 'anthropic' | 'mistral' | 'openai') => {
+      controlPlane.deployment = {
+        ...openaiDeployment,
+        id: `dep_${provider}`,
+        provider,
+        upstreamModel: provider === 'anthropic' ? 'claude-sonnet-4-5' : provider === 'mistral' ? 'mistral-small-latest' : 'gpt-4o-mini',
+        baseUrl: `${simulator.url}/${provider}/v1`,
+      };
+    };
+    after(() => {
+      controlPlane.deployment = openaiDeployment;
+    });
+
+    it('answers an OpenAI client from an Anthropic deployment in OpenAI’s shape, metering Anthropic’s usage', async () => {
+      useProvider('anthropic');
+      const before = simulator.requests().length;
+      const { result, record, failure } = await run(chat());
+      assert.equal(failure, undefined);
+      const body = result as { object: string; model: string; choices: Array<{ message: { content: string }; finish_reason: string }>; usage: { prompt_tokens: number; completion_tokens: number } };
+      assert.equal(body.object, 'chat.completion');
+      assert.equal(body.model, 'support-chat', 'the client sees the model it asked for');
+      assert.equal(body.choices[0].finish_reason, 'stop');
+      const upstream = simulator.requests().slice(before);
+      assert.equal(upstream[0].route, 'anthropic.messages');
+      assert.equal(upstream[0].headers['anthropic-version'], '2023-06-01');
+      assert.equal((upstream[0].body as { model: string }).model, 'claude-sonnet-4-5');
+      const reported = upstream[0].reportedUsage!;
+      assert.deepEqual([body.usage.prompt_tokens, body.usage.completion_tokens], [reported.inputTokens, reported.outputTokens]);
+      assert.deepEqual([record.inputTokens, record.outputTokens, record.usageEstimated], [reported.inputTokens, reported.outputTokens, false]);
+      assert.equal(record.provider, 'anthropic');
+    });
+
+    it('streams an Anthropic client’s request from an OpenAI deployment as Anthropic events', async () => {
+      useProvider('openai');
+      const sink = collectingSink();
+      const { record, failure } = await run({ model: 'support-chat', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'hello' }] }, { sink, api: 'anthropic' });
+      assert.equal(failure, undefined);
+      const events = [...sink.text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+      assert.equal(events[0], 'message_start');
+      assert.deepEqual(events.slice(-2), ['message_delta', 'message_stop']);
+      assert.doesNotMatch(sink.text, /\[DONE\]|chat\.completion/);
+      assert.ok(record.outputTokens > 0 && !record.usageEstimated);
+      assert.equal(record.status, 'ok');
+    });
+
+    it('passes a feature only the client’s own API has to that API, and refuses it elsewhere with the param named', async () => {
+      useProvider('openai');
+      const ok = await run(chat({ logprobs: true }));
+      assert.equal(ok.failure, undefined, 'OpenAI upstream: forwarded unchanged');
+      useProvider('anthropic');
+      const refused = await run(chat({ logprobs: true }));
+      assert.equal(refused.failure?.httpStatus, 400);
+      assert.equal(refused.failure?.code, 'unsupported_parameter');
+      assert.equal(refused.failure?.param, 'logprobs');
+    });
+
+    it('meters an abandoned translated stream: Anthropic’s input exactly, output up to the cut, flagged estimated', async () => {
+      useProvider('anthropic');
+      simulator.configure({ tokensPerSec: 100, replyWords: 300 });
+      try {
+        const sink = collectingSink();
+        setTimeout(() => sink.closeNow(), 250);
+        const { record } = await run(chat({ stream: true }), { sink });
+        assert.equal(record.status, 'cancelled');
+        assert.ok(record.inputTokens > 0, 'input comes from message_start');
+        assert.ok(record.outputTokens > 0 && record.outputTokens < 300, `output ${record.outputTokens}`);
+        assert.equal(record.usageEstimated, true);
+      } finally {
+        simulator.configure({ tokensPerSec: 0, replyWords: undefined });
+      }
+    });
+
+    it('reports an upstream that drops a translated stream midway in the client’s shape', async () => {
+      useProvider('mistral');
+      simulator.configure({ fail: 'disconnect-midstream', replyWords: 60 });
+      try {
+        const sink = collectingSink();
+        const { record } = await run({ model: 'support-chat', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'hello' }] }, { sink, api: 'anthropic' });
+        assert.match(sink.text, /event: error\ndata: \{"type":"error","error":\{"type":"api_error"/);
+        assert.doesNotMatch(sink.text, /message_stop/);
+        assert.equal(record.status, 'upstream_error');
+      } finally {
+        simulator.configure({ fail: undefined, replyWords: undefined });
+      }
+    });
   });
 });
