@@ -413,5 +413,21 @@ describe('conformance matrix: official SDKs × upstream kinds through ingress', 
       assert.equal(res.body.object, 'error', name);
       assert.match(`${String(res.body.message)} (param ${String(res.body.param)})`, message, name);
     }
+
+    const openaiCases: Array<[string, string, string, number, string | null]> = [
+      ['responses: server-side state', '/v1/responses', JSON.stringify({ model: 'conf-openai', input: 'hi', previous_response_id: 'resp_123' }), 400, 'previous_response_id'],
+      ['responses: unknown model', '/v1/responses', JSON.stringify({ model: 'no-such-model', input: 'hi' }), 404, 'model'],
+      ['responses: hosted tool', '/v1/responses', JSON.stringify({ model: 'conf-anthropic', input: 'hi', tools: [{ type: 'web_search' }] }), 400, 'tools[0].type'],
+      ['embeddings: empty input', '/v1/embeddings', JSON.stringify({ model: 'conf-openai', input: '' }), 400, 'input'],
+      ['embeddings: wrong type', '/v1/embeddings', JSON.stringify({ model: 'conf-openai', input: [1.5, 'x'] }), 400, 'input[0]'],
+      ['chat: invalid tool schema', '/v1/chat/completions', JSON.stringify({ model: 'conf-anthropic', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'bad name!' } }] }), 400, 'tools[0].function.name'],
+    ];
+    for (const [name, path, body, status, param] of openaiCases) {
+      const res = await post(path, body, mis);
+      assert.equal(res.status, status, name);
+      const error = res.body.error as { message: string; type: string; param: string | null; code: string };
+      assert.equal(error.param, param, name);
+      assert.ok(error.message && error.type && error.code, name);
+    }
   });
 });
