@@ -1,13 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { createServer, IncomingMessage, Server } from 'node:http';
+import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { startSimulator } from '@asc/simulator';
 import type { SimulatorHandle } from '@asc/simulator';
-import { ANTHROPIC_API_VERSION } from './anthropic-messages.codec';
 import type { CanonicalResponse, CanonicalStreamEvent } from './canonical';
 import { decodeResponsesRequest, encodeResponsesError, encodeResponsesResponse, ResponsesEncodeOptions, ResponsesStreamEncoder } from './openai-responses.codec';
+import { readJsonBody, simulatorHeaders } from './sdk-gateway.testing';
 import { SseEvent, SseParser } from './sse';
 import { TranslationError } from './translation.error';
 import { WIRE_CODECS, WireApi } from './translation.registry';
@@ -313,20 +313,6 @@ interface Exchange {
   upstreamEvents?: SseEvent[];
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-function upstreamHeaders(api: WireApi, incoming: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (api === 'anthropic') Object.assign(headers, { 'x-api-key': 'sk-upstream', 'anthropic-version': ANTHROPIC_API_VERSION });
-  else headers.authorization = 'Bearer sk-upstream';
-  for (const [k, v] of Object.entries(incoming.headers)) if (k.startsWith('x-sim-') && typeof v === 'string') headers[k] = v;
-  return headers;
-}
-
 async function startGateway(sim: SimulatorHandle, upstream: WireApi, exchanges: Exchange[]): Promise<{ url: string; server: Server }> {
   const up = WIRE_CODECS[upstream];
   const server = createServer((req, res) => {
@@ -334,11 +320,11 @@ async function startGateway(sim: SimulatorHandle, upstream: WireApi, exchanges: 
       const ex: Exchange = { upstreamBody: {} };
       exchanges.push(ex);
       try {
-        const body = (await readBody(req)) as Json;
+        const body = (await readJsonBody(req)) as Json;
         const canonical = decodeResponsesRequest(body);
         const opts: ResponsesEncodeOptions = { request: canonical, instructions: typeof body.instructions === 'string' ? body.instructions : null };
         ex.upstreamBody = up.encodeRequest(canonical, `${upstream}-model`);
-        const upstreamRes = await fetch(`${sim.url}/${upstream}/v1${up.chatPath}`, { method: 'POST', headers: upstreamHeaders(upstream, req), body: JSON.stringify(ex.upstreamBody) });
+        const upstreamRes = await fetch(`${sim.url}/${upstream}/v1${up.chatPath}`, { method: 'POST', headers: simulatorHeaders(upstream, req), body: JSON.stringify(ex.upstreamBody) });
         if (!upstreamRes.ok) throw new TranslationError('invalid_upstream_response', `upstream HTTP ${upstreamRes.status}: ${await upstreamRes.text()}`, null, 502);
         if (!canonical.stream) {
           ex.upstreamJson = (await upstreamRes.json()) as Json;

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { createServer, IncomingMessage, Server } from 'node:http';
+import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
@@ -7,8 +7,8 @@ import { Mistral } from '@mistralai/mistralai';
 import OpenAI from 'openai';
 import { startSimulator } from '@asc/simulator';
 import type { SimulatorHandle } from '@asc/simulator';
-import { ANTHROPIC_API_VERSION } from './anthropic-messages.codec';
 import { MeteredUsage, StreamUsageTracker } from './stream-usage.tracker';
+import { readJsonBody, simulatorHeaders } from './sdk-gateway.testing';
 import { SseEvent, SseParser } from './sse';
 import { TranslationError } from './translation.error';
 import { WIRE_CODECS, WireApi } from './translation.registry';
@@ -25,20 +25,6 @@ interface Exchange {
   metered?: MeteredUsage;
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-function upstreamHeaders(api: WireApi, incoming: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (api === 'anthropic') Object.assign(headers, { 'x-api-key': 'sk-upstream', 'anthropic-version': ANTHROPIC_API_VERSION });
-  else headers.authorization = 'Bearer sk-upstream';
-  for (const [k, v] of Object.entries(incoming.headers)) if (k.startsWith('x-sim-') && typeof v === 'string') headers[k] = v;
-  return headers;
-}
-
 async function startGateway(sim: SimulatorHandle, inbound: WireApi, upstream: WireApi, exchanges: Exchange[]): Promise<{ url: string; server: Server }> {
   const inCodec = WIRE_CODECS[inbound];
   const upCodec = WIRE_CODECS[upstream];
@@ -47,9 +33,9 @@ async function startGateway(sim: SimulatorHandle, inbound: WireApi, upstream: Wi
       const ex: Exchange = { upstreamBody: {} };
       exchanges.push(ex);
       try {
-        const canonical = inCodec.decodeRequest(await readBody(req));
+        const canonical = inCodec.decodeRequest(await readJsonBody(req));
         ex.upstreamBody = upCodec.encodeRequest(canonical, `${upstream}-model`);
-        const upstreamRes = await fetch(`${sim.url}/${upstream}/v1${upCodec.chatPath}`, { method: 'POST', headers: upstreamHeaders(upstream, req), body: JSON.stringify(ex.upstreamBody) });
+        const upstreamRes = await fetch(`${sim.url}/${upstream}/v1${upCodec.chatPath}`, { method: 'POST', headers: simulatorHeaders(upstream, req), body: JSON.stringify(ex.upstreamBody) });
         if (!upstreamRes.ok) throw new TranslationError('invalid_upstream_response', `upstream HTTP ${upstreamRes.status}: ${await upstreamRes.text()}`, null, 502);
         if (!canonical.stream) {
           ex.upstreamJson = (await upstreamRes.json()) as Record<string, unknown>;
