@@ -1,20 +1,39 @@
 import { Pool } from 'undici';
 
-export interface LoadResult {
-  /** Completed requests per second. */
-  rps: number;
+/** Latency figures of one run, in milliseconds. */
+export interface LatencyStats {
   mean: number;
   p50: number;
   p90: number;
   p99: number;
   max: number;
-  errors: number;
 }
+
+export interface LoadResult extends LatencyStats {
+  /** Completed requests per second. */
+  rps: number;
+  errors: number;
+  /** Streams only: time from the request's start to the first SSE event that carries content. */
+  ttft?: LatencyStats;
+}
+
+/** Which wire format a streamed answer is in, to recognise its first content event. */
+export type StreamWire = 'openai' | 'anthropic';
 
 export interface Target {
   url: string;
   key: string;
   body: string;
+  /** Extra request headers (e.g. anthropic-version for a direct Anthropic call). */
+  headers?: Record<string, string>;
+  /** Set for `stream: true` bodies: the answer is read as SSE and time to first token is measured. */
+  stream?: StreamWire;
+}
+
+/** One answered request: total latency and, for a stream, time to the first content event. */
+interface Sample {
+  latency: number;
+  ttft?: number;
 }
 
 /**
@@ -26,32 +45,34 @@ export interface Target {
 export class LoadGenerator {
   private readonly pool: Pool;
   private readonly path: string;
+  private readonly headers: Record<string, string>;
 
   constructor(private readonly target: Target, connections: number) {
     const url = new URL(target.url);
     this.path = url.pathname;
     this.pool = new Pool(url.origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+    this.headers = { 'content-type': 'application/json', authorization: `Bearer ${target.key}`, ...target.headers };
   }
 
   async closedLoop(workers: number, durationMs: number): Promise<LoadResult> {
-    const latencies: number[] = [];
+    const samples: Sample[] = [];
     let errors = 0;
     const end = performance.now() + durationMs;
     const start = performance.now();
     await Promise.all(
       Array.from({ length: workers }, async () => {
         while (performance.now() < end) {
-          const t = performance.now();
-          if (await this.send()) latencies.push(performance.now() - t);
+          const s = await this.send(performance.now());
+          if (s) samples.push(s);
           else errors++;
         }
       }),
     );
-    return summarize(latencies, errors, performance.now() - start);
+    return summarize(samples, errors, performance.now() - start);
   }
 
   async openLoop(rate: number, durationMs: number): Promise<LoadResult> {
-    const latencies: number[] = [];
+    const samples: Sample[] = [];
     let errors = 0;
     const inflight: Promise<void>[] = [];
     const start = performance.now();
@@ -62,39 +83,83 @@ export class LoadGenerator {
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       // Latency counts from the scheduled start, so a late send is charged to the target.
       inflight.push(
-        this.send().then((ok) => {
-          if (ok) latencies.push(performance.now() - due);
+        this.send(due).then((s) => {
+          if (s) samples.push(s);
           else errors++;
         }),
       );
     }
     await Promise.all(inflight);
-    return summarize(latencies, errors, performance.now() - start);
+    return summarize(samples, errors, performance.now() - start);
   }
 
   close(): Promise<void> {
     return this.pool.close();
   }
 
-  private async send(): Promise<boolean> {
+  /** Sends one request timed from `t0`; undefined when it failed (status, transport, or a stream without content). */
+  private async send(t0: number): Promise<Sample | undefined> {
     try {
-      const res = await this.pool.request({
-        method: 'POST',
-        path: this.path,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.target.key}` },
-        body: this.target.body,
-      });
-      await res.body.dump();
-      return res.statusCode === 200;
+      const res = await this.pool.request({ method: 'POST', path: this.path, headers: this.headers, body: this.target.body });
+      if (res.statusCode !== 200 || !this.target.stream) {
+        await res.body.dump();
+        return res.statusCode === 200 ? { latency: performance.now() - t0 } : undefined;
+      }
+      const first = new FirstContent(this.target.stream);
+      let ttft: number | undefined;
+      for await (const chunk of res.body) {
+        if (ttft === undefined && first.push(chunk as Buffer)) ttft = performance.now() - t0;
+      }
+      return ttft === undefined ? undefined : { latency: performance.now() - t0, ttft };
     } catch {
-      return false;
+      return undefined;
     }
   }
 }
 
-function summarize(latencies: number[], errors: number, elapsedMs: number): LoadResult {
-  const sorted = Float64Array.from(latencies).sort();
+/**
+ * Finds the first SSE event that carries generated text: an OpenAI chunk with a non-empty
+ * `delta.content`, or an Anthropic `content_block_delta` with non-empty text. Only the events
+ * before it are parsed, so the rest of the stream costs the client nothing but reading.
+ */
+class FirstContent {
+  private buffer = '';
+
+  constructor(private readonly wire: StreamWire) {}
+
+  /** Feeds bytes; true once the first content event has been seen in them. */
+  push(chunk: Buffer): boolean {
+    this.buffer += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl).trim();
+      this.buffer = this.buffer.slice(nl + 1);
+      if (line.startsWith('data:') && this.hasContent(line.slice(5).trim())) return true;
+    }
+    return false;
+  }
+
+  private hasContent(data: string): boolean {
+    if (data === '[DONE]' || !data.startsWith('{')) return false;
+    const ev = JSON.parse(data) as { type?: string; delta?: { text?: string }; choices?: Array<{ delta?: { content?: string | null } }> };
+    if (this.wire === 'anthropic') return ev.type === 'content_block_delta' && !!ev.delta?.text;
+    return !!ev.choices?.some((c) => !!c.delta?.content);
+  }
+}
+
+function stats(values: number[]): LatencyStats {
+  const sorted = Float64Array.from(values).sort();
   const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : 0);
   const mean = sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0;
-  return { rps: (latencies.length * 1000) / elapsedMs, mean, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), errors };
+  return { mean, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) };
+}
+
+function summarize(samples: Sample[], errors: number, elapsedMs: number): LoadResult {
+  const ttfts = samples.flatMap((s) => (s.ttft === undefined ? [] : [s.ttft]));
+  return {
+    rps: (samples.length * 1000) / elapsedMs,
+    ...stats(samples.map((s) => s.latency)),
+    errors,
+    ...(ttfts.length ? { ttft: stats(ttfts) } : {}),
+  };
 }

@@ -1,32 +1,42 @@
-// Gateway overhead benchmark: the same OpenAI chat request sent straight to the provider
-// simulator and through ASC (every governance step on: key check, policy, routing, secrets
-// lease, event emission), at 1 and 32 connections, plus the highest request rate whose p99
-// stays under 20 ms. Each component runs in its own process; load comes from this one.
+// Gateway benchmarks. Each component runs in its own process; load comes from this one.
 //
-//   npm run bench -- [--mode embedded|production|both] [--duration 10] [--cache-ttl-ms 2000]
+//   npm run bench -- [--scenario overhead|translation] [--mode embedded|production|both] [--duration 10]
+//                    [--cache-ttl-ms 2000] [--ttft-ms 50]
+//
+// overhead (default): the same OpenAI chat request sent straight to the provider simulator and
+// through ASC (every governance step on: key check, policy, routing, secrets lease, event
+// emission), at 1 and 32 connections, plus the highest request rate whose p99 stays under 20 ms.
+// translation: an OpenAI client calling a model served by an OpenAI deployment (passthrough)
+// and one served by an Anthropic deployment (translated), each also sent straight to the
+// simulator in the upstream's own API; non-streamed latency with a zero-latency simulator,
+// then time to first token of streams with the simulator holding the first token --ttft-ms.
 //
 // production mode needs PostgreSQL, Kafka and ClickHouse (tools/infra/up.sh).
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { LoadGenerator, LoadResult } from './load';
-import { embedded, production, startSimulatorProcess } from './targets';
+import { ANTHROPIC_API_VERSION, WIRE_CODECS } from '@asc/providers';
+import { LatencyStats, LoadGenerator, LoadResult, Target } from './load';
+import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, TRANSLATED_MODEL, TRANSLATED_UPSTREAM_MODEL, embedded, production, startSimulatorProcess } from './targets';
 
 interface Measurement extends LoadResult {
   label: string;
   connections: number;
 }
 
-const BODY = JSON.stringify({
-  model: 'gpt-4o-mini',
-  messages: [
-    { role: 'system', content: 'You are a helpful support assistant.' },
-    { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
-  ],
-  max_tokens: 64,
-});
+const MESSAGES = [
+  { role: 'system', content: 'You are a helpful support assistant.' },
+  { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
+];
 
-async function measure(label: string, url: string, key: string, durationMs: number): Promise<Measurement[]> {
-  const gen = new LoadGenerator({ url, key, body: BODY }, 64);
+/** The OpenAI chat body; streams ask for usage, as a client that meters would. */
+function openAIBody(model: string, stream: boolean): Record<string, unknown> {
+  return { model, messages: MESSAGES, max_tokens: 64, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) };
+}
+
+const BODY = JSON.stringify(openAIBody(PASSTHROUGH_MODEL, false));
+
+async function measure(label: string, target: Target, durationMs: number): Promise<Measurement[]> {
+  const gen = new LoadGenerator(target, 64);
   try {
     await gen.closedLoop(8, 2000); // warm-up: JIT, connection pools, caches
     const out: Measurement[] = [];
@@ -57,44 +67,182 @@ async function maxRateUnder20ms(url: string, key: string, durationMs: number): P
 
 const ms = (v: number) => v.toFixed(2);
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { mode: { type: 'string', default: 'both' }, duration: { type: 'string', default: '10' }, 'cache-ttl-ms': { type: 'string', default: '2000' } },
-  });
-  const duration = Number(values.duration) * 1000;
-  const cacheTtl = String(values['cache-ttl-ms']);
-  const modes = values.mode === 'both' ? ['embedded', 'production'] : [String(values.mode)];
-  const sim = await startSimulatorProcess();
+function startGateway(mode: string, sim: SimulatorProcess, cacheTtl: string): Promise<BenchTarget> {
+  return mode === 'embedded' ? embedded(sim.url, cacheTtl) : production(sim.url, cacheTtl);
+}
+
+async function overhead(sim: SimulatorProcess, modes: string[], duration: number, cacheTtl: string): Promise<string[]> {
+  const out: string[] = [];
   const rows: Measurement[] = [];
   const sweeps: Array<{ label: string; rate: number; p99: number }> = [];
-  try {
-    const direct = await measure('simulator direct', `${sim.url}/v1/chat/completions`, 'sk-direct', duration);
-    rows.push(...direct);
-    sweeps.push({ label: 'simulator direct', ...(await maxRateUnder20ms(`${sim.url}/v1/chat/completions`, 'sk-direct', duration)) });
-    for (const mode of modes) {
-      const gw = mode === 'embedded' ? await embedded(sim.url, cacheTtl) : await production(sim.url, cacheTtl);
-      try {
-        rows.push(...(await measure(`ASC ${mode}`, gw.url, gw.key, duration)));
-        sweeps.push({ label: `ASC ${mode}`, ...(await maxRateUnder20ms(gw.url, gw.key, duration)) });
-      } finally {
-        await gw.stop();
-      }
+  const directUrl = `${sim.url}/v1/chat/completions`;
+  rows.push(...(await measure('simulator direct', { url: directUrl, key: 'sk-direct', body: BODY }, duration)));
+  sweeps.push({ label: 'simulator direct', ...(await maxRateUnder20ms(directUrl, 'sk-direct', duration)) });
+  for (const mode of modes) {
+    const gw = await startGateway(mode, sim, cacheTtl);
+    try {
+      rows.push(...(await measure(`ASC ${mode}`, { url: gw.url, key: gw.key, body: BODY }, duration)));
+      sweeps.push({ label: `ASC ${mode}`, ...(await maxRateUnder20ms(gw.url, gw.key, duration)) });
+    } finally {
+      await gw.stop();
     }
-  } finally {
-    await sim.proc.stop();
   }
   const base = new Map(rows.filter((r) => r.label === 'simulator direct').map((r) => [r.connections, r]));
-  console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${duration / 1000}s per point; ingress config cache TTL ${cacheTtl} ms\n`);
-  console.log('| target | connections | req/s | mean ms | p50 ms | p90 ms | p99 ms | added mean ms | added p99 ms | errors |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| target | connections | req/s | mean ms | p50 ms | p90 ms | p99 ms | added mean ms | added p99 ms | errors |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const b = base.get(r.connections);
     const added = (v: number, bv?: number) => (r.label === 'simulator direct' || bv === undefined ? '—' : ms(v - bv));
-    console.log(`| ${r.label} | ${r.connections} | ${r.rps.toFixed(0)} | ${ms(r.mean)} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${added(r.mean, b?.mean)} | ${added(r.p99, b?.p99)} | ${r.errors} |`);
+    out.push(`| ${r.label} | ${r.connections} | ${r.rps.toFixed(0)} | ${ms(r.mean)} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${added(r.mean, b?.mean)} | ${added(r.p99, b?.p99)} | ${r.errors} |`);
   }
-  console.log('\n| target | highest rate with p99 < 20 ms (uniform arrivals, steps of 200/s) | p99 there |');
-  console.log('|---|---|---|');
-  for (const s of sweeps) console.log(`| ${s.label} | ${s.rate} req/s | ${ms(s.p99)} ms |`);
+  out.push('\n| target | highest rate with p99 < 20 ms (uniform arrivals, steps of 200/s) | p99 there |');
+  out.push('|---|---|---|');
+  for (const s of sweeps) out.push(`| ${s.label} | ${s.rate} req/s | ${ms(s.p99)} ms |`);
+  return out;
+}
+
+type Path = 'passthrough' | 'translated';
+const PATHS: Path[] = ['passthrough', 'translated'];
+
+interface PathMeasurement extends Measurement {
+  path: Path;
+  stream: boolean;
+}
+
+/** The request straight to the simulator: what ingress sends upstream for this path. */
+function directTarget(sim: SimulatorProcess, path: Path, stream: boolean): Target {
+  const body = openAIBody(PASSTHROUGH_MODEL, stream);
+  if (path === 'passthrough') return { url: `${sim.url}/openai/v1/chat/completions`, key: 'sk-direct', body: JSON.stringify(body), stream: stream ? 'openai' : undefined };
+  // Translated with the same codecs ingress uses, so the simulator does the same work either way.
+  const anthropic = WIRE_CODECS.anthropic.encodeRequest({ ...WIRE_CODECS.openai.decodeRequest(body), stream }, TRANSLATED_UPSTREAM_MODEL);
+  return {
+    url: `${sim.url}/anthropic/v1/messages`,
+    key: 'sk-ant-direct',
+    headers: { 'anthropic-version': ANTHROPIC_API_VERSION },
+    body: JSON.stringify(anthropic),
+    stream: stream ? 'anthropic' : undefined,
+  };
+}
+
+function gatewayTarget(gw: BenchTarget, path: Path, stream: boolean): Target {
+  const model = path === 'passthrough' ? PASSTHROUGH_MODEL : TRANSLATED_MODEL;
+  return { url: gw.url, key: gw.key, body: JSON.stringify(openAIBody(model, stream)), stream: stream ? 'openai' : undefined };
+}
+
+/**
+ * Non-streamed latency with a zero-latency simulator, then streams with the first token held
+ * ttftMs. Both paths are warmed up first and measured back to back at each connection count,
+ * so a drift of the shared machine hits them alike.
+ */
+async function measurePaths(label: string, sim: SimulatorProcess, target: (path: Path, stream: boolean) => Target, duration: number, ttftMs: number): Promise<PathMeasurement[]> {
+  const out: PathMeasurement[] = [];
+  for (const stream of [false, true]) {
+    await sim.configure({ ttftMs: stream ? ttftMs : 0 });
+    const gens = PATHS.map((path) => ({ path, gen: new LoadGenerator(target(path, stream), 64) }));
+    try {
+      for (const { gen } of gens) await gen.closedLoop(8, 3000); // warm-up: JIT, connection pools, caches
+      for (const c of [1, 32]) {
+        for (const { path, gen } of gens) {
+          console.error(`  ${label}: ${path}, ${stream ? 'stream' : 'non-stream'}, ${c} connection(s)`);
+          out.push({ label, connections: c, path, stream, ...(await gen.closedLoop(c, duration)) });
+        }
+      }
+    } finally {
+      await Promise.all(gens.map(({ gen }) => gen.close()));
+    }
+  }
+  await sim.configure({ ttftMs: 0 });
+  return out;
+}
+
+/** Fails unless one request on each path reached the simulator's route of the expected provider API. */
+async function checkRoutes(sim: SimulatorProcess, gw: BenchTarget): Promise<void> {
+  const expected: Record<Path, string> = { passthrough: 'openai.chat.completions', translated: 'anthropic.messages' };
+  for (const path of PATHS) {
+    const before = (await sim.stats()).byRoute[expected[path]] ?? 0;
+    const t = gatewayTarget(gw, path, false);
+    const res = await fetch(t.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.key}` }, body: t.body });
+    const after = (await sim.stats()).byRoute[expected[path]] ?? 0;
+    if (res.status !== 200 || after !== before + 1) throw new Error(`${path} request did not reach ${expected[path]} (status ${res.status}): ${(await res.text()).slice(0, 300)}`);
+  }
+}
+
+async function translation(sim: SimulatorProcess, modes: string[], duration: number, cacheTtl: string, ttftMs: number): Promise<string[]> {
+  const out: string[] = [];
+  const rows = await measurePaths('simulator direct', sim, (path, stream) => directTarget(sim, path, stream), duration, ttftMs);
+  for (const mode of modes) {
+    const gw = await startGateway(mode, sim, cacheTtl);
+    try {
+      await checkRoutes(sim, gw);
+      rows.push(...(await measurePaths(`ASC ${mode}`, sim, (path, stream) => gatewayTarget(gw, path, stream), duration, ttftMs)));
+    } finally {
+      await gw.stop();
+    }
+  }
+  const find = (label: string, path: Path, stream: boolean, c: number) => rows.find((r) => r.label === label && r.path === path && r.stream === stream && r.connections === c);
+  const diff = (a: LatencyStats | undefined, b: LatencyStats | undefined, k: keyof LatencyStats) => (a && b ? ms(a[k] - b[k]) : '—');
+  const isDirect = (r: Measurement) => r.label === 'simulator direct';
+
+  out.push('Non-streamed, simulator latency 0. "added" = through ASC minus the same path straight to the simulator.\n');
+  out.push('| path | target | connections | req/s | mean ms | p50 ms | p99 ms | added mean ms | added p50 ms | added p99 ms | errors |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows.filter((x) => !x.stream)) {
+    const b = isDirect(r) ? undefined : find('simulator direct', r.path, false, r.connections);
+    out.push(`| ${r.path} | ${r.label} | ${r.connections} | ${r.rps.toFixed(0)} | ${ms(r.mean)} | ${ms(r.p50)} | ${ms(r.p99)} | ${diff(r, b, 'mean')} | ${diff(r, b, 'p50')} | ${diff(r, b, 'p99')} | ${r.errors} |`);
+  }
+  out.push('\nTranslated minus passthrough (non-streamed): through ASC, and the part added by ingress (net of the simulator\'s own difference).\n');
+  out.push('| target | connections | req/s | mean ms | p50 ms | p99 ms | added-by-ingress mean ms | added-by-ingress p50 ms | added-by-ingress p99 ms |');
+  out.push('|---|---|---|---|---|---|---|---|---|');
+  for (const label of [...new Set(rows.map((r) => r.label))]) {
+    for (const c of [1, 32]) {
+      const t = find(label, 'translated', false, c);
+      const p = find(label, 'passthrough', false, c);
+      if (!t || !p) continue;
+      const dt = find('simulator direct', 'translated', false, c);
+      const dp = find('simulator direct', 'passthrough', false, c);
+      const net = (k: keyof LatencyStats) => (isDirect(t) || !dt || !dp ? '—' : ms(t[k] - dt[k] - (p[k] - dp[k])));
+      out.push(`| ${label} | ${c} | ${(t.rps - p.rps).toFixed(0)} | ${diff(t, p, 'mean')} | ${diff(t, p, 'p50')} | ${diff(t, p, 'p99')} | ${net('mean')} | ${net('p50')} | ${net('p99')} |`);
+    }
+  }
+  out.push(`\nStreams (stream: true), simulator time to first token ${ttftMs} ms. TTFT = request start to the first SSE event with content, at the client.\n`);
+  out.push('| path | target | connections | streams/s | TTFT mean ms | TTFT p50 ms | TTFT p99 ms | added mean ms | added p50 ms | added p99 ms | errors |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows.filter((x) => x.stream)) {
+    const b = isDirect(r) ? undefined : find('simulator direct', r.path, true, r.connections)?.ttft;
+    const t = r.ttft;
+    out.push(
+      `| ${r.path} | ${r.label} | ${r.connections} | ${r.rps.toFixed(0)} | ${t ? ms(t.mean) : '—'} | ${t ? ms(t.p50) : '—'} | ${t ? ms(t.p99) : '—'} | ${diff(t, b, 'mean')} | ${diff(t, b, 'p50')} | ${diff(t, b, 'p99')} | ${r.errors} |`,
+    );
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', default: 'overhead' },
+      mode: { type: 'string', default: 'both' },
+      duration: { type: 'string', default: '10' },
+      'cache-ttl-ms': { type: 'string', default: '2000' },
+      'ttft-ms': { type: 'string', default: '50' },
+    },
+  });
+  const scenario = String(values.scenario);
+  if (scenario !== 'overhead' && scenario !== 'translation') throw new Error(`unknown --scenario ${scenario} (overhead|translation)`);
+  const duration = Number(values.duration) * 1000;
+  const cacheTtl = String(values['cache-ttl-ms']);
+  const ttftMs = Number(values['ttft-ms']);
+  const modes = values.mode === 'both' ? ['embedded', 'production'] : [String(values.mode)];
+  const sim = await startSimulatorProcess();
+  let report: string[];
+  try {
+    report = scenario === 'translation' ? await translation(sim, modes, duration, cacheTtl, ttftMs) : await overhead(sim, modes, duration, cacheTtl);
+  } finally {
+    await sim.proc.stop();
+  }
+  const extra = scenario === 'translation' ? `; simulator TTFT ${ttftMs} ms for streams` : '';
+  console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; scenario ${scenario}; ${duration / 1000}s per point; ingress config cache TTL ${cacheTtl} ms${extra}\n`);
+  console.log(report.join('\n'));
 }
 
 main().catch((err: unknown) => {

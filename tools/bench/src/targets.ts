@@ -1,22 +1,70 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
 import { NodeProcess, startNodeProcess, startProductionSuite } from '@asc/testing';
 
 /** A gateway under test: where to send requests, with which key, and how to stop it. */
 export interface BenchTarget {
+  /** The OpenAI chat completions endpoint of ingress. */
   url: string;
   key: string;
   stop(): Promise<void>;
 }
 
-export async function startSimulatorProcess(): Promise<{ proc: NodeProcess; url: string }> {
+/** Served by an OpenAI deployment: ingress forwards the OpenAI body unchanged (passthrough). */
+export const PASSTHROUGH_MODEL = 'gpt-4o-mini';
+/** Served by an Anthropic deployment: ingress translates OpenAI ⇄ Anthropic Messages. */
+export const TRANSLATED_MODEL = 'claude-3-5-haiku';
+export const TRANSLATED_UPSTREAM_MODEL = 'claude-3-5-haiku-20241022';
+
+export interface SimulatorProcess {
+  proc: NodeProcess;
+  url: string;
+  /** Changes the running simulator's server-wide options (POST /_sim/config). */
+  configure(patch: Record<string, unknown>): Promise<void>;
+  /** Requests received so far, by route id (GET /_sim/stats). */
+  stats(): Promise<{ byRoute: Record<string, number> }>;
+}
+
+export async function startSimulatorProcess(): Promise<SimulatorProcess> {
   const port = await freePort();
   const proc = startNodeProcess('tools/simulator/src/main.js', { SIM_PORT: String(port) });
   await proc.waitForLine(/"url"/, 30_000);
-  return { proc, url: `http://127.0.0.1:${port}` };
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    proc,
+    url,
+    async configure(patch) {
+      const res = await fetch(`${url}/_sim/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+      if (!res.ok) throw new Error(`simulator config ${JSON.stringify(patch)}: ${res.status} ${await res.text()}`);
+    },
+    async stats() {
+      const res = await fetch(`${url}/_sim/stats`);
+      if (!res.ok) throw new Error(`simulator stats: ${res.status}`);
+      return (await res.json()) as { byRoute: Record<string, number> };
+    },
+  };
+}
+
+/**
+ * The extra Anthropic deployment of the translation scenario (`${sim}/anthropic/v1`), allowed
+ * for the tenant next to the OpenAI one.
+ */
+async function seedAnthropic(admin: AdminClient, tenantId: string, simulatorUrl: string): Promise<void> {
+  await admin.putPolicy(tenantId, { allowedModels: [PASSTHROUGH_MODEL, TRANSLATED_MODEL], allowedRegions: ['*'] });
+  const credential = await admin.createCredential({ name: 'sim-anthropic', provider: 'anthropic', secret: 'sk-ant-bench' });
+  await admin.createDeployment({
+    model: TRANSLATED_MODEL,
+    provider: 'anthropic',
+    upstreamModel: TRANSLATED_UPSTREAM_MODEL,
+    region: 'local',
+    baseUrl: `${simulatorUrl}/anthropic/v1`,
+    credentialId: credential.id,
+    price: { inputPerMtokUsd: 0.8, outputPerMtokUsd: 4 },
+  });
 }
 
 export async function embedded(simulatorUrl: string, cacheTtlMs: string): Promise<BenchTarget> {
@@ -33,15 +81,23 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string): Promis
     INGRESS_CONFIG_CACHE_TTL_MS: cacheTtlMs,
     LOG_LEVEL: 'error',
   });
-  await proc.waitForLine(/^ASC_READY=1$/m, 120_000);
-  return {
-    url: `http://127.0.0.1:${port}/v1/chat/completions`,
-    key,
-    stop: async () => {
-      await proc.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  const stop = async () => {
+    await proc.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   };
+  try {
+    await proc.waitForLine(/^ASC_READY=1$/m, 120_000);
+    // The suite seeds the demo tenant's OpenAI deployments itself; the Anthropic one goes
+    // through the same admin API, with the token the suite keeps in its data directory.
+    const [, endpoints] = await proc.waitForLine(/^ASC_ADMIN_ENDPOINTS=(.+)$/m);
+    const [, tenantId] = await proc.waitForLine(/^ASC_DEMO_TENANT=(.+)$/m);
+    const admin = new AdminClient(JSON.parse(endpoints) as AdminEndpoints, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
+    await seedAnthropic(admin, tenantId.trim(), simulatorUrl);
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 export async function production(simulatorUrl: string, cacheTtlMs: string): Promise<BenchTarget> {
@@ -51,10 +107,10 @@ export async function production(simulatorUrl: string, cacheTtlMs: string): Prom
     await admin.createTenant({ id: 'bench', name: 'Bench' });
     const app = await admin.createApp('bench', 'bench');
     const { key } = await admin.createApiKey('bench', { appId: app.id });
-    await admin.putPolicy('bench', { allowedModels: ['gpt-4o-mini'], allowedRegions: ['*'] });
     const credential = await admin.createCredential({ name: 'sim', provider: 'openai', secret: 'sk-bench' });
     const price = { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6 };
-    await admin.createDeployment({ model: 'gpt-4o-mini', provider: 'openai', upstreamModel: 'gpt-4o-mini', region: 'local', baseUrl: `${simulatorUrl}/v1`, credentialId: credential.id, price });
+    await admin.createDeployment({ model: PASSTHROUGH_MODEL, provider: 'openai', upstreamModel: PASSTHROUGH_MODEL, region: 'local', baseUrl: `${simulatorUrl}/openai/v1`, credentialId: credential.id, price });
+    await seedAnthropic(admin, 'bench', simulatorUrl);
     return { url: `${suite.ingressBaseUrl}/chat/completions`, key, stop: suite.stop };
   } catch (err) {
     await suite.stop();
