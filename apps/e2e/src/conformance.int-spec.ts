@@ -167,7 +167,8 @@ describe('conformance matrix: official SDKs × upstream kinds through ingress', 
     simulator = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
     // A self-hosted OpenAI-compatible server (vLLM, Ollama) that takes no key.
     selfHosted = await startSimulator({ port: 0, anonymous: true });
-    suite = await startProductionSuite({ ingressEnv: { INGRESS_UPSTREAM_TIMEOUT_MS: '10000' } });
+    // A small body limit: an oversized body is then refused while it still fits the socket buffers (no EPIPE race in the client).
+    suite = await startProductionSuite({ ingressEnv: { INGRESS_UPSTREAM_TIMEOUT_MS: '10000', INGRESS_BODY_LIMIT_BYTES: String(256 * 1024) } });
     admin = suite.admin;
     ingressOrigin = suite.ingressBaseUrl.replace(/\/v1$/, '');
     await admin.createTenant({ id: tenant, name: 'Conformance' });
@@ -395,7 +396,7 @@ describe('conformance matrix: official SDKs × upstream kinds through ingress', 
       assert.match(error.message, message, name);
       assert.ok(typeof error.type === 'string' && error.type.endsWith('_error'), name);
     }
-    const big = await post('/v1/messages', msg({ messages: [{ role: 'user', content: 'x'.repeat(12 * 1024 * 1024) }] }), anth);
+    const big = await post('/v1/messages', msg({ messages: [{ role: 'user', content: 'x'.repeat(300 * 1024) }] }), anth);
     assert.equal(big.status, 413);
     assert.equal(big.body.type, 'error');
 

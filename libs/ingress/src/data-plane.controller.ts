@@ -120,6 +120,9 @@ export class DataPlaneController {
     return this.handle(request, reply, api, recordApi, async ({ record, principal }) => {
       if (api === 'anthropic') requireAnthropicVersion(request);
       const chat = parseInboundChat(api, request.body);
+      // Anthropic beta features reach an Anthropic deployment as they would reach Anthropic.
+      const beta = header(request, 'anthropic-beta');
+      if (api === 'anthropic' && beta) chat.providerHeaders = { 'anthropic-beta': beta };
       record.requestedModel = chat.model;
       record.stream = chat.stream;
       const call = await this.gateway.authorize(record, principal, chat.model);
@@ -137,7 +140,7 @@ export class DataPlaneController {
   }
 
   private async json(reply: FastifyReply, record: RequestRecord, body: unknown): Promise<void> {
-    await reply.header('x-request-id', record.requestId).code(200).send(body);
+    await reply.headers(requestIdHeaders(record.requestId)).code(200).send(body);
   }
 
   /** One request's frame: span, record, authentication, the error in the caller's shape, and its one event. */
@@ -163,7 +166,7 @@ export class DataPlaneController {
       if (!reply.sent && !reply.raw.headersSent) {
         if (failure.retryAfter) void reply.header('retry-after', failure.retryAfter);
         await reply
-          .header('x-request-id', record.requestId)
+          .headers(requestIdHeaders(record.requestId))
           .code(status)
           .send(INBOUND[api].encodeError(status, failure.code, failure.message, failure.param));
       }
@@ -173,6 +176,11 @@ export class DataPlaneController {
       span.end();
     }
   }
+}
+
+/** `x-request-id` for OpenAI and Mistral SDKs, `request-id` for Anthropic's (`_request_id`). */
+function requestIdHeaders(requestId: string): Record<string, string> {
+  return { 'x-request-id': requestId, 'request-id': requestId };
 }
 
 /** Server-sent events over the raw response, written without Fastify's serialization. */
@@ -193,7 +201,7 @@ function sseSink(reply: FastifyReply, requestId: string): StreamSink {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
         connection: 'keep-alive',
-        'x-request-id': requestId,
+        ...requestIdHeaders(requestId),
       });
     },
     write(text: string) {

@@ -277,6 +277,19 @@ describe('GatewayService (data plane without the control plane)', () => {
       assert.equal(record.status, 'ok');
     });
 
+    it('forwards anthropic-beta to an Anthropic deployment only', async () => {
+      useProvider('anthropic');
+      const body = { model: 'support-chat', max_tokens: 32, messages: [{ role: 'user', content: 'hi' }] };
+      const chatWithBeta = () => ({ ...parseInboundChat('anthropic', body), providerHeaders: { 'anthropic-beta': 'prompt-caching-2024-07-31' } });
+      const record = beginRecord('anthropic.messages');
+      const p = await service.authenticate(record, undefined, KEY);
+      await service.complete(record, await service.authorize(record, p, 'support-chat'), chatWithBeta());
+      assert.equal(simulator.requests().at(-1)?.headers['anthropic-beta'], 'prompt-caching-2024-07-31');
+      useProvider('openai');
+      await service.complete(record, await service.authorize(record, p, 'support-chat'), chatWithBeta());
+      assert.equal(simulator.requests().at(-1)?.headers['anthropic-beta'], undefined, 'never to another provider');
+    });
+
     it('passes a feature only the client’s own API has to that API, and refuses it elsewhere with the param named', async () => {
       useProvider('openai');
       const ok = await run(chat({ logprobs: true }));

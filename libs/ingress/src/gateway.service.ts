@@ -110,7 +110,7 @@ export class GatewayService {
   async complete(record: RequestRecord, call: GovernedCall, chat: InboundChat): Promise<unknown> {
     const passthrough = INBOUND[chat.api].native === call.upstreamApi;
     const codec = WIRE_CODECS[call.upstreamApi];
-    const response = await this.upstream.postJson(this.target(call), codec.chatPath, this.upstreamBody(call, chat, passthrough), this.callOptions(record));
+    const response = await this.upstream.postJson(this.target(call), codec.chatPath, this.upstreamBody(call, chat, passthrough), this.callOptions(record, passthrough ? chat.providerHeaders : undefined));
     let decoded: CanonicalResponse | undefined;
     try {
       decoded = codec.decodeResponse(response.body);
@@ -137,7 +137,7 @@ export class GatewayService {
     const abort = new AbortController();
     sink.onClose(() => abort.abort());
     const events = await this.upstream.postStream(this.target(call), codec.chatPath, this.upstreamBody(call, chat, passthrough), {
-      ...this.callOptions(record),
+      ...this.callOptions(record, passthrough ? chat.providerHeaders : undefined),
       signal: abort.signal,
     });
     const decoder = codec.streamDecoder();
@@ -236,11 +236,12 @@ export class GatewayService {
     return { baseUrl: call.deployment.baseUrl, apiKey: call.lease.secret, auth: call.upstreamApi === 'anthropic' ? 'anthropic' : 'bearer' };
   }
 
-  callOptions(record: RequestRecord) {
+  callOptions(record: RequestRecord, providerHeaders?: Record<string, string>) {
+    const headers = { ...providerHeaders, ...(record.traceparent ? { traceparent: record.traceparent } : {}) };
     return {
       headersTimeoutMs: this.options.upstreamTimeoutMs,
       bodyTimeoutMs: this.options.upstreamTimeoutMs,
-      headers: record.traceparent ? { traceparent: record.traceparent } : undefined,
+      headers: Object.keys(headers).length ? headers : undefined,
     };
   }
 

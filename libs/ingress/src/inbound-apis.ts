@@ -114,6 +114,8 @@ export interface InboundChat {
   stream: boolean;
   /** The client wants usage in the stream (OpenAI include_usage; always for the others). */
   streamUsage: boolean;
+  /** Provider headers the client sent (e.g. `anthropic-beta`), forwarded only to an upstream of the same API. */
+  providerHeaders?: Record<string, string>;
 }
 
 /** Valid in the client's own API but not translatable: a same-API upstream can still serve it. */
