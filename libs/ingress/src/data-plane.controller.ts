@@ -6,8 +6,7 @@ import { CatalogService, EmbeddingsApi } from './catalog.service';
 import type { Principal } from './control-plane.port';
 import { GatewayService, StreamSink } from './gateway.service';
 import { INBOUND, InboundApi, parseInboundChat } from './inbound-apis';
-import { IngressError } from './ingress.error';
-import { toIngressError } from './openai-error';
+import { IngressError, toIngressError } from './ingress.error';
 import { beginRecord, RequestRecord } from './request-record';
 
 const tracer = trace.getTracer('asc-ingress');
@@ -123,7 +122,6 @@ export class DataPlaneController {
       // Anthropic beta features reach an Anthropic deployment as they would reach Anthropic.
       const beta = header(request, 'anthropic-beta');
       if (api === 'anthropic' && beta) chat.providerHeaders = { 'anthropic-beta': beta };
-      record.requestedModel = chat.model;
       record.stream = chat.stream;
       const call = await this.gateway.authorize(record, principal, chat.model);
       if (chat.stream) await this.gateway.stream(record, call, chat, sseSink(reply, record.requestId));

@@ -9,10 +9,9 @@ import { hashApiKey } from '@asc/tenancy';
 import { eventually } from '@asc/testing';
 import { GatewayService, StreamSink } from './gateway.service';
 import { ControlPlane, Deployment, Principal } from './control-plane.port';
-import { IngressError } from './ingress.error';
+import { IngressError, toIngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
 import { InboundApi, parseInboundChat } from './inbound-apis';
-import { toIngressError } from './openai-error';
 import { beginRecord, RequestRecord } from './request-record';
 
 const KEY = 'asc_data-plane-test-key-0001';

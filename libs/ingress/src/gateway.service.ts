@@ -8,7 +8,6 @@ import {
   estimateTokens,
   OpenAICompatibleClient,
   SseEvent,
-  StreamEncoder,
   StreamUsageTracker,
   UpstreamTarget,
   WIRE_CODECS,
@@ -17,10 +16,9 @@ import {
 import { hashApiKey, isWellFormedApiKey } from '@asc/tenancy';
 import { CONTROL_PLANE, ControlPlane, CredentialLease, Deployment, Principal } from './control-plane.port';
 import { INBOUND, InboundChat, upstreamApiOf } from './inbound-apis';
-import { IngressError } from './ingress.error';
+import { IngressError, toIngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
 import { INGRESS_OPTIONS, IngressOptions, EVENT_PUBLISHER, UPSTREAM_CLIENT } from './ingress.tokens';
-import { toIngressError } from './openai-error';
 import { RequestRecord, toEventPayload } from './request-record';
 import { costUsd } from './usage';
 
@@ -141,10 +139,14 @@ export class GatewayService {
       signal: abort.signal,
     });
     const decoder = codec.streamDecoder();
+    // Translates when the APIs differ; in passthrough it only ever reports a failure.
     const encoder = INBOUND[chat.api].streamEncoder(chat);
-    const tracker = new StreamUsageTracker(
-      chat.canonical ? estimateRequestInputTokens(chat.canonical) : estimateTokens(JSON.stringify(chat.body.messages ?? chat.body.input ?? '')),
+    // Only needed when a stream is cut before the provider reports input: computed then.
+    const canonical = chat.canonical;
+    const tracker = new StreamUsageTracker(() =>
+      canonical ? estimateRequestInputTokens(canonical) : estimateTokens(JSON.stringify(chat.body.messages ?? chat.body.input ?? '')),
     );
+    const hideUsage = passthrough && chat.api === 'openai' && !chat.streamUsage;
     let opened = false;
     let upstreamFailure: { code: string } | undefined;
     const write = (text: string) => {
@@ -158,13 +160,18 @@ export class GatewayService {
     try {
       for await (const sse of events) {
         let out = '';
+        let usageReported = false;
+        let produced = false;
         for (const ev of decoder.push(sse)) {
           tracker.observe(ev);
+          if (ev.type === 'usage') usageReported = true;
+          else if (ev.type !== 'start') produced = true;
           if (!record.ttftMs && (ev.type === 'text_delta' || ev.type === 'tool_call_start')) record.ttftMs = performance.now() - record.t0;
           if (ev.type === 'error') upstreamFailure ??= { code: ev.code };
           if (!passthrough) out += encoder.push(ev);
         }
-        write(passthrough ? forwardRaw(chat, sse) : out);
+        if (passthrough) out = hideUsage && usageReported ? withoutUsage(sse, produced) : rawEvent(sse);
+        write(out);
         if (decoder.done) break;
       }
     } catch (err) {
@@ -173,7 +180,7 @@ export class GatewayService {
       if (!sink.closed) {
         const error = toIngressError(err);
         upstreamFailure ??= { code: error.code };
-        write(failureEncoder(chat, encoder, passthrough).push({ type: 'error', status: error.httpStatus, code: error.code, message: error.message }));
+        write(encoder.push({ type: 'error', status: error.httpStatus, code: error.code, message: error.message }));
       }
     }
     const usage = tracker.usage();
@@ -187,7 +194,7 @@ export class GatewayService {
       // The upstream closed the stream without finishing it: say so in the client's shape.
       upstreamFailure = { code: 'upstream_incomplete' };
       if (passthrough) {
-        write(failureEncoder(chat, encoder, true).push({ type: 'error', status: 502, code: 'upstream_incomplete', message: 'the upstream stream ended before it finished' }));
+        write(encoder.push({ type: 'error', status: 502, code: 'upstream_incomplete', message: 'the upstream stream ended before it finished' }));
       }
     }
     if (!passthrough) write(encoder.end());
@@ -226,10 +233,7 @@ export class GatewayService {
     record.cachedInputTokens = usage.cachedInputTokens ?? 0;
     record.reasoningTokens = usage.reasoningTokens ?? 0;
     record.usageEstimated = estimated;
-    record.costUsd = costUsd(
-      { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, cachedInputTokens: usage.cachedInputTokens ?? 0 },
-      call.deployment.price,
-    );
+    record.costUsd = costUsd(usage, call.deployment.price);
   }
 
   target(call: GovernedCall): UpstreamTarget {
@@ -237,11 +241,10 @@ export class GatewayService {
   }
 
   callOptions(record: RequestRecord, providerHeaders?: Record<string, string>) {
-    const headers = { ...providerHeaders, ...(record.traceparent ? { traceparent: record.traceparent } : {}) };
     return {
       headersTimeoutMs: this.options.upstreamTimeoutMs,
       bodyTimeoutMs: this.options.upstreamTimeoutMs,
-      headers: Object.keys(headers).length ? headers : undefined,
+      headers: record.traceparent ? { ...providerHeaders, traceparent: record.traceparent } : providerHeaders,
     };
   }
 
@@ -262,24 +265,17 @@ export class GatewayService {
 }
 
 /** One upstream SSE event as the client gets it when both speak the same API. */
-function forwardRaw(chat: InboundChat, sse: SseEvent): string {
-  if (chat.api === 'openai' && !chat.streamUsage && sse.data.includes('"usage"')) {
-    // The client did not ask for usage: drop the usage-only chunk, strip the field elsewhere.
-    try {
-      const chunk = JSON.parse(sse.data) as { choices?: unknown[]; usage?: unknown };
-      if (chunk.usage !== undefined && chunk.usage !== null) {
-        if (!chunk.choices?.length) return '';
-        delete chunk.usage;
-        return `data: ${JSON.stringify(chunk)}\n\n`;
-      }
-    } catch {
-      // not JSON: the decoder has already failed the stream
-    }
-  }
+function rawEvent(sse: SseEvent): string {
   return sse.event ? `event: ${sse.event}\ndata: ${sse.data}\n\n` : `data: ${sse.data}\n\n`;
 }
 
-/** The encoder that reports a failure in the client's shape: a fresh one for passthrough streams. */
-function failureEncoder(chat: InboundChat, encoder: StreamEncoder, passthrough: boolean): StreamEncoder {
-  return passthrough ? INBOUND[chat.api].streamEncoder(chat) : encoder;
+/**
+ * An OpenAI chunk carrying usage the client did not ask for (ingress always asks, to meter):
+ * the usage-only chunk is dropped, usage is stripped from a chunk that also carries output.
+ */
+function withoutUsage(sse: SseEvent, produced: boolean): string {
+  if (!produced) return '';
+  const chunk = JSON.parse(sse.data) as { usage?: unknown };
+  delete chunk.usage;
+  return `data: ${JSON.stringify(chunk)}\n\n`;
 }

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import { rpcErrorFrom } from '@asc/service-kit';
 import { INBOUND, inboundApiOfPath } from './inbound-apis';
-import { toIngressError } from './openai-error';
+import { toIngressError } from './ingress.error';
 
 /**
  * Errors raised before a data-plane handler runs (malformed JSON, body over the limit,

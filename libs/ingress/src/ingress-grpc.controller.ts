@@ -3,8 +3,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { ingressV1 } from '@asc/contracts';
 import { GatewayService } from './gateway.service';
 import { parseInboundChat } from './inbound-apis';
-import { IngressError } from './ingress.error';
-import { toIngressError } from './openai-error';
+import { IngressError, toIngressError } from './ingress.error';
 import { beginRecord } from './request-record';
 
 /** The gRPC edge: the same governed path as HTTP, for product teams' backends. */
@@ -26,7 +25,6 @@ export class IngressGrpcController implements ingressV1.IngressServiceController
         ...(request.maxTokens ? { max_tokens: request.maxTokens } : {}),
         ...(request.temperature ? { temperature: request.temperature } : {}),
       });
-      record.requestedModel = chat.model;
       const call = await this.chat.authorize(record, principal, chat.model);
       // Whatever provider serves it, the answer comes back in OpenAI's shape.
       const result = (await this.chat.complete(record, call, chat)) as {

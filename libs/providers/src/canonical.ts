@@ -154,8 +154,9 @@ export function collectStream(events: Iterable<CanonicalStreamEvent>): Canonical
   return res;
 }
 
-export function mergeUsage(base: CanonicalUsage, patch: Partial<CanonicalUsage>): CanonicalUsage {
-  const out: CanonicalUsage = { ...base };
+/** `base` with every count `patch` reports replaced (an absent count is "not reported"). */
+export function mergeUsage<T extends Partial<CanonicalUsage>>(base: T, patch: Partial<CanonicalUsage>): T {
+  const out: T = { ...base };
   for (const key of Object.keys(patch) as Array<keyof CanonicalUsage>) {
     const v = patch[key];
     if (v !== undefined) out[key] = v;

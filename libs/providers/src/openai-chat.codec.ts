@@ -395,7 +395,7 @@ const OPENAI_ERROR_TYPES: Record<number, string> = {
   429: 'rate_limit_error',
 };
 
-/** OpenAI's error body (same type mapping as ingress's openai-error.ts). */
+/** OpenAI's error body `{ error: { message, type, param, code } }`. */
 export function encodeOpenAIError(status: number, code: string, message: string, param?: string | null): JsonObject {
   return { error: { message, type: OPENAI_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), param: param ?? null, code } };
 }

@@ -1,4 +1,4 @@
-import type { CanonicalRequest, CanonicalStreamEvent, CanonicalUsage } from './canonical';
+import { CanonicalRequest, CanonicalStreamEvent, CanonicalUsage, mergeUsage } from './canonical';
 
 /** Usage to meter for one stream, complete or not. */
 export interface MeteredUsage extends CanonicalUsage {
@@ -14,7 +14,11 @@ export interface MeteredUsage extends CanonicalUsage {
  * streams cut before the provider's usage report.
  */
 export function estimateTokens(text: string): number {
-  return text.length ? Math.ceil(text.length / 4) : 0;
+  return estimateTokensOfLength(text.length);
+}
+
+function estimateTokensOfLength(chars: number): number {
+  return chars ? Math.ceil(chars / 4) : 0;
 }
 
 /** Estimate of a request's input (all message text, system text, tool names/descriptions/schemas). */
@@ -33,31 +37,30 @@ export function estimateRequestInputTokens(req: CanonicalRequest): number {
  * Follows a stream's canonical events and answers, at any point, the usage to meter:
  * exactly what the provider reported so far; for a count the provider never reported before
  * the stream was cut (client gone, upstream dropped), an estimate, flagged `estimated`:
- * output from the text and tool calls produced so far, input from `inputEstimate`.
+ * output from the length of the text and tool calls produced so far, input from
+ * `inputEstimate` (a function is only called when the provider never reported input, so a
+ * stream that ends normally never pays for the estimate).
  */
 export class StreamUsageTracker {
   private reported: Partial<CanonicalUsage> = {};
-  private outputChars = '';
+  private outputChars = 0;
   private finished = false;
 
-  constructor(private readonly inputEstimate = 0) {}
+  constructor(private readonly inputEstimate: number | (() => number) = 0) {}
 
   observe(ev: CanonicalStreamEvent): void {
     switch (ev.type) {
       case 'usage':
-        for (const key of Object.keys(ev.usage) as Array<keyof CanonicalUsage>) {
-          const v = ev.usage[key];
-          if (v !== undefined) this.reported[key] = v;
-        }
+        this.reported = mergeUsage(this.reported, ev.usage);
         break;
       case 'text_delta':
-        this.outputChars += ev.text;
+        this.outputChars += ev.text.length;
         break;
       case 'tool_call_start':
-        this.outputChars += ev.name;
+        this.outputChars += ev.name.length;
         break;
       case 'tool_call_delta':
-        this.outputChars += ev.argumentsDelta;
+        this.outputChars += ev.argumentsDelta.length;
         break;
       case 'finish':
         this.finished = true;
@@ -71,8 +74,8 @@ export class StreamUsageTracker {
     const { inputTokens, outputTokens } = this.reported;
     return {
       ...this.reported,
-      inputTokens: inputTokens ?? this.inputEstimate,
-      outputTokens: outputTokens ?? estimateTokens(this.outputChars),
+      inputTokens: inputTokens ?? (typeof this.inputEstimate === 'function' ? this.inputEstimate() : this.inputEstimate),
+      outputTokens: outputTokens ?? estimateTokensOfLength(this.outputChars),
       estimated: inputTokens === undefined || outputTokens === undefined,
       complete: this.finished,
     };
