@@ -73,7 +73,7 @@ export class RequestContext {
   /** The headers every answer carries: the request id for each SDK, and what routing did. */
   headers(): Record<string, string> {
     const h: Record<string, string> = { 'x-request-id': this.requestId, 'request-id': this.requestId, ...this.responseHeaders };
-    if (this.deployment && this.attempts.length) h['x-asc-deployment'] = this.deployment.id;
+    if (this.deployment) h['x-asc-deployment'] = this.deployment.id;
     if (this.attempts.length) h['x-asc-attempts'] = String(this.attempts.length);
     return h;
   }

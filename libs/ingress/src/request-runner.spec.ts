@@ -17,7 +17,9 @@ import { ResponseSink, RunnerStep } from './runner.types';
 import { InboundApi } from './wire-apis';
 
 const KEY = 'asc_data-plane-test-key-0001';
+const OTHER_KEY = 'asc_data-plane-test-key-0002';
 const principal: Principal = { tenantId: 'acme', appId: 'app_1', keyId: 'key_1', scopes: ['inference'] };
+const other: Principal = { tenantId: 'globex', appId: 'app_2', keyId: 'key_2', scopes: ['inference'] };
 
 /**
  * The data plane on its own: a fake of the control-plane port (no policy, routing or
@@ -28,7 +30,7 @@ class FakeControlPlane implements ControlPlane {
   down = false;
   deployments: Deployment[] = [];
   async authenticate(keyHash: string) {
-    return keyHash === hashApiKey(KEY) ? principal : undefined;
+    return keyHash === hashApiKey(KEY) ? principal : keyHash === hashApiKey(OTHER_KEY) ? other : undefined;
   }
   async decide(_p: Principal, model: string) {
     const allowed = model === 'support-chat';
@@ -391,7 +393,7 @@ describe('RequestRunner (data plane without the control plane)', () => {
     const { event } = await run(chat({ stream: true }), { sink });
     assert.equal(event.status, 'cancelled');
     assert.equal(event.httpStatus, 0);
-    await eventually(() => assert.equal(primary.stats().inFlight, 0));
+    await eventually(() => assert.equal(primary.requests().at(-1)?.outcome, 'aborted'));
   });
 
   it('cancels a non-streamed upstream call when the client hangs up, metered as cancelled', async () => {
@@ -403,21 +405,29 @@ describe('RequestRunner (data plane without the control plane)', () => {
     assert.ok(performance.now() - t < 1_500, 'the runner did not wait for the upstream');
     assert.equal(event.status, 'cancelled');
     assert.equal(event.attempts?.length, 1, 'a client that left is not retried');
-    await eventually(() => assert.equal(primary.stats().inFlight, 0));
+    await eventually(() => assert.equal(primary.requests().at(-1)?.outcome, 'aborted'));
   });
 
   describe('overload and shutdown', () => {
-    it('sheds at the in-flight cap (503) and refuses a tenant over its fair share (429), with Retry-After', async () => {
-      runner = makeRunner({ shedding: { maxInFlight: 2, softShare: 0.5 } });
-      primary.configure({ latencyMs: 300 });
-      const first = run(chat());
-      await new Promise((r) => setTimeout(r, 30));
-      const second = await run(chat());
-      assert.equal(second.sink.status, 429, 'over the fair share once half the cap is used');
-      assert.equal(errorOf(second.sink).code, 'tenant_over_share');
-      assert.equal(second.sink.headers['retry-after'], '1');
-      assert.equal(second.event.attempts?.length ?? 0, 0, 'refused before any upstream call');
-      assert.equal((await first).sink.status, 200);
+    it('sheds at the in-flight cap (503) and refuses a tenant over its fair share (429), with Retry-After, before any upstream call', async () => {
+      runner = makeRunner({ shedding: { maxInFlight: 6, softShare: 0.5 } });
+      primary.configure({ latencyMs: 400 });
+      const base = primary.stats().inFlight;
+      const noisy = Array.from({ length: 4 }, () => run(chat())); // alone, a tenant may use the whole cap
+      await eventually(() => assert.equal(primary.stats().inFlight - base, 4));
+      const quiet = run(chat(), { key: OTHER_KEY });
+      await eventually(() => assert.equal(primary.stats().inFlight - base, 5));
+      const overShare = await run(chat());
+      assert.equal(overShare.sink.status, 429, 'acme holds 4 of 6 with two tenants active: over its share of 3');
+      assert.equal(errorOf(overShare.sink).code, 'tenant_over_share');
+      assert.equal(overShare.sink.headers['retry-after'], '1');
+      assert.equal(overShare.event.attempts?.length ?? 0, 0, 'refused before any upstream call');
+      const quietAgain = run(chat(), { key: OTHER_KEY }); // globex is within its share
+      await eventually(() => assert.equal(primary.stats().inFlight - base, 6));
+      const full = await run(chat(), { key: OTHER_KEY });
+      assert.equal(full.sink.status, 503);
+      assert.equal(errorOf(full.sink).code, 'overloaded');
+      for (const r of await Promise.all([...noisy, quiet, quietAgain])) assert.equal(r.sink.status, 200);
     });
 
     it('drains: refuses new requests with 503, lets short ones finish and ends long streams in-band, all metered', async () => {

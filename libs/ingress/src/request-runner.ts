@@ -19,7 +19,7 @@ import { CONTROL_PLANE, ControlPlane, CredentialLease, Deployment } from './cont
 import { IngressError, toIngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
 import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, RUNNER_STEPS, UPSTREAM_CLIENT } from './ingress.tokens';
-import { RequestContext, toRequestEvent } from './request-context';
+import { Attempt, RequestContext, toRequestEvent } from './request-context';
 import { LoadShedder } from './resilience/load-shedder';
 import { OutlierDetector } from './resilience/outlier-detector';
 import { orderByWeight } from './resilience/plan-order';
@@ -115,6 +115,11 @@ export class RequestRunner {
       await this.walk(ctx, candidates, sink);
     } catch (err) {
       failure = toIngressError(err);
+      if (sink.closed) {
+        // The client left: whatever failed after that is not the provider's fault.
+        ctx.status = 'cancelled';
+        ctx.reasonCode = 'client_closed';
+      }
       if (failure.httpStatus === 500) this.logger.error(`request ${ctx.requestId} failed unexpectedly: ${(err as Error)?.name}: ${(err as Error)?.message}`);
       this.fail(ctx, failure);
       if (!sink.started && !sink.closed) {
@@ -270,17 +275,20 @@ export class RequestRunner {
         }
         if (deployment === tries[i - 1]) await sleep(backoffMs(i - 1, r.backoffBaseMs, r.backoffMaxMs, last.retryAfter));
       }
-      this.retryBudget.recordRequest(deployment.id);
+      // The budget is a share of original requests: retries do not earn more retries.
+      if (!last) this.retryBudget.recordRequest(deployment.id);
       ctx.deployment = deployment;
+      const attempt: Attempt = { deploymentId: deployment.id, provider: deployment.provider, region: deployment.region, status: 'pending', reasonCode: '', latencyMs: 0 };
+      ctx.attempts.push(attempt);
       const t = performance.now();
       try {
         await this.attempt(ctx, deployment, sink);
-        ctx.attempts.push({ deploymentId: deployment.id, provider: deployment.provider, region: deployment.region, status: 'ok', reasonCode: '', latencyMs: round2(performance.now() - t) });
+        Object.assign(attempt, { status: 'ok', latencyMs: round2(performance.now() - t) });
         this.outliers.success(deployment.id);
         return;
       } catch (err) {
         const f = err instanceof AttemptFailure ? err : new AttemptFailure(toIngressError(err).code, toIngressError(err), false);
-        ctx.attempts.push({ deploymentId: deployment.id, provider: deployment.provider, region: deployment.region, status: 'failed', reasonCode: f.reasonCode, latencyMs: round2(performance.now() - t) });
+        Object.assign(attempt, { status: 'failed', reasonCode: f.reasonCode, latencyMs: round2(performance.now() - t) });
         if (f.retriable) this.outliers.failure(deployment.id);
         else this.outliers.release(deployment.id);
         if (!f.retriable || sink.started || sink.closed) throw f.error;
@@ -352,8 +360,9 @@ export class RequestRunner {
     // Translates when the APIs differ; in passthrough it only ever reports a failure.
     const encoder = WIRE_APIS[chat.api].streamEncoder(chat);
     const canonical = chat.canonical;
+    let inputEstimate: number | undefined;
     const tracker = new StreamUsageTracker(() =>
-      canonical ? estimateRequestInputTokens(canonical) : estimateTokens(JSON.stringify(chat.body.messages ?? chat.body.input ?? '')),
+      (inputEstimate ??= canonical ? estimateRequestInputTokens(canonical) : estimateTokens(JSON.stringify(chat.body.messages ?? chat.body.input ?? ''))),
     );
     const hideUsage = passthrough && chat.api === 'openai' && !chat.streamUsage;
     let held = '';
@@ -376,6 +385,7 @@ export class RequestRunner {
     this.live.add(live);
     try {
       for await (const sse of events) {
+        call.activity();
         let out = '';
         let usageReported = false;
         let produced = false;
@@ -398,8 +408,11 @@ export class RequestRunner {
         write(out);
         const backlog = sink.drained?.();
         if (backlog) await backlog;
-        const stop = this.steps.length ? this.checkProgress(ctx, tracker) : undefined;
-        if (stop) call.stop(stop);
+        const stop = call.stoppedWith ?? (this.steps.length ? this.checkProgress(ctx, tracker) : undefined);
+        if (stop) {
+          call.stop(stop);
+          throw stop; // events already read must not reach the client after a stop
+        }
         if (decoder.done) break;
       }
     } catch (err) {
@@ -503,6 +516,7 @@ export class RequestRunner {
   }
 
   private fail(ctx: RequestContext, error: IngressError): void {
+    if (ctx.status === 'cancelled') return;
     ctx.httpStatus = error.httpStatus;
     ctx.reasonCode = error.code;
     if (ctx.status === 'denied') return;
@@ -530,7 +544,8 @@ class UpstreamCall {
   readonly target: UpstreamTarget;
   private readonly abort = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
-  private timedOut?: 'timeout_ttft' | 'timeout_total';
+  private timedOut?: 'timeout_ttft' | 'timeout_total' | 'timeout_idle';
+  private idleTimer?: NodeJS.Timeout;
   stoppedWith?: IngressError;
   private readonly limits: { connectMs: number; ttftMs: number; idleMs: number; totalMs: number };
 
@@ -566,9 +581,15 @@ class UpstreamCall {
     };
   }
 
-  /** The first token arrived: the TTFT clock stops. */
+  /** The first token arrived: the TTFT clock stops and the idle clock starts. */
   firstToken(): void {
     clearTimeout(this.timers[1]);
+    this.idleTimer = this.arm('timeout_idle', this.limits.idleMs);
+  }
+
+  /** A chunk arrived: the idle clock starts over (undici's own timers tick too coarsely for sub-second gaps). */
+  activity(): void {
+    this.idleTimer?.refresh();
   }
 
   /** Ends the call from outside (drain, a step's cap). */
@@ -586,8 +607,8 @@ class UpstreamCall {
     if (err instanceof AttemptFailure) return err;
     if (this.stoppedWith) return new AttemptFailure(this.stoppedWith.code, this.stoppedWith, false);
     if (this.timedOut) {
-      const what = this.timedOut === 'timeout_ttft' ? 'the first token' : 'the whole response';
-      return new AttemptFailure(this.timedOut, new IngressError(this.timedOut, `the provider did not deliver ${what} in time`, 504), true);
+      const what = { timeout_ttft: 'the first token in time', timeout_total: 'the whole response in time', timeout_idle: 'the next chunk in time: the stream stalled' }[this.timedOut];
+      return new AttemptFailure(this.timedOut, new IngressError(this.timedOut, `the provider did not deliver ${what}`, 504), true);
     }
     const error = toIngressError(err);
     if (err instanceof UpstreamError) {
@@ -610,13 +631,13 @@ class UpstreamCall {
     return new AttemptFailure(error.code, error, false);
   }
 
-  private arm(reason: 'timeout_ttft' | 'timeout_total', ms: number): void {
-    this.timers.push(
-      setTimeout(() => {
-        this.timedOut = reason;
-        this.abort.abort();
-      }, ms).unref(),
-    );
+  private arm(reason: 'timeout_ttft' | 'timeout_total' | 'timeout_idle', ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.timedOut = reason;
+      this.abort.abort();
+    }, ms).unref();
+    this.timers.push(timer);
+    return timer;
   }
 }
 
