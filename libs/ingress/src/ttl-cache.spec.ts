@@ -45,4 +45,13 @@ describe('TtlCache', () => {
     await cache.getOrLoad('a', async () => ++loads);
     assert.equal(loads, 2);
   });
+
+  it('answers from stale config only for transient failures (unreachable), never for a refusal', async () => {
+    let now = 0;
+    const cache = new TtlCache<string, string>(1_000, 10, 60_000, () => now, (err) => (err as Error).message === 'unavailable');
+    await cache.getOrLoad('a', async () => 'good');
+    now = 5_000;
+    assert.equal(await cache.getOrLoad('a', async () => Promise.reject(new Error('unavailable'))), 'good');
+    await assert.rejects(cache.getOrLoad('a', async () => Promise.reject(new Error('invalid argument'))), /invalid argument/);
+  });
 });

@@ -11,6 +11,8 @@ export class TtlCache<K, V> {
     private readonly maxEntries: number,
     private readonly staleIfErrorMs = 0,
     private readonly now: () => number = Date.now,
+    /** Which load failures may be answered from a stale entry (default: all). */
+    private readonly transient: (err: unknown) => boolean = () => true,
   ) {}
 
   get size(): number {
@@ -27,7 +29,7 @@ export class TtlCache<K, V> {
       this.set(key, value, ttlFor?.(value));
       return value;
     } catch (err) {
-      if (entry && now - entry.storedAt < this.staleIfErrorMs) return entry.value;
+      if (entry && now - entry.storedAt < this.staleIfErrorMs && this.transient(err)) return entry.value;
       throw err;
     }
   }

@@ -46,7 +46,8 @@ export interface UpstreamJsonResponse {
 export class OpenAICompatibleClient {
   private readonly pools = new Map<string, Pool>();
 
-  constructor(private readonly connectionsPerOrigin = 128) {}
+  // Each open stream holds a connection: the cap must exceed the streams one replica serves at once.
+  constructor(private readonly connectionsPerOrigin = 4096) {}
 
   async postJson(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<UpstreamJsonResponse> {
     const response = await this.send(target, path, body, options);
