@@ -1,6 +1,6 @@
 import { Dispatcher, Pool } from 'undici';
 import { ANTHROPIC_API_VERSION } from './anthropic-messages.codec';
-import { SseEvent, SseParser } from './sse';
+import { SseEvent, SseFramingError, SseParser } from './sse';
 import { UpstreamError } from './upstream.error';
 
 /** Where and how to call one provider deployment (the secret comes from a lease). */
@@ -106,12 +106,25 @@ export class OpenAICompatibleClient {
   }
 }
 
+/** Upstream JSON bodies larger than this are refused: memory stays bounded whatever a provider sends. */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
 async function readText(response: Dispatcher.ResponseData, _options: UpstreamCallOptions): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    return await response.body.text();
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_RESPONSE_BYTES) {
+        response.body.destroy();
+        throw new UpstreamError('protocol', `the upstream response exceeded ${MAX_RESPONSE_BYTES} bytes`, response.statusCode);
+      }
+      chunks.push(chunk as Buffer);
+    }
   } catch (err) {
     throw toUpstreamError(err);
   }
+  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 async function* iterateSse(body: Dispatcher.ResponseData['body']): AsyncIterable<SseEvent> {
@@ -122,6 +135,7 @@ async function* iterateSse(body: Dispatcher.ResponseData['body']): AsyncIterable
       for (const event of parser.push(chunk as string)) yield event;
     }
   } catch (err) {
+    if (err instanceof SseFramingError) throw new UpstreamError('protocol', err.message);
     throw toUpstreamError(err);
   }
   for (const event of parser.end()) yield event;
