@@ -25,7 +25,7 @@ export class IngressGrpcController implements ingressV1.IngressServiceController
     const sink: ResponseSink = {
       json(s, body) {
         status = s;
-        reply = body as OpenAIReply;
+        reply = (typeof body === 'string' ? JSON.parse(body) : body) as OpenAIReply;
       },
       openStream() {
         throw new IngressError('internal_error', 'the gRPC edge does not stream', 500);

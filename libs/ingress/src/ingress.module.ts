@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { EventPublisher } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
 import { ReadinessProbe, ServiceKitModule } from '@asc/service-kit';
-import { DataPlaneController } from './data-plane.controller';
+import { DataPlaneRoutes } from './data-plane.routes';
 import { CONTROL_PLANE, ControlPlane } from './control-plane.port';
 import { IngressAdminController } from './ingress-admin.controller';
 import { IngressGrpcController } from './ingress-grpc.controller';
@@ -29,7 +29,7 @@ export class IngressModule {
     return {
       module: IngressModule,
       imports: [ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics, probes: options.probes, adminToken: options.adminToken })],
-      controllers: [DataPlaneController, IngressGrpcController, ...(options.adminToken ? [IngressAdminController] : [])],
+      controllers: [IngressGrpcController, ...(options.adminToken ? [IngressAdminController] : [])],
       providers: [
         { provide: CONTROL_PLANE, useValue: options.controlPlane },
         { provide: EVENT_PUBLISHER, useValue: options.events },
@@ -38,6 +38,7 @@ export class IngressModule {
         { provide: RUNNER_STEPS, useValue: options.steps ?? [] },
         IngressMetrics,
         RequestRunner,
+        DataPlaneRoutes,
       ],
     };
   }

@@ -74,7 +74,7 @@ function testSink(): TestSink {
     started: false,
     closed: false,
     json(status, body, headers) {
-      Object.assign(sink, { status, body, headers, started: true });
+      Object.assign(sink, { status, body: typeof body === 'string' ? JSON.parse(body) : body, headers, started: true });
     },
     openStream(headers) {
       Object.assign(sink, { status: 200, headers, started: true });

@@ -340,7 +340,7 @@ export class RequestRunner {
       this.logger.warn(`request ${ctx.requestId}: cannot read usage from the ${call.upstreamApi} response: ${(err as Error).message}`);
     }
     if (decoded) ctx.meter(decoded.usage, false);
-    const body = passthrough ? response.body : WIRE_APIS[chat.api].encodeResponse(decoded as CanonicalResponse, chat);
+    const body = passthrough ? response.text : WIRE_APIS[chat.api].encodeResponse(decoded as CanonicalResponse, chat);
     ctx.httpStatus = 200;
     await sink.json(200, body, ctx.headers());
   }
@@ -476,14 +476,14 @@ export class RequestRunner {
     const decoded = decodeEmbeddingsResponse(response.body);
     ctx.meter({ inputTokens: decoded.inputTokens, outputTokens: 0 }, false);
     ctx.httpStatus = 200;
-    await sink.json(200, passthrough ? response.body : wire.encodeResponse(decoded, request.model), ctx.headers());
+    await sink.json(200, passthrough ? response.text : wire.encodeResponse(decoded, request.model), ctx.headers());
   }
 
   /** Anthropic's token counting, forwarded to an Anthropic deployment (others have no exact count to offer). */
   private async countTokens(ctx: RequestContext, call: UpstreamCall, sink: ResponseSink): Promise<void> {
     const response = await this.upstream.postJson(call.target, '/messages/count_tokens', { ...ctx.requestBody, model: call.deployment.upstreamModel }, call.options(undefined, false));
     ctx.httpStatus = 200;
-    await sink.json(200, response.body, ctx.headers());
+    await sink.json(200, response.text, ctx.headers());
   }
 
   /** The models this principal may call, in the caller's API shape. */

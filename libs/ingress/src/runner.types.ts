@@ -20,6 +20,7 @@ export interface RunnerRequest {
 
 /** Where the answer goes; the HTTP edge implements it over Fastify, the gRPC edge in memory. */
 export interface ResponseSink {
+  /** A whole JSON answer; a string is JSON text already (an upstream body forwarded as received). */
   json(status: number, body: unknown, headers: Record<string, string>): Promise<void> | void;
   /** Sends the head of a server-sent-events response; once. */
   openStream(headers: Record<string, string>): void;

@@ -37,6 +37,8 @@ export interface UpstreamCallOptions {
 export interface UpstreamJsonResponse {
   status: number;
   body: unknown;
+  /** The body as received: forwarded as is when the client speaks the provider's API (no re-serialising). */
+  text: string;
 }
 
 /**
@@ -54,7 +56,7 @@ export class OpenAICompatibleClient {
     const text = await readText(response, options);
     if (response.statusCode >= 400) throw httpError(response, text);
     try {
-      return { status: response.statusCode, body: JSON.parse(text) as unknown };
+      return { status: response.statusCode, body: JSON.parse(text) as unknown, text };
     } catch {
       throw new UpstreamError('protocol', 'upstream answered with a body that is not JSON', response.statusCode);
     }
