@@ -1,8 +1,7 @@
-// ASC embedded under load with `node --cpu-prof`; the load comes from this (another) process.
-// The profile covers the whole life of the gateway process; only the samples taken while the
-// load ran are summarised (CLOCK_MONOTONIC is shared by both processes: V8's profile
-// timestamps and process.hrtime read the same clock on Linux).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+// ASC embedded under load with the V8 CPU profiler (the one behind `node --cpu-prof`); the load
+// comes from this (another) process. The profiler runs only while the load does: the gateway
+// is started with cpu-profiler.preload.js and signalled before and after (SIGUSR2).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LoadGenerator } from './load';
@@ -13,11 +12,9 @@ export interface ProfileOptions {
   cacheTtl: string;
   durationMs: number;
   connections: number;
-  /** Where the .cpuprofile files go; default a new temporary directory. */
+  /** Where the .cpuprofile goes; default a new temporary directory. */
   dir?: string;
 }
-
-const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 const BODY = JSON.stringify({
   model: PASSTHROUGH_MODEL,
@@ -28,41 +25,49 @@ const BODY = JSON.stringify({
   max_tokens: 64,
 });
 
+async function waitForFile(file: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`no profile written to ${file} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The write is one synchronous writeFileSync; give it a moment to finish before reading.
+  await new Promise((r) => setTimeout(r, 500));
+}
+
 export async function profile(sim: SimulatorProcess, options: ProfileOptions): Promise<string[]> {
   const dir = options.dir ? resolve(options.dir) : mkdtempSync(join(tmpdir(), 'asc-profile-'));
   mkdirSync(dir, { recursive: true });
-  const before = new Set(readdirSync(dir));
-  const gw = await embedded(sim.url, options.cacheTtl, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` });
-  let window: { fromUs: number; toUs: number };
+  const file = join(dir, `asc-embedded-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+  const gw = await embedded(sim.url, options.cacheTtl, {
+    NODE_OPTIONS: `--require ${join(__dirname, 'cpu-profiler.preload.js')}`,
+    ASC_CPU_PROFILE_FILE: file,
+  });
   let rps = 0;
   try {
+    if (!gw.pid) throw new Error('embedded gateway has no pid');
     const gen = new LoadGenerator({ url: gw.url, key: gw.key, body: BODY }, 64);
     try {
-      await gen.closedLoop(8, 3000); // warm-up, not in the window
-      const fromUs = nowUs();
+      await gen.closedLoop(8, 3000); // warm-up, not profiled
+      process.kill(gw.pid, 'SIGUSR2');
       console.error(`  profiling: ${options.connections} connections for ${options.durationMs / 1000} s`);
       const r = await gen.closedLoop(options.connections, options.durationMs);
-      window = { fromUs, toUs: nowUs() };
+      process.kill(gw.pid, 'SIGUSR2');
       rps = r.rps;
       if (r.errors) console.error(`  ${r.errors} errors under load`);
     } finally {
       await gen.close();
     }
+    await waitForFile(file, 30_000);
   } finally {
-    await gw.stop(); // SIGTERM: the suite closes and exits, and V8 writes the profile
+    await gw.stop();
   }
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
-  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread, others are workers (PGlite).
-  const thread = (f: string) => Number(f.split('.')[4]);
-  const main = files.find((f) => thread(f) === 0);
-  if (!main) throw new Error(`no main-thread profile in ${dir} (found: ${files.join(', ') || 'none'})`);
-  const out = [`ASC embedded, ${options.connections} connections closed loop, ${(options.durationMs / 1000).toFixed(0)} s, ${rps.toFixed(0)} req/s while profiled. Profiles in ${dir}.`, ''];
-  const summarize = (f: string) => summarizeProfile(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, window);
-  out.push(...formatSummary(summarize(main), `main thread (${main})`));
-  for (const f of files.filter((x) => x !== main)) {
-    const s = summarize(f);
-    out.push('', `worker thread ${thread(f)} (${f}): busy ${s.busyMs.toFixed(0)} ms of ${s.wallMs.toFixed(0)} ms; heaviest areas: ${s.areas.slice(0, 3).map((a) => `${a.area} ${a.selfMs.toFixed(0)} ms`).join(', ')}`);
-  }
-  out.push('', `Rerun the summary: node dist/tools/bench/src/profile-summary.js ${join(dir, main)} --from-us ${window.fromUs} --to-us ${window.toUs}`);
-  return out;
+  const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+  return [
+    `ASC embedded, ${options.connections} connections closed loop, ${(options.durationMs / 1000).toFixed(0)} s, ${rps.toFixed(0)} req/s while profiled (main thread).`,
+    '',
+    ...formatSummary(summary, file),
+    '',
+    `Rerun the summary: node dist/tools/bench/src/profile-summary.js ${file}`,
+  ];
 }

@@ -3,9 +3,12 @@
 //
 //   node dist/tools/bench/src/profile-summary.js FILE.cpuprofile [--from-us T0 --to-us T1] [--top 25]
 //
-// Self time only: each sample is charged to the function on top of the stack. Native frames
-// without a script (C++ bindings, builtins) are charged to the area of their nearest caller
-// that has one, except JSON.parse / JSON.stringify, which are their own area. --from-us/--to-us
+// Self time only: each sample is charged to the function on top of the stack. Node core
+// (node:*) and native frames (C++ bindings, builtins) are charged to the area of their nearest
+// caller from a package or ASC code (HTTP/2 framing under grpc-js is gRPC's), or, with none,
+// to the Node area of the nearest core frame; JSON.parse / JSON.stringify and the socket write
+// syscalls (writev…) are areas of their own.
+// --from-us/--to-us
 // keep the samples in a window of the monotonic clock (microseconds, as process.hrtime), e.g.
 // only the time under load, without the boot.
 import { readFileSync } from 'node:fs';
@@ -22,7 +25,10 @@ export interface CpuProfile {
 
 export interface AreaTime {
   area: string;
+  /** Self time of the area's frames and of the Node core / native frames they called. */
   selfMs: number;
+  /** Of selfMs, the part in the area's own scripts. */
+  ownMs: number;
   /** Share of busy time (everything but idle). */
   share: number;
   /** The heaviest functions of the area, by self time. */
@@ -39,6 +45,18 @@ export interface ProfileSummary {
 
 const IDLE = 'idle';
 const JSON_AREA = 'JSON parse / serialise';
+/**
+ * V8 rarely shows JSON.parse / JSON.stringify as frames of their own: their time is the self
+ * time of the JS function that called them. These callers do little else, so their self time
+ * is counted as JSON (the request body parse, the upstream answer parse, the reply serialise).
+ */
+const JSON_WRAPPERS: Array<[RegExp, string]> = [
+  [/\/fastify\/lib\/reply\.js$/, 'serialize'],
+  [/\/libs\/providers\/src\/openai-compatible\.client\.js$/, 'postJson'],
+];
+/** Kernel time of socket writes, whoever wrote: it grows with a busy machine, not with our code. */
+const SOCKET_AREA = 'socket write syscalls (any caller)';
+const SOCKET_SYSCALLS = new Set(['writev', 'writeBuffer', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String']);
 
 /**
  * First match wins, on the script URL (compiled ASC code lives under dist/libs/<lib>/, packages
@@ -83,24 +101,35 @@ export function summarizeProfile(profile: CpuProfile, window: { fromUs?: number;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  // Area of every node: its own script's, else (native frame) its nearest scripted caller's.
+  const isNodeCore = (url: string) => !url || url.startsWith('node:') || url.startsWith('wasm:');
+  /** The area of a frame's own script; undefined for Node core and native frames. */
+  const ownArea = (id: number): string | undefined => {
+    const frame = byId.get(id)?.callFrame;
+    if (!frame) return undefined;
+    const { functionName: fn, url } = frame;
+    if (fn === '(idle)') return IDLE;
+    if (fn === '(garbage collector)') return 'garbage collector';
+    if (fn === '(program)') return 'V8 / native, not attributed (program)';
+    if (!url && (fn === 'parse' || fn === 'stringify')) return JSON_AREA;
+    if (JSON_WRAPPERS.some(([u, f]) => u.test(url) && f === fn)) return JSON_AREA;
+    if (!url && SOCKET_SYSCALLS.has(fn)) return SOCKET_AREA;
+    return isNodeCore(url) ? undefined : areaOfUrl(url);
+  };
+  // Node core and native frames are charged to the nearest caller from a package or from ASC
+  // code (a writev under grpc-js is gRPC's cost); with no such caller (the HTTP server's own
+  // parsing, timers) to the Node area of the nearest scripted frame.
   const areaCache = new Map<number, string>();
   const areaOf = (id: number): string => {
     const hit = areaCache.get(id);
     if (hit) return hit;
-    const node = byId.get(id);
-    if (!node) return 'other';
-    const { functionName: fn, url } = node.callFrame;
-    let area: string;
-    if (fn === '(idle)') area = IDLE;
-    else if (fn === '(garbage collector)') area = 'garbage collector';
-    else if (fn === '(program)') area = 'V8 / native, not attributed (program)';
-    else if (!url && (fn === 'parse' || fn === 'stringify')) area = JSON_AREA;
-    else {
-      const own = areaOfUrl(url);
-      const up = parent.get(id);
-      area = own ?? (up === undefined ? 'other' : areaOf(up));
+    let area = ownArea(id);
+    let nodeArea: string | undefined;
+    for (let up: number | undefined = id; area === undefined && up !== undefined; up = parent.get(up)) {
+      const url = byId.get(up)?.callFrame.url ?? '';
+      if (url.startsWith('node:')) nodeArea ??= areaOfUrl(url);
+      area = ownArea(up);
     }
+    area ??= nodeArea ?? 'other';
     areaCache.set(id, area);
     return area;
   };
@@ -120,31 +149,36 @@ export function summarizeProfile(profile: CpuProfile, window: { fromUs?: number;
   }
 
   const areaUs = new Map<string, number>();
-  const fnUs = new Map<string, { area: string; us: number }>();
+  const ownUs = new Map<string, number>();
+  const fnUs = new Map<string, { name: string; area: string; us: number }>();
   for (const [id, us] of selfUs) {
     const area = areaOf(id);
     areaUs.set(area, (areaUs.get(area) ?? 0) + us);
+    if (ownArea(id) === area) ownUs.set(area, (ownUs.get(area) ?? 0) + us);
     const node = byId.get(id);
     if (!node) continue;
+    // Keyed by area too: a Node core function (writev) is charged to several areas.
     const name = frameName(node.callFrame);
-    const f = fnUs.get(name) ?? { area, us: 0 };
+    const key = `${area}\u0000${name}`;
+    const f = fnUs.get(key) ?? { name, area, us: 0 };
     f.us += us;
-    fnUs.set(name, f);
+    fnUs.set(key, f);
   }
   const idleUs = areaUs.get(IDLE) ?? 0;
   const totalUs = [...areaUs.values()].reduce((a, b) => a + b, 0);
   const busyUs = totalUs - idleUs;
   const share = (us: number) => (busyUs > 0 ? us / busyUs : 0);
-  const functions = [...fnUs.entries()]
-    .filter(([, f]) => f.area !== IDLE)
-    .sort((a, b) => b[1].us - a[1].us)
-    .map(([name, f]) => ({ name, area: f.area, selfMs: f.us / 1000, share: share(f.us) }));
+  const functions = [...fnUs.values()]
+    .filter((f) => f.area !== IDLE)
+    .sort((a, b) => b.us - a.us)
+    .map((f) => ({ name: f.name, area: f.area, selfMs: f.us / 1000, share: share(f.us) }));
   const areas = [...areaUs.entries()]
     .filter(([area]) => area !== IDLE)
     .sort((a, b) => b[1] - a[1])
     .map(([area, us]) => ({
       area,
       selfMs: us / 1000,
+      ownMs: (ownUs.get(area) ?? 0) / 1000,
       share: share(us),
       top: functions.filter((f) => f.area === area).slice(0, 3).map((f) => ({ name: f.name, selfMs: f.selfMs })),
     }));
@@ -156,10 +190,10 @@ export function formatSummary(s: ProfileSummary, title: string): string[] {
   const out = [
     `${title}: ${s.wallMs.toFixed(0)} ms sampled, busy ${s.busyMs.toFixed(0)} ms (${s.wallMs > 0 ? ((s.busyMs / s.wallMs) * 100).toFixed(0) : 0} % of one core), idle ${s.idleMs.toFixed(0)} ms.`,
     '',
-    '| area | self ms | share of busy | heaviest functions (self ms) |',
-    '|---|---|---|---|',
+    '| area | ms | share of busy | of which in its own scripts, ms | heaviest functions (self ms) |',
+    '|---|---|---|---|---|',
   ];
-  for (const a of s.areas) out.push(`| ${a.area} | ${a.selfMs.toFixed(0)} | ${pct(a.share)} | ${a.top.map((f) => `${f.name.replace(/\|/g, '\\|')} ${f.selfMs.toFixed(0)}`).join('; ')} |`);
+  for (const a of s.areas) out.push(`| ${a.area} | ${a.selfMs.toFixed(0)} | ${pct(a.share)} | ${a.ownMs.toFixed(0)} | ${a.top.map((f) => `${f.name.replace(/\|/g, '\\|')} ${f.selfMs.toFixed(0)}`).join('; ')} |`);
   out.push('', '| function | area | self ms | share of busy |', '|---|---|---|---|');
   for (const f of s.functions) out.push(`| ${f.name.replace(/\|/g, '\\|')} | ${f.area} | ${f.selfMs.toFixed(0)} | ${pct(f.share)} |`);
   return out;

@@ -14,6 +14,8 @@ export interface BenchTarget {
   key: string;
   /** Extra request headers the gateway needs (Portkey: which provider, where it lives). */
   headers?: Record<string, string>;
+  /** The gateway's process, when it is one process (to signal it, e.g. the CPU profiler). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -138,7 +140,7 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
     const [, tenantId] = await proc.waitForLine(/^ASC_DEMO_TENANT=(.+)$/m);
     const admin = new AdminClient(JSON.parse(endpoints) as AdminEndpoints, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
     await seedAnthropic(admin, tenantId.trim(), simulatorUrl);
-    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, stop };
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid: proc.child.pid, stop };
   } catch (err) {
     await stop();
     throw err;
