@@ -1,7 +1,7 @@
 // Gateway benchmarks. Each component runs in its own process; load comes from this one.
 //
 //   npm run bench -- [--scenario overhead|translation|peer|profile] [--mode embedded|production|both]
-//                    [--duration 10] [--cache-ttl-ms 2000] [--ttft-ms 50] [--rounds 3] [--connections 32]
+//                    [--duration 10] [--cache-ttl-ms 2000] [--ttft-ms 50] [--rounds 5] [--connections 32]
 //
 // overhead (default): the same OpenAI chat request sent straight to the provider simulator and
 // through ASC (every governance step on: key check, policy, routing, secrets lease, event
@@ -220,12 +220,19 @@ async function translation(sim: SimulatorProcess, modes: string[], duration: num
   return out;
 }
 
-/** Starts every gateway of the peer comparison (Portkey first), runs it, stops them all. */
+/** Starts every gateway of the peer comparison (in parallel: boot is not measured), runs it, stops them all. */
 async function peerRun(sim: SimulatorProcess, modes: string[], cacheTtl: string, rounds: number, duration: number): Promise<string[]> {
-  const gateways: PeerGateway[] = [];
+  const starts: Array<{ label: string; streams: boolean; start: () => Promise<BenchTarget> }> = [
+    { label: 'Portkey', streams: false, start: () => portkey(sim.url) },
+    ...modes.map((mode) => ({ label: `ASC ${mode}`, streams: true, start: () => startGateway(mode, sim, cacheTtl) })),
+  ];
+  const t0 = performance.now();
+  const started = await Promise.allSettled(starts.map((s) => s.start()));
+  console.error(`  gateways started in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  const gateways: PeerGateway[] = started.flatMap((r, i) => (r.status === 'fulfilled' ? [{ label: starts[i].label, streams: starts[i].streams, gateway: r.value }] : []));
   try {
-    gateways.push({ label: 'Portkey', gateway: await portkey(sim.url), streams: false });
-    for (const mode of modes) gateways.push({ label: `ASC ${mode}`, gateway: await startGateway(mode, sim, cacheTtl), streams: true });
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return await peer(sim, gateways, { rounds, durationMs: duration });
   } finally {
     await Promise.all(gateways.map((g) => g.gateway.stop()));
@@ -242,14 +249,14 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       'cache-ttl-ms': { type: 'string', default: '2000' },
       'ttft-ms': { type: 'string', default: '50' },
-      rounds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '5' },
       connections: { type: 'string', default: '32' },
       'profile-dir': { type: 'string' },
     },
   });
   const scenario = String(values.scenario);
   if (!SCENARIOS.includes(scenario)) throw new Error(`unknown --scenario ${scenario} (${SCENARIOS.join('|')})`);
-  const defaultDuration: Record<string, string> = { peer: '3', profile: '20' };
+  const defaultDuration: Record<string, string> = { peer: '2', profile: '20' };
   const duration = Number(values.duration ?? defaultDuration[scenario] ?? '10') * 1000;
   const cacheTtl = String(values['cache-ttl-ms']);
   const ttftMs = Number(values['ttft-ms']);
