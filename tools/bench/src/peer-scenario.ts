@@ -6,6 +6,7 @@
 // Figures are medians over the rounds; "added" is the median of each round's target minus the
 // direct upstream measured in that same round.
 import { LoadGenerator, LoadResult, Target } from './load';
+import { cpuMs } from './process-cpu';
 import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess } from './targets';
 
 export interface PeerGateway {
@@ -34,6 +35,8 @@ function body(stream: boolean): string {
 
 interface Contender {
   label: string;
+  /** Its processes, whose CPU time per request is measured (for the direct upstream: the simulator). */
+  pids: number[];
   json: LoadGenerator;
   stream?: LoadGenerator;
 }
@@ -43,11 +46,14 @@ interface Point extends LoadResult {
   round: number;
   connections: number;
   stream: boolean;
+  /** CPU time of the contender's processes per completed request, ms. */
+  cpuPerRequest?: number;
 }
 
-function contender(label: string, target: Omit<Target, 'body' | 'stream'>, streams: boolean): Contender {
+function contender(label: string, pids: number[], target: Omit<Target, 'body' | 'stream'>, streams: boolean): Contender {
   return {
     label,
+    pids,
     json: new LoadGenerator({ ...target, body: body(false) }, 64),
     stream: streams ? new LoadGenerator({ ...target, body: body(true), stream: 'openai' }, 64) : undefined,
   };
@@ -77,7 +83,15 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
   const direct = { url: `${sim.url}/v1/chat/completions`, key: 'sk-direct' };
   await checkReachesSimulator(sim, DIRECT, direct);
   for (const g of gateways) await checkReachesSimulator(sim, g.label, g.gateway);
-  const contenders = [contender(DIRECT, direct, true), ...gateways.map((g) => contender(g.label, g.gateway, g.streams))];
+  const simPid = sim.proc.child.pid;
+  const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.map((g) => contender(g.label, g.gateway.pids, g.gateway, g.streams))];
+  /** One closed-loop point, with the CPU its processes spent on it. */
+  const measure = async (c: Contender, gen: LoadGenerator, connections: number) => {
+    const before = cpuMs(c.pids);
+    const r = await gen.closedLoop(connections, options.durationMs);
+    const after = cpuMs(c.pids);
+    return { ...r, cpuPerRequest: before !== undefined && after !== undefined && r.requests > 0 ? (after - before) / r.requests : undefined };
+  };
   const points: Point[] = [];
   try {
     for (const c of contenders) {
@@ -90,14 +104,14 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
         for (const c of order) {
           await settle();
           console.error(`  round ${round + 1}/${options.rounds}: ${c.label}, ${connections} connection(s)`);
-          points.push({ label: c.label, round, connections, stream: false, ...(await c.json.closedLoop(connections, options.durationMs)) });
+          points.push({ label: c.label, round, connections, stream: false, ...(await measure(c, c.json, connections)) });
         }
       }
       for (const c of order) {
         if (!c.stream) continue;
         await settle();
         console.error(`  round ${round + 1}/${options.rounds}: ${c.label}, stream, 1 connection`);
-        points.push({ label: c.label, round, connections: 1, stream: true, ...(await c.stream.closedLoop(1, options.durationMs)) });
+        points.push({ label: c.label, round, connections: 1, stream: true, ...(await measure(c, c.stream, 1)) });
       }
     }
   } finally {
@@ -122,25 +136,32 @@ function report(points: Point[], labels: string[], rounds: number): string[] {
     );
   const f2 = (v: number) => (Number.isNaN(v) ? '—' : v.toFixed(2));
   const out: string[] = [];
-  out.push(`Medians over ${rounds} rounds. Non-streamed OpenAI chat, zero-latency simulator; added = target minus the direct upstream in the same round.\n`);
-  out.push('| target | req/s, 32 conn | × Portkey, 32 conn | p50 ms, 1 conn | added p50 ms | added mean ms | added p99 ms | streamed added TTFT p50 ms | errors |');
-  out.push('|---|---|---|---|---|---|---|---|---|');
+  out.push(
+    `Medians over ${rounds} rounds. Non-streamed OpenAI chat, zero-latency simulator; added = target minus the direct upstream in the same round. ` +
+      'CPU ms / request = user + system time of the target\'s own processes (direct upstream: the simulator; ASC production: its six services, not Kafka/ClickHouse/Postgres) per completed request; ' +
+      '× Portkey CPU efficiency = Portkey\'s CPU per request ÷ the target\'s, the load-independent form of the throughput ratio.\n',
+  );
+  out.push('| target | req/s, 32 conn | × Portkey req/s, 32 conn | CPU ms / request, 32 conn | × Portkey CPU efficiency | p50 ms, 1 conn | added p50 ms | added mean ms | added p99 ms | streamed added TTFT p50 ms | errors |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const label of labels) {
     const isDirect = label === DIRECT;
     const rps = med(label, 32, false, (p) => p.rps);
     const ratio = med(label, 32, false, (p, _d, k) => (k ? p.rps / k.rps : undefined));
+    const cpu = med(label, 32, false, (p) => p.cpuPerRequest);
+    const efficiency = med(label, 32, false, (p, _d, k) => (k?.cpuPerRequest && p.cpuPerRequest ? k.cpuPerRequest / p.cpuPerRequest : undefined));
     const p50 = med(label, 1, false, (p) => p.p50);
     const added = (k: 'p50' | 'mean' | 'p99') => (isDirect ? '—' : f2(med(label, 1, false, (p, d) => p[k] - d[k])));
     const hasStream = points.some((p) => p.label === label && p.stream);
     const ttft = isDirect || !hasStream ? (isDirect ? '—' : 'not measured') : f2(med(label, 1, true, (p, d) => (p.ttft && d.ttft ? p.ttft.p50 - d.ttft.p50 : undefined)));
     const errors = points.filter((p) => p.label === label).reduce((a, p) => a + p.errors, 0);
-    out.push(`| ${label} | ${rps.toFixed(0)} | ${label === PORTKEY ? '1' : f2(ratio)} | ${f2(p50)} | ${added('p50')} | ${added('mean')} | ${added('p99')} | ${ttft} | ${errors} |`);
+    const vsPortkey = (v: number) => (label === PORTKEY ? '1' : isDirect ? '—' : f2(v));
+    out.push(`| ${label} | ${rps.toFixed(0)} | ${vsPortkey(ratio)} | ${f2(cpu)} | ${vsPortkey(efficiency)} | ${f2(p50)} | ${added('p50')} | ${added('mean')} | ${added('p99')} | ${ttft} | ${errors} |`);
   }
   out.push('\nEvery point (closed loop; TTFT = request start to the first SSE event with content, at the client):\n');
-  out.push('| round | target | connections | kind | req/s | mean ms | p50 ms | p99 ms | TTFT p50 ms | errors |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| round | target | connections | kind | req/s | CPU ms / request | mean ms | p50 ms | p99 ms | TTFT p50 ms | errors |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const p of [...points].sort((a, b) => a.round - b.round || Number(a.stream) - Number(b.stream) || a.connections - b.connections || labels.indexOf(a.label) - labels.indexOf(b.label))) {
-    out.push(`| ${p.round + 1} | ${p.label} | ${p.connections} | ${p.stream ? 'stream' : 'json'} | ${p.rps.toFixed(0)} | ${f2(p.mean)} | ${f2(p.p50)} | ${f2(p.p99)} | ${p.ttft ? f2(p.ttft.p50) : '—'} | ${p.errors} |`);
+    out.push(`| ${p.round + 1} | ${p.label} | ${p.connections} | ${p.stream ? 'stream' : 'json'} | ${p.rps.toFixed(0)} | ${p.cpuPerRequest === undefined ? '—' : f2(p.cpuPerRequest)} | ${f2(p.mean)} | ${f2(p.p50)} | ${f2(p.p99)} | ${p.ttft ? f2(p.ttft.p50) : '—'} | ${p.errors} |`);
   }
   return out;
 }

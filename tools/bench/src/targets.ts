@@ -16,6 +16,8 @@ export interface BenchTarget {
   headers?: Record<string, string>;
   /** The gateway's process, when it is one process (to signal it, e.g. the CPU profiler). */
   pid?: number;
+  /** Every process of the gateway (its CPU time is read from /proc). */
+  pids: number[];
   stop(): Promise<void>;
 }
 
@@ -109,6 +111,8 @@ export async function portkey(simulatorUrl: string): Promise<BenchTarget> {
     url: `http://127.0.0.1:${port}/v1/chat/completions`,
     key: 'sk-portkey-bench',
     headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${simulatorUrl}/v1` },
+    pid: child.pid,
+    pids: child.pid ? [child.pid] : [],
     stop,
   };
 }
@@ -140,7 +144,8 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
     const [, tenantId] = await proc.waitForLine(/^ASC_DEMO_TENANT=(.+)$/m);
     const admin = new AdminClient(JSON.parse(endpoints) as AdminEndpoints, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
     await seedAnthropic(admin, tenantId.trim(), simulatorUrl);
-    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid: proc.child.pid, stop };
+    const pid = proc.child.pid;
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], stop };
   } catch (err) {
     await stop();
     throw err;
@@ -158,7 +163,8 @@ export async function production(simulatorUrl: string, cacheTtlMs: string): Prom
     const price = { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6 };
     await admin.createDeployment({ model: PASSTHROUGH_MODEL, provider: 'openai', upstreamModel: PASSTHROUGH_MODEL, region: 'local', baseUrl: `${simulatorUrl}/openai/v1`, credentialId: credential.id, price });
     await seedAnthropic(admin, 'bench', simulatorUrl);
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, stop: suite.stop };
+    const pids = [...suite.procs.values()].flatMap((p) => (p.child.pid ? [p.child.pid] : []));
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pids, stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;
