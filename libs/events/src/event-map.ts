@@ -77,6 +77,26 @@ export interface RequestCompletedV1 {
   ttftMs: number;
   /** Unix epoch milliseconds when ingress accepted the request. */
   startedAtMs: number;
+  /**
+   * Every upstream attempt in order (the last one served, when the request succeeded);
+   * deploymentId above is the deployment that served or was tried last. Optional for
+   * producers older than the field: parsing fills [].
+   */
+  attempts?: RequestAttemptV1[];
+  /** Attempts after the first (fallbacks and retries); parsing fills 0. */
+  fallbackCount?: number;
+}
+
+/** One try of one deployment within a request. */
+export interface RequestAttemptV1 {
+  deploymentId: string;
+  provider: string;
+  region: string;
+  /** 'ok' or 'failed'. */
+  status: string;
+  /** Why it failed ('upstream_503', 'timeout_ttft', 'connect_error'…); '' when ok. */
+  reasonCode: string;
+  latencyMs: number;
 }
 
 const text = (max = 256) => z.string().max(max);
@@ -117,6 +137,20 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   latencyMs: millis(),
   ttftMs: millis(),
   startedAtMs: count(),
+  attempts: z
+    .array(
+      z.object({
+        deploymentId: text(),
+        provider: text(128),
+        region: text(128),
+        status: text(32),
+        reasonCode: text(128),
+        latencyMs: millis(),
+      }),
+    )
+    .max(16)
+    .default([]),
+  fallbackCount: count().default(0),
 });
 
 const configChangedV1Schema: z.ZodType<ConfigChangedV1> = z.object({
