@@ -20,3 +20,5 @@ export { verifyTrail } from './trail-verifier';
 export type { TrailProblem, TrailProblemCode, VerifyTrailInput, VerifyTrailResult } from './trail-verifier';
 export { checkpointSchema, EXPORT_FORMAT, formatExport, inclusionProofSchema, parseExport } from './trail-export';
 export type { ExportHeader, TrailExport } from './trail-export';
+export { readTrailFromDatabase, requestFields, rowToCheckpoint, rowToEntry } from './audit-rows';
+export type { CheckpointRow, RecordRow, SqlQueryable } from './audit-rows';

@@ -8,13 +8,16 @@ import {
   GENESIS_HASH,
   hashEntry,
   InclusionProof,
+  CheckpointRow,
+  RecordRow,
+  rowToCheckpoint,
+  rowToEntry,
   signCheckpoint,
   SignedCheckpoint,
   UnhashedEntry,
 } from '@asc/audit-proof';
 import { auditV1 } from '@asc/contracts';
 import { EventOnTopic, TOPIC_ADMIN_CHANGE_V1, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
-import { RecordRow, rowToEntry } from './audit-entry.mapper';
 import { AuditSigningKey } from './signing-key';
 
 export const AUDIT_DATA_SOURCE = Symbol('AUDIT_DATA_SOURCE');
@@ -40,36 +43,6 @@ const COLUMNS = [
 // 27 parameters a row: stays under Postgres's 65535 bind parameters.
 const INSERT_CHUNK = 1000;
 const EXPORT_PAGE = 5000;
-
-interface CheckpointRow {
-  tenant_id: string;
-  checkpoint_seq: string;
-  from_seq: string;
-  to_seq: string;
-  record_count: string;
-  merkle_root: string;
-  chain_head: string;
-  prev_checkpoint_hash: string;
-  signed_at: string;
-  key_id: string;
-  signature: string;
-}
-
-function rowToCheckpoint(r: CheckpointRow): SignedCheckpoint {
-  return {
-    tenantId: r.tenant_id,
-    checkpointSeq: Number(r.checkpoint_seq),
-    fromSeq: Number(r.from_seq),
-    toSeq: Number(r.to_seq),
-    recordCount: Number(r.record_count),
-    merkleRoot: r.merkle_root,
-    chainHead: r.chain_head,
-    prevCheckpointHash: r.prev_checkpoint_hash,
-    signedAt: r.signed_at,
-    keyId: r.key_id,
-    signature: r.signature,
-  };
-}
 
 /** The record an event becomes, before it is placed on the chain. */
 function toEntry(event: AuditedEvent): Omit<UnhashedEntry, 'seq' | 'prevHash'> & { event: AuditedEvent } {

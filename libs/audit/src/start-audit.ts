@@ -21,7 +21,7 @@ export const AUDIT_MIGRATIONS = [InitialAudit1764230400001, AuditHashChain176500
 /** Serves the audit trail; appends every request decision and admin change to its tenant's hash chain and signs checkpoints. */
 export async function startAuditService(config: AuditConfig, deps: AuditDependencies): Promise<RunningService> {
   assertOneSigningKey(config);
-  const signingKey = config.AUDIT_SIGNING_KEY ? AuditSigningKey.fromPem(config.AUDIT_SIGNING_KEY) : AuditSigningKey.fromFile(config.AUDIT_SIGNING_KEY_FILE!);
+  const signingKey = config.AUDIT_SIGNING_KEY ? AuditSigningKey.fromPem(config.AUDIT_SIGNING_KEY) : AuditSigningKey.fromFile(config.AUDIT_SIGNING_KEY_FILE ?? '');
   return withServiceDatabase(
     { url: config.AUDIT_DATABASE_URL, schema: 'audit', entities: [], migrations: AUDIT_MIGRATIONS },
     async (dataSource) => {

@@ -1,6 +1,5 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { chainEntries, GENESIS_HASH } from '@asc/audit-proof';
-import { RecordRow, rowToEntry } from '../audit-entry.mapper';
+import { chainEntries, GENESIS_HASH, RecordRow, rowToEntry } from '@asc/audit-proof';
 
 /**
  * Tamper evidence: every record joins its tenant's hash chain (chain_seq, prev_hash, hash),
