@@ -158,6 +158,13 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
       addColumn(REQUESTS_TABLE, 'usage_estimated', 'UInt8', 'reasoning_tokens'),
     ],
   },
+  {
+    // The routing configuration version a request was routed under (issue 11); rows stored
+    // before read 0, "unknown", as the event field's default.
+    version: 7,
+    name: 'requests_routing_version',
+    up: () => [addColumn(REQUESTS_TABLE, 'routing_version', 'UInt64', 'policy_version')],
+  },
 ];
 
 /**
