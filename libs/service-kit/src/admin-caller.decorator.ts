@@ -9,7 +9,7 @@ export interface AdminCaller {
   requestId: string;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The caller of an admin call; the request id is the client's x-request-id when well-formed, else a fresh one. */
 export function adminCallerOf(request: FastifyRequest): AdminCaller {
