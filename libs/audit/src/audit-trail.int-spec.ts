@@ -17,6 +17,8 @@ import { freePort, RunningService } from '@asc/service-kit';
 import { eventually, infra, missingInfra, throwawayDatabase, ThrowawayDatabase } from '@asc/testing';
 import { AuditTrailService } from './audit-trail.service';
 import { loadAuditConfig } from './audit.config';
+import { openServiceDatabase } from '@asc/db';
+import { InitialAudit1764230400001 } from './migrations/1764230400001-initial-audit';
 import { startAuditService } from './start-audit';
 
 const ADMIN_TOKEN = 'audit-it-admin-token';
@@ -104,7 +106,7 @@ describe('audit trail', async () => {
       for (const b of buses) await b.close().catch(() => undefined);
       const kafkaAdmin = new Kafka({ brokers: infra.kafkaBrokers, clientId: 'asc-audit-it-admin', logLevel: logLevel.NOTHING }).admin();
       await kafkaAdmin.connect();
-      const topics = (await kafkaAdmin.listTopics()).filter((t) => t.startsWith(`${RUN}.`));
+      const topics = (await kafkaAdmin.listTopics()).filter((t) => t.startsWith(RUN));
       if (topics.length) await kafkaAdmin.deleteTopics({ topics }).catch(() => undefined);
       await kafkaAdmin.disconnect();
       await db?.drop();
@@ -202,5 +204,42 @@ describe('audit trail', async () => {
       assert.ok(result.problems.some((p) => p.code === 'hash_mismatch' && p.seq === 9));
     });
   });
-});
 
+  describe('upgrade from the unchained trail', { skip, timeout: 120_000 }, () => {
+    it('chains the records written before the migration, in their order, and signs them', async () => {
+      const db = await throwawayDatabase('asc_audit_upgrade');
+      let service: RunningService | undefined;
+      const events = new KafkaEventBus({ brokers: infra.kafkaBrokers, clientId: 'asc-audit-it-upgrade', topicPrefix: `${RUN}-up.`, logger: silentEventBusLogger });
+      try {
+        const old = await openServiceDatabase({ url: db.url, schema: 'audit', entities: [], migrations: [InitialAudit1764230400001] });
+        for (const [i, tenant] of ['t_old', 't_old', 't_other', 't_old'].entries()) {
+          await old.query(
+            `INSERT INTO audit.records (event_id, event_type, tenant_id, request_id, app_id, key_id, decision, reason_code, requested_model, served_model,
+               provider, deployment_id, region, credential_id, credential_version, policy_id, policy_version, status, http_status, occurred_at)
+             VALUES ($1, 'asc.gateway.request.completed', $2, $3, 'app', 'key', 'allow', '', 'm', 'm', 'openai', 'dep', 'eu', 'cred', 1, 'pol', 2, 'ok', 200, now())`,
+            [`old-${i}`, tenant, `req-old-${i}`],
+          );
+        }
+        await old.destroy();
+        await events.ensureTopics();
+        const [grpcPort, httpPort] = [await freePort(), await freePort()];
+        service = await startAuditService(
+          loadAuditConfig({
+            AUDIT_HTTP_PORT: String(httpPort), AUDIT_GRPC_URL: `127.0.0.1:${grpcPort}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `${RUN}-up.audit`,
+            ASC_ADMIN_TOKEN: ADMIN_TOKEN, AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+          }),
+          { events, collectProcessMetrics: false },
+        );
+        const get = async (path: string) => (await fetch(`${service!.httpUrl}/admin/v1${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+        const publicKey = parsePublicKey((JSON.parse(await get('/audit/public-key')) as { publicKeyPem: string }).publicKeyPem);
+        const exp = parseExport(await get('/tenants/t_old/audit/export'));
+        assert.deepEqual(exp.entries.map((e) => e.requestId), ['req-old-0', 'req-old-1', 'req-old-3']);
+        assert.deepEqual(verifyTrail({ tenantId: 't_old', entries: exp.entries, checkpoints: exp.checkpoints, publicKey }).problems, []);
+      } finally {
+        await service?.close();
+        await events.close();
+        await db.drop();
+      }
+    });
+  });
+});
