@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
-import { InclusionProof, parseExport, parsePublicKey, verifyInclusionProof, verifyTrail } from '@asc/audit-proof';
+import { InclusionProof, parseExport, parsePublicKey, readTrailFromDatabase, verifyInclusionProof, verifyTrail } from '@asc/audit-proof';
 import {
   ALL_TENANTS,
   AnyEventEnvelope,
@@ -198,6 +198,18 @@ describe('audit trail', async () => {
         await client.end();
       }
       const key = JSON.parse((await admin(replicas[0], '/audit/public-key')).text) as { publicKeyPem: string };
+      // The verifier's database mode (asc-audit-verify verify --database) reads the same rows.
+      const reader = new Client({ connectionString: db.url });
+      await reader.connect();
+      try {
+        const pk = parsePublicKey(key.publicKeyPem);
+        const intact = await readTrailFromDatabase(reader, 'tenant_a');
+        assert.deepEqual(verifyTrail({ tenantId: 'tenant_a', ...intact, publicKey: pk, allowUnsignedTail: true }).problems, []);
+        const changed = verifyTrail({ tenantId: 'tenant_b', ...(await readTrailFromDatabase(reader, 'tenant_b')), publicKey: pk, allowUnsignedTail: true });
+        assert.ok(changed.problems.some((p) => p.code === 'hash_mismatch' && p.seq === 9));
+      } finally {
+        await reader.end();
+      }
       const exp = parseExport((await admin(replicas[0], '/tenants/tenant_b/audit/export')).text);
       const result = verifyTrail({ tenantId: 'tenant_b', entries: exp.entries, checkpoints: exp.checkpoints, publicKey: parsePublicKey(key.publicKeyPem) });
       assert.equal(result.ok, false);
