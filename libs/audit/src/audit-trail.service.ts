@@ -136,7 +136,11 @@ export class AuditTrailService {
   /** Appends events (in log order), tenant by tenant; returns how many were new. */
   async append(events: AuditedEvent[]): Promise<number> {
     const byTenant = new Map<string, AuditedEvent[]>();
-    for (const e of events) byTenant.set(e.tenantId, [...(byTenant.get(e.tenantId) ?? []), e]);
+    for (const e of events) {
+      const list = byTenant.get(e.tenantId);
+      if (list) list.push(e);
+      else byTenant.set(e.tenantId, [e]);
+    }
     let appended = 0;
     for (const [tenantId, list] of byTenant) appended += await this.appendForTenant(tenantId, list);
     return appended;
@@ -166,7 +170,15 @@ export class AuditTrailService {
          ON CONFLICT (tenant_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash`,
         [tenantId, last.seq, last.hash],
       );
-      if (last.seq - head.checkpointedSeq >= this.policy.everyRecords) await this.checkpointLocked(m, tenantId);
+      if (last.seq - head.checkpointedSeq >= this.policy.everyRecords) {
+        try {
+          await this.checkpointLocked(m, tenantId);
+        } catch (err) {
+          // A broken chain must not stop the trail from recording: the records are kept, the
+          // checkpoint is refused (and retried by the timer, logging each time).
+          this.logger.error(`checkpoint of tenant ${tenantId} refused: ${(err as Error).message}`);
+        }
+      }
       return chained.length;
     });
   }
@@ -263,11 +275,17 @@ export class AuditTrailService {
    * checkpoint only, so the export is fully signed.
    */
   async *exportLines(tenantId: string): AsyncGenerator<string> {
-    await this.checkpoint(tenantId);
-    const last = await this.lastCheckpoint(this.dataSource, tenantId);
+    let upTo: number;
+    try {
+      await this.checkpoint(tenantId);
+      upTo = (await this.lastCheckpoint(this.dataSource, tenantId))?.toSeq ?? 0;
+    } catch (err) {
+      // The chain is broken (a row was changed): export everything, so the verifier shows where.
+      this.logger.error(`export of tenant ${tenantId}: ${(err as Error).message}`);
+      upTo = (await this.head(this.dataSource.manager, tenantId)).seq;
+    }
     const key = this.publicKey();
     yield `${JSON.stringify({ type: 'header', format: EXPORT_FORMAT, tenantId, exportedAt: new Date().toISOString(), keyId: key.keyId, publicKeyPem: key.publicKeyPem })}\n`;
-    const upTo = last?.toSeq ?? 0;
     for (let after = 0; after < upTo; after += EXPORT_PAGE) {
       const rows: RecordRow[] = await this.dataSource.query(
         'SELECT * FROM audit.records WHERE tenant_id = $1 AND chain_seq > $2 AND chain_seq <= $3 ORDER BY chain_seq',
