@@ -141,7 +141,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     );
     await start(
       startAuditService(
-        loadConfig(auditConfigShape, { ...common, AUDIT_HTTP_HOST: host, AUDIT_HTTP_PORT: String(auditHttp), AUDIT_GRPC_URL: `${host}:${auditGrpc}`, AUDIT_DATABASE_URL: postgres.url }),
+        loadConfig(auditConfigShape, { ...common, AUDIT_HTTP_HOST: host, AUDIT_HTTP_PORT: String(auditHttp), AUDIT_GRPC_URL: `${host}:${auditGrpc}`, AUDIT_DATABASE_URL: postgres.url, AUDIT_SIGNING_KEY_FILE: join(dataDir, 'audit-signing.key') }),
         { events: bus, ...shared },
       ),
     );

@@ -168,6 +168,13 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
       addColumn(REQUESTS_TABLE, 'attempts', 'String', 'fallback_count'),
     ],
   },
+  {
+    // The routing configuration version a request was routed under (issue 11); rows stored
+    // before read 0, "unknown", as the event field's default.
+    version: 7,
+    name: 'requests_routing_version',
+    up: () => [addColumn(REQUESTS_TABLE, 'routing_version', 'UInt64', 'policy_version')],
+  },
 ];
 
 /**

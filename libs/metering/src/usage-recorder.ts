@@ -40,6 +40,7 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     ttft_ms: Math.round(d.ttftMs),
     started_at_ms: d.startedAtMs,
     occurred_at_ms: Date.parse(event.time) || d.startedAtMs,
+    routing_version: d.routingVersion ?? 0,
   };
 }
 
