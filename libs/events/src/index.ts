@@ -49,3 +49,11 @@ export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adap
 export { uuidv7 } from './uuidv7.util';
 export { CONFIG_CHANGE_PUBLISHER, publishConfigChange } from './config-change';
 export { listenToConfigChanges } from './config-change-listener';
+export {
+  TOPIC_DEAD_LETTER_V1,
+  decodeDeadLetter,
+  encodeDeadLetter,
+  originalValue,
+  type DeadLetterRecord,
+  type DeadLetterSink,
+} from './dead-letter';

@@ -13,6 +13,7 @@ import {
 } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
+import { encodeDeadLetter, TOPIC_DEAD_LETTER_V1, type DeadLetterSink } from './dead-letter';
 import { assertValidSubscription, deliverBatch } from './batch-delivery';
 import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
 import type { AnyEventEnvelope } from './envelope';
@@ -65,7 +66,11 @@ export interface KafkaEventBusOptions {
      * write to analytics stores raise it to get fewer, larger batches (fewer ClickHouse parts).
      */
     minBytes?: number;
-    /** Partitions handled in parallel by one member (default 1); order within a partition is kept either way. */
+    /**
+     * Partitions handled in parallel by one member (default 6, the default partition count):
+     * a partition whose batch is being retried does not hold up the others. Order within a
+     * partition is kept either way.
+     */
     partitionsConsumedConcurrently?: number;
   };
   /** Used by ensureTopics. */
@@ -168,6 +173,7 @@ export class KafkaEventBus implements EventBus {
   private readonly requestTimeoutMs: number;
   private readonly sendTimeoutMs: number;
   private producer?: Producer;
+  private deadLetterProducer?: Producer;
   private producerConnected = false;
   private consecutiveSendFailures = 0;
   private readonly subscriptions = new Set<KafkaSubscription>();
@@ -196,9 +202,65 @@ export class KafkaEventBus implements EventBus {
     this.publisher = new BatchingPublisher((batch) => this.send(batch), batching, this.logger, () => this.disconnectProducer());
   }
 
-  /** The Kafka topic an event topic maps to (with the configured prefix). */
-  topicName(topic: EventTopic): string {
+  /** The Kafka topic an event topic (or the dead-letter topic) maps to (with the configured prefix). */
+  topicName(topic: EventTopic | typeof TOPIC_DEAD_LETTER_V1): string {
     return `${this.prefix}${topic}`;
+  }
+
+  /**
+   * Writes one dead letter and waits for the log's acknowledgement (acks=all), on a plain
+   * producer of its own: the consumer commits past the message only after this resolved.
+   */
+  readonly deadLetter: DeadLetterSink = async (raw, reason) => {
+    this.deadLetterProducer ??= this.kafka.producer({ allowAutoTopicCreation: false, retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 2 } });
+    const producer = this.deadLetterProducer;
+    try {
+      await producer.connect();
+      await producer.send({
+        topic: this.topicName(TOPIC_DEAD_LETTER_V1),
+        acks: -1,
+        timeout: this.requestTimeoutMs,
+        messages: [{ key: `${reason.topic}#${reason.partition}`, value: encodeDeadLetter(raw, reason) }],
+      });
+    } catch (err) {
+      if (this.deadLetterProducer === producer) this.deadLetterProducer = undefined;
+      await Promise.race([producer.disconnect().catch(() => undefined), sleep(5_000)]);
+      throw err;
+    }
+  };
+
+  /** Writes a message as is to an event topic (the dead-letter replay tool, and tests of poison messages). */
+  async sendRaw(topic: EventTopic, key: string, value: string | Buffer): Promise<void> {
+    const producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      await producer.send({ topic: this.topicName(topic), acks: -1, messages: [{ key, value }] });
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  async deleteIdleGroups(prefix: string): Promise<string[]> {
+    if (!prefix) throw new EventBusError('invalid_subscription', 'deleteIdleGroups needs a non-empty prefix');
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.listGroups();
+      const candidates = groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix));
+      if (candidates.length === 0) return [];
+      const described = await admin.describeGroups(candidates);
+      const idle = described.groups.filter((g) => g.state === 'Empty' || g.state === 'Dead').map((g) => g.groupId);
+      if (idle.length === 0) return [];
+      // A group that gained a member since describeGroups is refused by the broker (NON_EMPTY_GROUP): left alone.
+      const results = await admin.deleteGroups(idle).catch((err: unknown) => {
+        const failed = (err as { groups?: Array<{ groupId: string; errorCode: number }> }).groups;
+        if (Array.isArray(failed)) return failed;
+        throw err;
+      });
+      return results.filter((r) => r.errorCode === 0).map((r) => r.groupId);
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   publish(event: AnyEventEnvelope): void {
@@ -218,6 +280,9 @@ export class KafkaEventBus implements EventBus {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     await this.publisher.close();
+    const deadLetters = this.deadLetterProducer;
+    this.deadLetterProducer = undefined;
+    if (deadLetters) await Promise.race([deadLetters.disconnect().catch(() => undefined), sleep(5_000)]);
   }
 
   /**
@@ -231,7 +296,8 @@ export class KafkaEventBus implements EventBus {
     await admin.connect();
     try {
       const existing = new Set(await admin.listTopics());
-      const missing = ALL_TOPICS.map((t) => this.topicName(t)).filter((t) => !existing.has(t));
+      const wanted: Array<EventTopic | typeof TOPIC_DEAD_LETTER_V1> = [...ALL_TOPICS, TOPIC_DEAD_LETTER_V1];
+      const missing = wanted.map((t) => this.topicName(t)).filter((t) => !existing.has(t));
       if (missing.length === 0) return { created: [] };
       const retentionMs = this.options.topics?.retentionMs;
       try {
@@ -258,7 +324,7 @@ export class KafkaEventBus implements EventBus {
     assertValidSubscription(options);
     // Stored without its topic parameter; deliverBatch checks each event's topic against P.
     const widened = options as unknown as SubscribeOptions<EventTopic>;
-    const subscription = new KafkaSubscription(this.kafka, this.options, this.logger, (t) => this.topicName(t), widened);
+    const subscription = new KafkaSubscription(this.kafka, this.options, this.logger, (t) => this.topicName(t), widened, this.deadLetter);
     await subscription.start();
     this.subscriptions.add(subscription);
     return {
@@ -365,6 +431,7 @@ class KafkaSubscription {
     private readonly logger: EventBusLogger,
     topicName: (topic: EventTopic) => string,
     private readonly options: SubscribeOptions<EventTopic>,
+    private readonly deadLetterSink: DeadLetterSink,
   ) {
     this.byKafkaTopic = new Map(options.topics.map((t) => [topicName(t), t]));
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? busOptions.consumer?.maxBatchSize ?? 500);
@@ -394,7 +461,7 @@ class KafkaSubscription {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: c.partitionsConsumedConcurrently ?? 1,
+        partitionsConsumedConcurrently: c.partitionsConsumedConcurrently ?? 6,
         eachBatch: (payload) => this.onBatch(payload),
       });
     } catch (err) {
@@ -428,6 +495,7 @@ class KafkaSubscription {
         keepAlive: heartbeat,
         keepAliveMs: this.busOptions.consumer?.heartbeatIntervalMs ?? 3_000,
         signal: this.abort.signal,
+        deadLetterSink: this.deadLetterSink,
       });
       if (!done) return; // not resolved, not committed: the next reader of this partition gets these again
       resolveOffset(chunk[chunk.length - 1].offset);

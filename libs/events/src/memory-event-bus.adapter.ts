@@ -1,6 +1,7 @@
 import { sleep, type BackoffOptions } from './backoff.util';
 import { assertValidSubscription, deliverBatch, type RawMessage } from './batch-delivery';
 import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
+import { decodeDeadLetter, encodeDeadLetter, type DeadLetterRecord, type DeadLetterSink } from './dead-letter';
 import type { AnyEventEnvelope } from './envelope';
 import { EventBusError } from './event-bus.error';
 import { consoleEventBusLogger, errorFields } from './event-bus.logger';
@@ -100,6 +101,7 @@ export class MemoryEventBus implements EventBus {
   private readonly publisher: BatchingPublisher;
   private closed = false;
   private lastTrimLog = 0;
+  private readonly deadLetterLog: string[] = [];
 
   constructor(options: MemoryEventBusOptions = {}) {
     this.partitions = options.partitions ?? 4;
@@ -146,6 +148,17 @@ export class MemoryEventBus implements EventBus {
    */
   appendRaw(topic: EventTopic, key: string, value: string | Buffer): void {
     this.append([{ topic, key, value }]);
+  }
+
+  /** The dead-letter topic of this in-process log (kept up to 10 000 records, oldest dropped first). */
+  readonly deadLetter: DeadLetterSink = async (raw, reason) => {
+    this.deadLetterLog.push(encodeDeadLetter(raw, reason));
+    if (this.deadLetterLog.length > 10_000) this.deadLetterLog.shift();
+  };
+
+  /** What was dead-lettered, oldest first. */
+  deadLetters(): DeadLetterRecord[] {
+    return this.deadLetterLog.map((v) => decodeDeadLetter(v)).filter((r): r is DeadLetterRecord => r !== undefined);
   }
 
   async subscribe<P extends EventTopic>(options: SubscribeOptions<P>): Promise<Subscription> {
@@ -287,6 +300,7 @@ export class MemoryEventBus implements EventBus {
         stats: owner.stats,
         isActive: active,
         signal: owner.abort.signal,
+        deadLetterSink: this.deadLetter,
       });
       if (!done) return;
       cursor.committed = end;
