@@ -1,4 +1,4 @@
-export { AnalyticsError, type AnalyticsErrorCode } from './analytics.error';
+export { AnalyticsError, isRowRejection, type AnalyticsErrorCode } from './analytics.error';
 export type { AnalyticsStore } from './analytics-store.port';
 export { ClickHouseHttpStore, type ClickHouseHttpStoreOptions } from './clickhouse-http.adapter';
 export { ChdbStore, type ChdbStoreOptions } from './chdb.adapter';

@@ -13,7 +13,7 @@ import {
 } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
-import { encodeDeadLetter, TOPIC_DEAD_LETTER_V1, type DeadLetterSink } from './dead-letter';
+import { decodeDeadLetter, encodeDeadLetter, TOPIC_DEAD_LETTER_V1, type DeadLetterRecord, type DeadLetterSink } from './dead-letter';
 import { assertValidSubscription, deliverBatch } from './batch-delivery';
 import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
 import type { AnyEventEnvelope } from './envelope';
@@ -238,6 +238,63 @@ export class KafkaEventBus implements EventBus {
     } finally {
       await producer.disconnect();
     }
+  }
+
+  /**
+   * Reads the whole dead-letter topic as it is now (from the oldest retained record to the
+   * current end of every partition), without joining any consumer group: for the replay
+   * tool and for checks. Records that are not dead letters are skipped.
+   */
+  async readDeadLetters(options: { timeoutMs?: number } = {}): Promise<Array<DeadLetterRecord & { dlqPartition: number; dlqOffset: string }>> {
+    const topic = this.topicName(TOPIC_DEAD_LETTER_V1);
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let ends: Map<number, bigint>;
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+    } finally {
+      await admin.disconnect();
+    }
+    const out: Array<DeadLetterRecord & { dlqPartition: number; dlqOffset: string }> = [];
+    if (ends.size === 0) return out;
+    // A group of its own that is deleted afterwards: reading leaves no position behind.
+    const groupId = `asc-dlq-reader-${process.pid}-${Date.now().toString(36)}`;
+    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 200 });
+    const pending = new Map(ends);
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new EventBusError('flush_timeout', 'reading the dead-letter topic timed out')),
+          options.timeoutMs ?? 30_000,
+        );
+        consumer
+          .run({
+            autoCommit: false,
+            eachMessage: async ({ partition, message }) => {
+              const end = pending.get(partition);
+              if (end === undefined || BigInt(message.offset) >= end) return;
+              const record = decodeDeadLetter(message.value);
+              if (record) out.push({ ...record, dlqPartition: partition, dlqOffset: message.offset });
+              if (BigInt(message.offset) + 1n >= end) pending.delete(partition);
+              if (pending.size === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+      const admin2 = this.kafka.admin();
+      await admin2.connect();
+      await admin2.deleteGroups([groupId]).catch(() => undefined);
+      await admin2.disconnect();
+    }
+    return out.sort((a, b) => a.deadLetteredAtMs - b.deadLetteredAtMs);
   }
 
   async deleteIdleGroups(prefix: string): Promise<string[]> {

@@ -1,5 +1,5 @@
 import { LoggerService } from '@nestjs/common';
-import { AnalyticsStore, migrate } from '@asc/analytics';
+import { AnalyticsStore, isRowRejection, migrate } from '@asc/analytics';
 import { meteringV1, protoFile } from '@asc/contracts';
 import { EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
 import { bootstrapService, RunningService } from '@asc/service-kit';
@@ -34,6 +34,8 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
     groupId: config.METERING_CONSUMER_GROUP,
     topics: [TOPIC_GATEWAY_REQUEST_V1],
     handleBatch: (events) => recordRequestEvents(deps.store, database, events),
+    // A row ClickHouse cannot hold (a count above UInt32…) goes to the dead letters; an unreachable ClickHouse is retried.
+    isRejection: isRowRejection,
   });
   return {
     ...running,
