@@ -77,6 +77,12 @@ export interface RequestCompletedV1 {
   ttftMs: number;
   /** Unix epoch milliseconds when ingress accepted the request. */
   startedAtMs: number;
+  /**
+   * W3C trace id (32 hex) of the request's trace, '' when none. createEvent fills it from
+   * the envelope's traceparent when the producer leaves it empty. Optional for producers
+   * older than the field: parsing fills ''.
+   */
+  traceId?: string;
 }
 
 const text = (max = 256) => z.string().max(max);
@@ -117,6 +123,7 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   latencyMs: millis(),
   ttftMs: millis(),
   startedAtMs: count(),
+  traceId: text(64).default(''),
 });
 
 const configChangedV1Schema: z.ZodType<ConfigChangedV1> = z.object({
