@@ -10,6 +10,10 @@ export interface PublisherStats {
   failed: number;
   /** Send attempts that failed and were retried (events stay buffered meanwhile). */
   retries: number;
+  /** Bytes held in the on-disk spool (0 without one). */
+  spooledBytes?: number;
+  /** `failed` by tenant (what asc_events_lost_total reports). */
+  lostByTenant?: Record<string, number>;
 }
 
 /**
@@ -19,6 +23,11 @@ export interface PublisherStats {
  */
 export interface EventPublisher {
   publish(event: AnyEventEnvelope): void;
+  /**
+   * Whether a new request of this tenant may be served: false when its events could not be
+   * kept (the spool is full) and its loss policy is 'shed' — answer 503 then. No I/O.
+   */
+  accepting(tenantId: string): boolean;
   /** Resolves once every event published before the call is acknowledged by the log. */
   flush(options?: { timeoutMs?: number }): Promise<void>;
   /** Stops accepting events, flushes what is buffered (bounded wait), then releases connections. */

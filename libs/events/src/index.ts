@@ -43,7 +43,9 @@ export type {
 export { EventBusError, type EventBusErrorCode } from './event-bus.error';
 export { consoleEventBusLogger, silentEventBusLogger } from './event-bus.logger';
 export type { BackoffOptions } from './backoff.util';
-export { DEFAULT_BATCHING_OPTIONS, type BatchingOptions } from './batching-publisher';
+export { DEFAULT_BATCHING_OPTIONS, type BatchingOptions, type EventLossPolicy } from './batching-publisher';
+export { EventSpool, type EventSpoolOptions, type SpooledRecord } from './event-spool';
+export { fitPayload, truncateText } from './payload-fit';
 export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.adapter';
 export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adapter';
 export { uuidv7 } from './uuidv7.util';

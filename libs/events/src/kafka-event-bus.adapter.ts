@@ -15,7 +15,8 @@ import type { ConnectionOptions } from 'node:tls';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
 import { decodeDeadLetter, encodeDeadLetter, TOPIC_DEAD_LETTER_V1, type DeadLetterRecord, type DeadLetterSink } from './dead-letter';
 import { assertValidSubscription, deliverBatch } from './batch-delivery';
-import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
+import { EventSpool, type EventSpoolOptions } from './event-spool';
+import { BatchingPublisher, type EventLossPolicy, type BatchingOptions, type OutboundMessage } from './batching-publisher';
 import type { AnyEventEnvelope } from './envelope';
 import { EventBusError } from './event-bus.error';
 import { consoleEventBusLogger, errorFields } from './event-bus.logger';
@@ -45,6 +46,12 @@ export interface KafkaEventBusOptions {
   /** Advanced: how kafkajs opens sockets (a proxy, or a test that cuts the network). */
   socketFactory?: ISocketFactory;
   logger?: EventBusLogger;
+  /**
+   * A durable on-disk spool: every published event is appended to it (fsync-batched) and
+   * acknowledged there once the log has it, so a broker outage, an overflow of the memory
+   * buffer or a crash loses nothing up to its cap; a restart sends what is left first.
+   */
+  spool?: EventSpoolOptions & { lossPolicy?: (tenantId: string) => EventLossPolicy };
   publisher?: Partial<BatchingOptions> & {
     compression?: 'none' | 'gzip';
     /**
@@ -199,7 +206,8 @@ export class KafkaEventBus implements EventBus {
       logCreator: kafkaLogCreator(this.logger),
     });
     const { compression: _compression, sendTimeoutMs: _sendTimeoutMs, ...batching } = options.publisher ?? {};
-    this.publisher = new BatchingPublisher((batch) => this.send(batch), batching, this.logger, () => this.disconnectProducer());
+    const spool = options.spool && { spool: new EventSpool(options.spool, this.logger), lossPolicy: options.spool.lossPolicy };
+    this.publisher = new BatchingPublisher((batch) => this.send(batch), batching, this.logger, () => this.disconnectProducer(), spool);
   }
 
   /** The Kafka topic an event topic (or the dead-letter topic) maps to (with the configured prefix). */
@@ -322,6 +330,10 @@ export class KafkaEventBus implements EventBus {
 
   publish(event: AnyEventEnvelope): void {
     this.publisher.publish(event);
+  }
+
+  accepting(tenantId: string): boolean {
+    return this.publisher.accepting(tenantId);
   }
 
   flush(options?: { timeoutMs?: number }): Promise<void> {

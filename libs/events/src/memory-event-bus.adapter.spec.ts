@@ -74,7 +74,7 @@ describe('MemoryEventBus', () => {
     assert.deepEqual(new Set(received.map((e) => e.id)), new Set(published.map((e) => e.id)));
     for (const [tenant, seqs] of byTenant(received)) assert.deepEqual(seqs, range(0, 100), tenant);
     assert.ok(Math.max(...sizes) <= 50);
-    assert.deepEqual(bus.stats(), { buffered: 0, sent: 1_000, failed: 0, retries: 0 });
+    assert.deepEqual(bus.stats(), { buffered: 0, sent: 1_000, failed: 0, retries: 0, spooledBytes: 0, lostByTenant: {} });
   });
 
   it('redelivers the same events after handleBatch throws, and never moves past them', async () => {

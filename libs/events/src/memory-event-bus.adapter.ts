@@ -1,6 +1,7 @@
 import { sleep, type BackoffOptions } from './backoff.util';
 import { assertValidSubscription, deliverBatch, type RawMessage } from './batch-delivery';
-import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
+import { EventSpool, type EventSpoolOptions } from './event-spool';
+import { BatchingPublisher, type EventLossPolicy, type BatchingOptions, type OutboundMessage } from './batching-publisher';
 import { decodeDeadLetter, encodeDeadLetter, type DeadLetterRecord, type DeadLetterSink } from './dead-letter';
 import type { AnyEventEnvelope } from './envelope';
 import { EventBusError } from './event-bus.error';
@@ -35,6 +36,12 @@ export interface MemoryEventBusOptions {
   /** How long close() waits for consumers to handle what was published (default 5 s). */
   closeTimeoutMs?: number;
   logger?: EventBusLogger;
+  /**
+   * A durable on-disk spool: every published event is appended to it (fsync-batched) and
+   * acknowledged there once the log has it, so a broker outage, an overflow of the memory
+   * buffer or a crash loses nothing up to its cap; a restart sends what is left first.
+   */
+  spool?: EventSpoolOptions & { lossPolicy?: (tenantId: string) => EventLossPolicy };
 }
 
 interface LogEntry {
@@ -114,11 +121,17 @@ export class MemoryEventBus implements EventBus {
       async (batch) => this.append(batch),
       { lingerMs: 1, ...options.publisher },
       this.logger,
+      async () => undefined,
+      options.spool && { spool: new EventSpool(options.spool, this.logger), lossPolicy: options.spool.lossPolicy },
     );
   }
 
   publish(event: AnyEventEnvelope): void {
     this.publisher.publish(event);
+  }
+
+  accepting(tenantId: string): boolean {
+    return this.publisher.accepting(tenantId);
   }
 
   flush(options?: { timeoutMs?: number }): Promise<void> {
