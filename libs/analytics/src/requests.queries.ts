@@ -37,6 +37,8 @@ export interface RequestEventRow {
   ttft_ms: number;
   started_at_ms: number;
   occurred_at_ms: number;
+  /** W3C trace id of the request ('' when none). Optional for writers older than migration 6. */
+  trace_id?: string;
 }
 
 /** A stored row, numbers normalised (UInt64 columns arrive as strings: see the port). */

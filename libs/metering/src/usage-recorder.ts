@@ -38,6 +38,9 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     ttft_ms: Math.round(d.ttftMs),
     started_at_ms: d.startedAtMs,
     occurred_at_ms: Date.parse(event.time) || d.startedAtMs,
+    trace_id: d.traceId ?? '',
+    // Lead: when the runner/cache/guardrail fields land on the event, map them here:
+    // fallback_count: d.fallbackCount, cache_hit: d.cacheHit ? 1 : 0, guardrail_actions: sum of d.guardrails[].count.
   };
 }
 
