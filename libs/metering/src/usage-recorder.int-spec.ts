@@ -12,9 +12,13 @@ import {
   TOPIC_GATEWAY_REQUEST_V1,
   type RequestCompletedV1,
 } from '@asc/events';
-import { eventually, infra, missingInfra } from '@asc/testing';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventually, infra, missingInfra, repoRoot } from '@asc/testing';
 import { recordRequestEvents } from './usage-recorder';
 
+const execFileAsync = promisify(execFile);
 const RUN = `mtr-${randomBytes(4).toString('hex')}`;
 
 function completed(tenantId: string, n: number, overrides: Partial<RequestCompletedV1> = {}): RequestCompletedV1 {
@@ -114,5 +118,20 @@ describe('metering consumer: commit after ClickHouse, dead letters, exactly-once
     assert.match(rejected?.detail ?? '', /input_tokens/);
     assert.equal((JSON.parse(originalValue(rejected!).toString('utf8')) as { data: { inputTokens: number } }).data.inputTokens, 2 ** 32);
     assert.ok(first.stats().deadLettered + second.stats().deadLettered >= 2 * tenants.length);
+
+    // The replay tool puts dead letters back on their topic (here unchanged, so the consumer dead-letters them again).
+    const cli = (...args: string[]) =>
+      execFileAsync(process.execPath, ['-r', join(repoRoot, 'tools/scripts/register-paths.js'), join(repoRoot, 'dist/tools/dlq/src/main.js'), ...args], {
+        env: { ...process.env, KAFKA_BROKERS: infra.kafkaBrokers.join(','), KAFKA_TOPIC_PREFIX: topicPrefix },
+      });
+    const listed = await cli('list', '--code', 'malformed_json');
+    assert.match(listed.stderr, new RegExp(`^${tenants.length} dead letter`, 'm'));
+    assert.ok(!listed.stdout.includes('valueBase64'), 'list shows reasons and positions, not payloads');
+    const replayed = await cli('replay', '--code', 'malformed_json');
+    assert.match(replayed.stderr, new RegExp(`replayed ${tenants.length} message`));
+    await eventually(async () => {
+      const again = (await firstBus.readDeadLetters()).filter((r) => r.code === 'malformed_json');
+      assert.equal(new Set(again.map((r) => `${r.partition}#${r.offset}`)).size, 2 * tenants.length);
+    }, 60_000);
   });
 });
