@@ -50,7 +50,7 @@ export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.a
 export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adapter';
 export { uuidv7 } from './uuidv7.util';
 export { CONFIG_CHANGE_PUBLISHER, publishConfigChange } from './config-change';
-export { listenToConfigChanges } from './config-change-listener';
+export { CONFIG_LISTENER_GROUP_PREFIX, configListenerGroup, instanceSlot, listenToConfigChanges } from './config-change-listener';
 export {
   TOPIC_DEAD_LETTER_V1,
   decodeDeadLetter,
