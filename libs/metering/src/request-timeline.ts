@@ -93,6 +93,6 @@ export function buildTimeline(record: RequestRecord, extra: TimelineStep[] = [])
   steps.push({ atMs: Number(row.inserted_at_ms), step: 'metering_row_written', detail: { eventId: row.event_id } });
   steps.push(...extra);
   const order = new Map(steps.map((s, i) => [s, i]));
-  steps.sort((a, b) => a.atMs - b.atMs || order.get(a)! - order.get(b)!);
+  steps.sort((a, b) => a.atMs - b.atMs || (order.get(a) ?? 0) - (order.get(b) ?? 0));
   return { requestId: row.request_id, tenantId: row.tenant_id, traceId: String(row.trace_id ?? ''), steps };
 }
