@@ -82,7 +82,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     closers.push(() => store.close());
     // Events are delivered in batches of up to 200 ms: the consumers share this process, so
     // fewer, larger writes keep request latency flat (1 s batches measured no better).
-    const bus = new MemoryEventBus({ publisher: { lingerMs: 200 } });
+    const bus = new MemoryEventBus({ publisher: { lingerMs: 200 }, spool: { dir: join(dataDir, 'spool') } });
     closers.push(() => bus.close());
     let upstreamUrl = options.demoUpstreamUrl?.replace(/\/$/, '');
     let simulatorUrl: string | undefined;

@@ -1,5 +1,5 @@
 import { KafkaEventBus } from '@asc/events';
-import { loadIngressConfig, startIngressService } from '@asc/ingress';
+import { ingressSpoolOptions, loadIngressConfig, startIngressService } from '@asc/ingress';
 import { runMain } from '@asc/service-kit';
 
 runMain('ingress', async () => {
@@ -10,6 +10,8 @@ runMain('ingress', async () => {
     clientId: config.KAFKA_CLIENT_ID,
     // Events are off the request path: 50 ms of batching cuts produce requests ~10x at load.
     publisher: { lingerMs: 50 },
+    // Durable: what Kafka has not acknowledged survives an outage and a crash (replayed at start).
+    spool: ingressSpoolOptions(config),
   });
   await events.ensureTopics();
   const ingress = await startIngressService(config, { events, configChanges: events });

@@ -104,6 +104,30 @@ export class AdminClient {
     );
   }
 
+  /**
+   * Rollup analytics: one tenant's, or the platform view when tenantId is undefined.
+   * groupBy: tenant, app, model, provider, status, reason, hour, day.
+   */
+  analytics(query: { tenantId?: string; fromMs?: number; toMs?: number; groupBy?: string[]; provider?: string; model?: string }) {
+    const params = new URLSearchParams();
+    params.set('fromMs', String(query.fromMs ?? 0));
+    if (query.toMs !== undefined) params.set('toMs', String(query.toMs));
+    if (query.groupBy?.length) params.set('groupBy', query.groupBy.join(','));
+    if (query.provider) params.set('provider', query.provider);
+    if (query.model) params.set('model', query.model);
+    const path = query.tenantId ? `/admin/v1/tenants/${enc(query.tenantId)}/analytics` : '/admin/v1/analytics';
+    return this.call<{ tenantId?: string; rows: Array<Record<string, string | number>> }>('metering', 'GET', `${path}?${params.toString()}`);
+  }
+
+  /** The ordered timeline of one request. */
+  requestTimeline(tenantId: string, requestId: string) {
+    return this.call<{ requestId: string; tenantId: string; traceId: string; steps: Array<{ atMs: number; step: string; detail: Record<string, unknown> }> }>(
+      'metering',
+      'GET',
+      `/admin/v1/requests/${enc(requestId)}/timeline?tenantId=${enc(tenantId)}`,
+    );
+  }
+
   meteredRequest(tenantId: string, requestId: string) {
     return this.call<Record<string, string | number>>('metering', 'GET', `/admin/v1/tenants/${enc(tenantId)}/requests/${enc(requestId)}`);
   }

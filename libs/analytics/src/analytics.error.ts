@@ -30,3 +30,21 @@ export function clickhouseCodeOf(message: string): number | undefined {
   const m = /Code: (\d+)/.exec(message);
   return m ? Number(m[1]) : undefined;
 }
+
+/**
+ * ClickHouse codes that mean "this data cannot be stored", whatever the retry: parse and
+ * conversion failures of the inserted values (CANNOT_PARSE_*, TYPE_MISMATCH,
+ * ARGUMENT_OUT_OF_BOUND, CANNOT_CONVERT_TYPE, INCORRECT_DATA, VALUE_IS_OUT_OF_RANGE…).
+ */
+const ROW_REJECTION_CODES = new Set([6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 321]);
+
+/**
+ * True when an insert failed because of the rows themselves (refused by our encoder, or by
+ * the engine as unparseable/out of range): a consumer dead-letters those events instead of
+ * retrying them forever. Unreachable, timed-out or otherwise failing engines are not.
+ */
+export function isRowRejection(err: unknown): boolean {
+  if (!(err instanceof AnalyticsError)) return false;
+  if (err.code === 'analytics_invalid_row' || err.code === 'analytics_invalid_literal') return true;
+  return err.code === 'analytics_query_failed' && err.clickhouseCode !== undefined && ROW_REJECTION_CODES.has(err.clickhouseCode);
+}

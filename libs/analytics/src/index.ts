@@ -1,4 +1,4 @@
-export { AnalyticsError, type AnalyticsErrorCode } from './analytics.error';
+export { AnalyticsError, isRowRejection, type AnalyticsErrorCode } from './analytics.error';
 export type { AnalyticsStore } from './analytics-store.port';
 export { ClickHouseHttpStore, type ClickHouseHttpStoreOptions } from './clickhouse-http.adapter';
 export { ChdbStore, type ChdbStoreOptions } from './chdb.adapter';
@@ -30,6 +30,8 @@ export {
   MIGRATIONS_TABLE,
   monthKeyUtc,
   REQUESTS_TABLE,
+  ROLLUP_HOURLY_TABLE,
+  ROLLUP_HOURLY_VIEW,
   utcDayOfMsSql,
   type AddColumnStep,
   type Migration,
@@ -44,3 +46,14 @@ export {
   type RequestEventRow,
   type RequestRecord,
 } from './requests.queries';
+export {
+  applyRetention,
+  queryRollups,
+  ROLLUP_DIMENSIONS,
+  ROLLUP_MEASURES_SQL,
+  type RetentionPolicy,
+  type RetentionResult,
+  type RollupDimension,
+  type RollupQuery,
+  type RollupRow,
+} from './rollups.queries';

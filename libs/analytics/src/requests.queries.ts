@@ -42,6 +42,8 @@ export interface RequestEventRow {
   occurred_at_ms: number;
   /** The routing configuration version the request was routed under (migration 7); 0 when unknown. */
   routing_version?: number;
+  /** W3C trace id of the request ('' when none). Optional for writers older than migration 6. */
+  trace_id?: string;
 }
 
 /** A stored row, numbers normalised (UInt64 columns arrive as strings: see the port). */

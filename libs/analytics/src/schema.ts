@@ -85,6 +85,8 @@ async function runAddColumn(store: AnalyticsStore, database: string, step: AddCo
 }
 
 export const REQUESTS_TABLE = 'requests';
+export const ROLLUP_HOURLY_TABLE = 'requests_hourly';
+export const ROLLUP_HOURLY_VIEW = 'requests_hourly_mv';
 export const MIGRATIONS_TABLE = 'schema_migrations';
 
 /** UTC day of an epoch-ms expression, identical on 18.16 and 26.x and independent of the server time zone. */
@@ -166,6 +168,65 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
     up: () => [
       addColumn(REQUESTS_TABLE, 'fallback_count', 'UInt32', 'usage_estimated'),
       addColumn(REQUESTS_TABLE, 'attempts', 'String', 'fallback_count'),
+    ],
+  },
+  {
+    // Issue 12: the trace id of each request, and hourly rollups for analysts and dashboards.
+    // fallback_count / cache_hit / guardrail_action_count are the columns the runner, the cache and
+    // the guardrails fill (0 until they do); added here, idempotently, so the rollup can read
+    // them whichever migration adds them first (same names and types).
+    version: 6,
+    name: 'trace_id_and_hourly_rollups',
+    up: (database) => [
+      addColumn(REQUESTS_TABLE, 'trace_id', 'String'),
+      addColumn(REQUESTS_TABLE, 'fallback_count', 'UInt32'),
+      addColumn(REQUESTS_TABLE, 'cache_hit', 'UInt8'),
+      addColumn(REQUESTS_TABLE, 'guardrail_action_count', 'UInt32'),
+      `CREATE TABLE IF NOT EXISTS ${ident(database, ROLLUP_HOURLY_TABLE)} (
+  tenant_id String,
+  hour_ms UInt64,
+  app_id String,
+  served_model String,
+  provider String,
+  status String,
+  reason_code String,
+  rollup_day Date,
+  requests_n AggregateFunction(count),
+  errors_n AggregateFunction(sum, UInt64),
+  denials_n AggregateFunction(sum, UInt64),
+  input_tokens_sum AggregateFunction(sum, UInt64),
+  output_tokens_sum AggregateFunction(sum, UInt64),
+  cached_tokens_sum AggregateFunction(sum, UInt64),
+  reasoning_tokens_sum AggregateFunction(sum, UInt64),
+  cost_usd_sum AggregateFunction(sum, Float64),
+  fallbacks_sum AggregateFunction(sum, UInt64),
+  cache_hits_n AggregateFunction(sum, UInt64),
+  guardrail_actions_sum AggregateFunction(sum, UInt64),
+  ttft_q AggregateFunction(quantilesIf(0.5, 0.9, 0.99), UInt32, UInt8),
+  latency_q AggregateFunction(quantiles(0.5, 0.9, 0.99), UInt32)
+) ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(rollup_day)
+ORDER BY (tenant_id, hour_ms, app_id, served_model, provider, status, reason_code)`,
+      // Aliases differ from the source columns on purpose (`sum(x) AS x` is a cyclic alias on 18.16).
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${ident(database, ROLLUP_HOURLY_VIEW)} TO ${ident(database, ROLLUP_HOURLY_TABLE)} AS
+SELECT
+  tenant_id, intDiv(occurred_at_ms, 3600000) * 3600000 AS hour_ms, app_id, served_model, provider, status, reason_code,
+  ${utcDayOfMsSql('occurred_at_ms')} AS rollup_day,
+  countState() AS requests_n,
+  sumState(toUInt64(status != 'ok')) AS errors_n,
+  sumState(toUInt64(decision = 'deny')) AS denials_n,
+  sumState(toUInt64(input_tokens)) AS input_tokens_sum,
+  sumState(toUInt64(output_tokens)) AS output_tokens_sum,
+  sumState(toUInt64(cached_input_tokens)) AS cached_tokens_sum,
+  sumState(toUInt64(reasoning_tokens)) AS reasoning_tokens_sum,
+  sumState(cost_usd) AS cost_usd_sum,
+  sumState(toUInt64(fallback_count)) AS fallbacks_sum,
+  sumState(toUInt64(cache_hit)) AS cache_hits_n,
+  sumState(toUInt64(guardrail_action_count)) AS guardrail_actions_sum,
+  quantilesIfState(0.5, 0.9, 0.99)(ttft_ms, toUInt8(ttft_ms > 0)) AS ttft_q,
+  quantilesState(0.5, 0.9, 0.99)(latency_ms) AS latency_q
+FROM ${ident(database, REQUESTS_TABLE)}
+GROUP BY tenant_id, hour_ms, app_id, served_model, provider, status, reason_code, rollup_day`,
     ],
   },
   {

@@ -45,6 +45,8 @@ export async function startAuditService(config: AuditConfig, deps: AuditDependen
         handleBatch: async (events) => {
           await trail.append(events);
         },
+        // SQLSTATE class 22 (data exception: out of range, bad encoding) or 23 (constraint): the record itself is refused.
+        isRejection: (err) => /^2[23]/.test(String((err as { code?: unknown } | null)?.code ?? '')),
       });
       // The "every T" half of the checkpoint rule; one run at a time per replica.
       let ticking: Promise<unknown> = Promise.resolve();

@@ -30,7 +30,7 @@ describe('redactSecrets', () => {
 describe('publishAdminChange', () => {
   it('publishes one admin change on its topic with actor operator by default and nothing secret', () => {
     const sent: AnyEventEnvelope[] = [];
-    const publisher: EventPublisher = { publish: (e) => void sent.push(e), flush: async () => undefined, close: async () => undefined, stats: () => ({ buffered: 0, sent: 0, failed: 0, retries: 0 }) };
+    const publisher: EventPublisher = { publish: (e) => void sent.push(e), accepting: () => true, flush: async () => undefined, close: async () => undefined, stats: () => ({ buffered: 0, sent: 0, failed: 0, retries: 0 }) };
     publishAdminChange(publisher, 'asc-secrets', { tenantId: '*', action: 'credential.rotate', targetType: 'credential', targetId: 'cred_1', requestId: 'req-9', after: { id: 'cred_1', secret: 'sk-live' } });
     assert.equal(sent.length, 1);
     assert.equal(topicOf(sent[0].type), TOPIC_ADMIN_CHANGE_V1);

@@ -1,3 +1,4 @@
+import type { DeadLetterSink } from './dead-letter';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
 import { parseEvent, type DeadLetterCode, type EventOnTopic } from './envelope';
 import { errorFields } from './event-bus.logger';
@@ -27,6 +28,8 @@ export interface DeliverBatchParams<P extends EventTopic> {
   keepAliveMs?: number;
   /** Aborts the wait between attempts. */
   signal: AbortSignal;
+  /** The bus's dead-letter topic, used when the subscription brings no onDeadLetter. */
+  deadLetterSink?: DeadLetterSink;
 }
 
 /** The checks both adapters make before subscribing. */
@@ -43,57 +46,127 @@ function toBuffer(value: Buffer | string | null): Buffer {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
 }
 
+/** An event with the position and bytes it was read from (for dead-lettering it). */
+interface Item<P extends EventTopic> {
+  event: EventOnTopic<P>;
+  raw: Buffer;
+  offset: string;
+}
+
+const REJECTION_DETAIL_MAX = 500;
+
 /**
  * Delivers one batch of one partition with the semantics both adapters share: invalid
- * messages go to the dead-letter handler, the rest to handleBatch in log order; on any
- * failure the same messages are delivered again after a backoff, for as long as this
- * consumer owns the partition. Resolves true when the batch is done and its position may
- * be committed, false when it was abandoned (consumer stopping): the caller must then NOT
- * commit, so that whoever reads the partition next receives these events again.
+ * messages go to the dead letters, the rest to handleBatch in log order. A failure that
+ * the subscription's isRejection calls a rejection splits the batch in halves (in order)
+ * until each rejected event stands alone, and that event is dead-lettered with the
+ * sink's error; any other failure delivers the same events again after a backoff, for as
+ * long as this consumer owns the partition. Resolves true when the batch is done and its
+ * position may be committed, false when it was abandoned (consumer stopping): the caller
+ * must then NOT commit, so that whoever reads the partition next receives these events again.
  */
 export async function deliverBatch<P extends EventTopic>(p: DeliverBatchParams<P>): Promise<boolean> {
-  const { subscription, messages } = p;
-  const deadLettered = new Set<number>(); // within this call a dead letter is handed over once
+  const items: Array<Item<P>> = [];
+  for (const message of p.messages) {
+    const parsed = parseEvent(message.value);
+    let code: DeadLetterCode;
+    let detail: string;
+    if (parsed.ok) {
+      if (eventCatalog[parsed.event.type].topic === p.topic) {
+        items.push({ event: parsed.event as EventOnTopic<P>, raw: toBuffer(message.value), offset: message.offset }); // its type's topic is P
+        continue;
+      }
+      code = 'unexpected_topic';
+      detail = `${parsed.event.type} does not belong on ${p.topic}`;
+    } else {
+      code = parsed.code;
+      detail = parsed.detail;
+    }
+    const reason: DeadLetterReason = { code, detail, groupId: p.groupId, topic: p.topic, partition: p.partition, offset: message.offset };
+    if (!(await deadLetter(p, toBuffer(message.value), reason))) return false;
+  }
+  return items.length === 0 ? true : deliverItems(p, items);
+}
+
+/** Hands one dead letter over, retrying a failed write like a failed batch. False: abandoned. */
+async function deadLetter<P extends EventTopic>(p: DeliverBatchParams<P>, raw: Buffer, reason: DeadLetterReason): Promise<boolean> {
+  const sink = p.subscription.onDeadLetter ?? p.deadLetterSink;
   for (let attempt = 1; ; attempt++) {
     if (!p.isActive()) return false;
     try {
-      const events: Array<EventOnTopic<P>> = [];
-      for (let i = 0; i < messages.length; i++) {
-        const message = messages[i];
-        const parsed = parseEvent(message.value);
-        let code: DeadLetterCode;
-        let detail: string;
-        if (parsed.ok) {
-          if (eventCatalog[parsed.event.type].topic === p.topic) {
-            events.push(parsed.event as EventOnTopic<P>); // its type's topic is P
-            continue;
-          }
-          code = 'unexpected_topic';
-          detail = `${parsed.event.type} does not belong on ${p.topic}`;
-        } else {
-          code = parsed.code;
-          detail = parsed.detail;
-        }
-        if (deadLettered.has(i)) continue;
-        const reason: DeadLetterReason = { code, detail, groupId: p.groupId, topic: p.topic, partition: p.partition, offset: message.offset };
-        if (subscription.onDeadLetter) await subscription.onDeadLetter(toBuffer(message.value), reason);
-        else p.logger.warn('dead letter: message skipped', { ...reason });
-        deadLettered.add(i);
-        p.stats.deadLettered++;
-      }
-      if (events.length > 0) await subscription.handleBatch(events);
-      p.stats.delivered += events.length;
+      if (sink) {
+        await sink(raw, reason);
+        p.logger.warn('dead letter written: the partition moves on', {
+          groupId: reason.groupId,
+          topic: reason.topic,
+          partition: reason.partition,
+          offset: reason.offset,
+          code: reason.code,
+        });
+      } else p.logger.warn('dead letter: message skipped', { ...reason });
+      p.stats.deadLettered++;
       return true;
     } catch (err) {
+      p.stats.failedAttempts++;
+      const delay = backoffDelay(attempt, p.retry);
+      p.logger.warn('dead letter could not be written: retrying, the partition waits', {
+        groupId: p.groupId,
+        topic: p.topic,
+        partition: p.partition,
+        offset: reason.offset,
+        attempt,
+        retryInMs: delay,
+        ...errorFields(err),
+      });
+      await waitToRetry(delay, p);
+    }
+  }
+}
+
+/** A handler may have mutated what it was given: every attempt after the first gets fresh copies. */
+function freshEvents<P extends EventTopic>(items: Array<Item<P>>, reuse: boolean): Array<EventOnTopic<P>> {
+  if (reuse) return items.map((i) => i.event);
+  return items.map((i) => {
+    const parsed = parseEvent(i.raw);
+    return parsed.ok ? (parsed.event as EventOnTopic<P>) : i.event; // parsed once already: always ok
+  });
+}
+
+async function deliverItems<P extends EventTopic>(p: DeliverBatchParams<P>, items: Array<Item<P>>, firstTry = true): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    if (!p.isActive()) return false;
+    try {
+      await p.subscription.handleBatch(freshEvents(items, firstTry && attempt === 1));
+      p.stats.delivered += items.length;
+      return true;
+    } catch (err) {
+      if (p.subscription.isRejection?.(err)) {
+        if (items.length === 1) {
+          const fields = errorFields(err);
+          const message = typeof fields.errorMessage === 'string' ? fields.errorMessage : String(fields.error);
+          const reason: DeadLetterReason = {
+            code: 'sink_rejected',
+            detail: message.slice(0, REJECTION_DETAIL_MAX),
+            groupId: p.groupId,
+            topic: p.topic,
+            partition: p.partition,
+            offset: items[0].offset,
+          };
+          return deadLetter(p, items[0].raw, reason);
+        }
+        // Halves, in log order: the accepted events of the batch still land, once each.
+        const half = Math.ceil(items.length / 2);
+        return (await deliverItems(p, items.slice(0, half), false)) && deliverItems(p, items.slice(half), false);
+      }
       p.stats.failedAttempts++;
       const delay = backoffDelay(attempt, p.retry);
       p.logger.warn('handleBatch failed: the batch will be redelivered', {
         groupId: p.groupId,
         topic: p.topic,
         partition: p.partition,
-        firstOffset: messages[0]?.offset,
-        lastOffset: messages[messages.length - 1]?.offset,
-        events: messages.length,
+        firstOffset: items[0]?.offset,
+        lastOffset: items[items.length - 1]?.offset,
+        events: items.length,
         attempt,
         retryInMs: delay,
         ...errorFields(err),

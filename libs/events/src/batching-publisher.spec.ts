@@ -41,7 +41,7 @@ describe('BatchingPublisher', () => {
     assert.equal(log.batches.length, 0, 'nothing is sent synchronously inside publish()');
     assert.equal(publisher.stats().buffered, 1_050);
     await publisher.flush();
-    assert.deepEqual(publisher.stats(), { buffered: 0, sent: 1_050, failed: 0, retries: 0 });
+    assert.deepEqual(publisher.stats(), { buffered: 0, sent: 1_050, failed: 0, retries: 0, spooledBytes: 0, lostByTenant: {} });
     assert.ok(log.batches.every((b) => b.length <= 100));
     assert.equal(log.batches.length, 11);
     assert.deepEqual(log.seqs(), Array.from({ length: 1_050 }, (_, i) => i));
@@ -85,7 +85,7 @@ describe('BatchingPublisher', () => {
     const publisher = new BatchingPublisher(log.send, { maxBufferedEvents: 100, retry: fastRetry }, logger);
     log.state.up = false;
     for (let i = 0; i < 150; i++) publisher.publish(requestEvent('tenant_a', i));
-    assert.deepEqual({ ...publisher.stats(), retries: 0 }, { buffered: 100, sent: 0, failed: 50, retries: 0 });
+    assert.deepEqual({ ...publisher.stats(), retries: 0 }, { buffered: 100, sent: 0, failed: 50, retries: 0, spooledBytes: 0, lostByTenant: { tenant_a: 50 } });
     const overflow = logger.lines.filter((l) => l.message.startsWith('event buffer full'));
     assert.equal(overflow.length, 1);
     assert.equal(overflow[0].level, 'error');
@@ -140,7 +140,7 @@ describe('BatchingPublisher', () => {
     const publisher = new BatchingPublisher(log.send, { retry: fastRetry, closeTimeoutMs: 50 }, logger);
     for (let i = 0; i < 7; i++) publisher.publish(requestEvent('tenant_a', i));
     await publisher.close();
-    assert.deepEqual({ ...publisher.stats(), retries: 0 }, { buffered: 0, sent: 0, failed: 7, retries: 0 });
+    assert.deepEqual({ ...publisher.stats(), retries: 0 }, { buffered: 0, sent: 0, failed: 7, retries: 0, spooledBytes: 0, lostByTenant: { tenant_a: 7 } });
     assert.ok(logger.lines.some((l) => l.level === 'error' && l.fields?.lost === 7));
     const attempts = log.state.attempts;
     await new Promise((r) => setTimeout(r, 60));

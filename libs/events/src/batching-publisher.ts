@@ -4,6 +4,7 @@ import { EventBusError } from './event-bus.error';
 import { errorFields } from './event-bus.logger';
 import type { EventBusLogger, EventPublisher, PublisherStats } from './event-bus.port';
 import { topicOf, type EventTopic } from './event-map';
+import type { EventSpool } from './event-spool';
 
 /** One serialized event on its way to the log. */
 export interface OutboundMessage {
@@ -12,6 +13,8 @@ export interface OutboundMessage {
   key: string;
   value: string;
   bytes: number;
+  /** Its position in the spool, when there is one (acknowledged there once the log has it). */
+  seq?: number;
 }
 
 /** Writes one batch to the log; rejects if any of it may not have been written. */
@@ -32,6 +35,19 @@ export interface BatchingOptions {
   retry: BackoffOptions;
   /** How long close() keeps trying to deliver the buffer before counting the rest as failed. */
   closeTimeoutMs: number;
+}
+
+/** What happens to a tenant's new requests when its events can no longer be kept (spool or buffer full). */
+export type EventLossPolicy = 'shed' | 'count';
+
+export interface SpoolingOptions {
+  spool: EventSpool;
+  /**
+   * Per tenant: 'shed' (default) makes accepting(tenant) false once the spool is full, so
+   * the caller refuses new requests (an unmetered request is unbilled and unaudited);
+   * 'count' keeps accepting and counts each event that cannot be kept as lost.
+   */
+  lossPolicy?: (tenantId: string) => EventLossPolicy;
 }
 
 /**
@@ -89,19 +105,49 @@ export class BatchingPublisher implements EventPublisher {
   private closing?: Promise<void>;
   private readonly stop = new AbortController();
   private waiters: FlushWaiter[] = [];
+  private readonly spool?: EventSpool;
+  private readonly lossPolicy: (tenantId: string) => EventLossPolicy;
+  /** With a spool: the seq of the first spooled record not yet copied into memory. */
+  private loadedUpTo = 0;
+  private readonly lostByTenant = new Map<string, number>();
 
   constructor(
     private readonly send: SendBatch,
     options: Partial<BatchingOptions>,
     private readonly logger: EventBusLogger,
     private readonly onClosed: () => Promise<void> = async () => undefined,
+    spooling?: SpoolingOptions,
   ) {
     this.options = { ...DEFAULT_BATCHING_OPTIONS, ...options };
+    this.spool = spooling?.spool;
+    this.lossPolicy = spooling?.lossPolicy ?? (() => 'shed');
+    if (this.spool) {
+      this.loadedUpTo = this.spool.ackedSeq;
+      // What the previous run left behind counts as accepted, and goes out first.
+      this.accepted = this.spool.records;
+      if (this.spool.records > 0) this.schedule();
+    }
+  }
+
+  /**
+   * Whether a new request of this tenant should be served: false only when its events could
+   * not be kept (spool, or the memory buffer without a spool, is full) and the tenant's loss
+   * policy is 'shed'. Cheap: no I/O.
+   */
+  accepting(tenantId: string): boolean {
+    if (this.closed) return this.lossPolicy(tenantId) === 'count';
+    if (!this.full()) return true;
+    return this.lossPolicy(tenantId) === 'count';
+  }
+
+  private full(): boolean {
+    if (this.spool) return this.spool.wouldOverflow(this.options.maxEventBytes);
+    return this.count >= this.options.maxBufferedEvents || this.bufferedBytes + this.options.maxEventBytes > this.options.maxBufferedBytes;
   }
 
   publish(event: AnyEventEnvelope): void {
     if (this.closed) {
-      this.failed++;
+      this.lose(event.tenantId, 'closed');
       this.logger.error('event published after close: dropped', { type: event.type });
       return;
     }
@@ -119,14 +165,45 @@ export class BatchingPublisher implements EventPublisher {
       this.logger.error('event larger than maxEventBytes: dropped', { type: event.type, bytes, maxEventBytes: this.options.maxEventBytes });
       return;
     }
-    if (this.count >= this.options.maxBufferedEvents || this.bufferedBytes + bytes > this.options.maxBufferedBytes) {
-      this.overflow();
+    const topic = topicOf(event.type);
+    if (this.spool) {
+      const seq = this.spool.append(topic, event.tenantId, value);
+      if (seq === undefined) {
+        this.overflow(event.tenantId);
+        return;
+      }
+      // Caught up (nothing only on disk) and room in memory: the fast path, no read back.
+      if (this.loadedUpTo === seq && this.hasRoom(bytes)) {
+        this.items.push({ topic, key: event.tenantId, value, bytes, seq });
+        this.bufferedBytes += bytes;
+        this.loadedUpTo = seq + 1;
+      }
+      this.accepted++;
+      this.schedule();
       return;
     }
-    this.items.push({ topic: topicOf(event.type), key: event.tenantId, value, bytes });
+    if (!this.hasRoom(bytes)) {
+      this.overflow(event.tenantId);
+      return;
+    }
+    this.items.push({ topic, key: event.tenantId, value, bytes });
     this.bufferedBytes += bytes;
     this.accepted++;
     this.schedule();
+  }
+
+  private hasRoom(bytes: number): boolean {
+    return this.count < this.options.maxBufferedEvents && this.bufferedBytes + bytes <= this.options.maxBufferedBytes;
+  }
+
+  /** True while the spool holds records that are not in memory yet. */
+  private get lagging(): boolean {
+    return this.spool !== undefined && this.loadedUpTo < this.spool.nextSeq;
+  }
+
+  private lose(tenantId: string, _reason: string, n = 1): void {
+    this.failed += n;
+    this.lostByTenant.set(tenantId, (this.lostByTenant.get(tenantId) ?? 0) + n);
   }
 
   flush(options: { timeoutMs?: number } = {}): Promise<void> {
@@ -155,7 +232,14 @@ export class BatchingPublisher implements EventPublisher {
   }
 
   stats(): PublisherStats {
-    return { buffered: this.count, sent: this.sent, failed: this.failed, retries: this.retries };
+    return {
+      buffered: this.spool ? this.spool.records : this.count,
+      sent: this.sent,
+      failed: this.failed,
+      retries: this.retries,
+      spooledBytes: this.spool?.bytes ?? 0,
+      lostByTenant: Object.fromEntries(this.lostByTenant),
+    };
   }
 
   private get count(): number {
@@ -167,9 +251,28 @@ export class BatchingPublisher implements EventPublisher {
     try {
       await this.flush({ timeoutMs: this.options.closeTimeoutMs });
     } catch {
-      this.abandon();
+      if (this.spool) this.keepInSpool();
+      else this.abandon();
     }
+    await this.spool?.close();
     await this.onClosed();
+  }
+
+  /** close() ran out of time with a spool: nothing is lost, the next start sends it. */
+  private keepInSpool(): void {
+    const left = this.spool?.records ?? 0;
+    this.abandoned = true;
+    this.stop.abort();
+    this.items = [];
+    this.head = 0;
+    this.bufferedBytes = 0;
+    this.inFlight = 0;
+    this.logger.warn('closed with events undelivered: they stay in the spool and go out at the next start', { spooled: left });
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new EventBusError('bus_closed', `publisher closed with ${left} events in the spool`));
+    }
+    this.waiters = [];
   }
 
   /** close() ran out of time: what is left is lost, and said so. */
@@ -177,7 +280,7 @@ export class BatchingPublisher implements EventPublisher {
     const lost = this.count;
     this.abandoned = true;
     this.stop.abort();
-    this.failed += lost;
+    for (let i = this.head; i < this.items.length; i++) this.lose(this.items[i].key, 'closed');
     this.items = [];
     this.head = 0;
     this.bufferedBytes = 0;
@@ -190,25 +293,33 @@ export class BatchingPublisher implements EventPublisher {
     this.waiters = [];
   }
 
-  private overflow(): void {
-    this.failed++;
+  private overflow(tenantId: string): void {
+    this.lose(tenantId, 'full');
     this.droppedSinceLog++;
     const now = Date.now();
     if (now - this.lastOverflowLog < OVERFLOW_LOG_EVERY_MS) return;
-    this.logger.error('event buffer full: dropping new events until the log accepts the backlog', {
-      dropped: this.droppedSinceLog,
-      failedTotal: this.failed,
-      buffered: this.count,
-      maxBufferedEvents: this.options.maxBufferedEvents,
-      maxBufferedBytes: this.options.maxBufferedBytes,
-    });
+    this.logger.error(
+      this.spool
+        ? 'event spool full: events are lost (asc_events_lost_total) until the log accepts the backlog'
+        : 'event buffer full: dropping new events until the log accepts the backlog',
+      {
+        dropped: this.droppedSinceLog,
+        failedTotal: this.failed,
+        tenantId,
+        lossPolicy: this.lossPolicy(tenantId),
+        buffered: this.spool ? this.spool.records : this.count,
+        spooledBytes: this.spool?.bytes,
+        maxBufferedEvents: this.options.maxBufferedEvents,
+        maxBufferedBytes: this.options.maxBufferedBytes,
+      },
+    );
     this.lastOverflowLog = now;
     this.droppedSinceLog = 0;
   }
 
   private schedule(): void {
     if (this.draining || this.timer) return;
-    const delay = this.count >= this.options.maxBatchSize ? 0 : this.options.lingerMs;
+    const delay = this.count >= this.options.maxBatchSize || this.lagging ? 0 : this.options.lingerMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.drain();
@@ -232,7 +343,9 @@ export class BatchingPublisher implements EventPublisher {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.count > 0 && !this.abandoned) {
+      while ((this.count > 0 || this.lagging) && !this.abandoned) {
+        if (this.inFlight === 0 && this.count < this.options.maxBatchSize && this.lagging) await this.loadFromSpool();
+        if (this.count === 0) continue;
         if (this.inFlight === 0) this.inFlight = this.nextBatchSize();
         const batch = this.items.slice(this.head, this.head + this.inFlight);
         try {
@@ -248,8 +361,30 @@ export class BatchingPublisher implements EventPublisher {
       }
     } finally {
       this.draining = false;
-      if (this.count > 0 && !this.abandoned) this.schedule();
+      if ((this.count > 0 || this.lagging) && !this.abandoned) this.schedule();
     }
+  }
+
+  /** Copies the next spooled records (in seq order) behind what memory holds. */
+  private async loadFromSpool(): Promise<void> {
+    if (!this.spool) return;
+    let records;
+    try {
+      records = await this.spool.read(this.loadedUpTo, this.options.maxBatchSize * 4);
+    } catch (err) {
+      this.logger.error('event spool read failed: retrying', { ...errorFields(err) });
+      await sleep(backoffDelay(1, this.options.retry), this.stop.signal);
+      return;
+    }
+    if (records.length === 0) {
+      await sleep(10, this.stop.signal); // appended but not readable yet
+      return;
+    }
+    for (const r of records) {
+      this.items.push({ topic: r.topic, key: r.key, value: r.value, bytes: r.bytes, seq: r.seq });
+      this.bufferedBytes += r.bytes;
+    }
+    this.loadedUpTo = records[records.length - 1].seq + 1;
   }
 
   private onSendSuccess(batch: readonly OutboundMessage[]): void {
@@ -258,6 +393,15 @@ export class BatchingPublisher implements EventPublisher {
     for (const m of batch) this.bufferedBytes -= m.bytes;
     this.sent += batch.length;
     this.acked += batch.length;
+    const lastSeq = batch[batch.length - 1]?.seq;
+    if (this.spool && lastSeq !== undefined) {
+      try {
+        this.spool.ack(lastSeq + 1);
+      } catch (err) {
+        // Only costs a re-send of these after a restart.
+        this.logger.error('event spool ack failed', { ...errorFields(err) });
+      }
+    }
     if (this.consecutiveFailures > 0) {
       this.logger.warn('event log reachable again: delivering the buffered events', {
         outageMs: Date.now() - this.outageStartedAt,

@@ -30,7 +30,7 @@ describe('createEvent', () => {
     assert.equal(event.traceparent, TRACEPARENT);
     assert.match(event.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.ok(Date.parse(event.time) >= before && Date.parse(event.time) <= Date.now());
-    assert.deepEqual(event.data, requestCompleted());
+    assert.deepEqual(event.data, { ...requestCompleted(), traceId: '4bf92f3577b34da6a3ce929d0e0e4736' }, 'the trace id is copied into the payload');
   });
 
   it('copies the payload, so a later change by the caller does not alter the event', () => {
@@ -49,7 +49,7 @@ describe('createEvent', () => {
   });
 
   it('rejects a malformed payload with a stable code and without quoting values', () => {
-    const bad = { ...requestCompleted(), decision: 'maybe-sk-secret', inputTokens: -1 } as unknown as ReturnType<typeof requestCompleted>;
+    const bad = { ...requestCompleted(), decision: 'maybe-sk-secret', inputTokens: '12' } as unknown as ReturnType<typeof requestCompleted>;
     assert.throws(
       () => createEvent(TYPE, ctx, bad),
       (err: unknown) =>
@@ -59,6 +59,45 @@ describe('createEvent', () => {
         err.message.includes('inputTokens') &&
         !err.message.includes('sk-secret'),
     );
+  });
+
+  it('fits oversize input instead of refusing the event of a served request', () => {
+    const long = (n: number) => 'x'.repeat(n);
+    const oversize = requestCompleted({
+      requestedModel: long(5000), // a client-chosen model name, on any route
+      servedModel: long(300),
+      appId: long(300),
+      keyId: long(300),
+      api: long(200),
+      provider: long(200),
+      deploymentId: long(300),
+      region: long(200),
+      credentialId: long(300),
+      policyId: long(300),
+      reasonCode: long(200),
+      requestId: long(400),
+      latencyMs: -3, // a clock step
+      ttftMs: Number.NaN,
+      inputTokens: 12.6,
+    });
+    const event = createEvent(TYPE, ctx, oversize);
+    assert.equal(event.data.requestedModel, long(256));
+    assert.equal(event.data.servedModel, long(256));
+    assert.equal(event.data.requestId, long(256));
+    assert.equal(event.data.api, long(128));
+    assert.equal(event.data.reasonCode, long(128));
+    assert.equal(event.data.latencyMs, 0);
+    assert.equal(event.data.ttftMs, 0);
+    assert.equal(event.data.inputTokens, 13);
+    // and every consumer reads it back
+    const parsed = parseEvent(serializeEvent(event));
+    assert.equal(parsed.ok, true);
+  });
+
+  it('never splits a surrogate pair when it truncates', () => {
+    const event = createEvent(TYPE, ctx, requestCompleted({ requestedModel: `${'a'.repeat(255)}😀tail` }));
+    assert.equal(event.data.requestedModel, 'a'.repeat(255));
+    assert.ok(parseEvent(serializeEvent(event)).ok);
   });
 
   it('rejects a payload that names another tenant than the envelope', () => {
@@ -100,7 +139,14 @@ describe('serializeEvent / parseEvent', () => {
     const parsed = parseEvent(JSON.stringify(json));
     assert.ok(parsed.ok);
     assert.equal(parsed.event.version, 1);
-    assert.deepEqual(parsed.event.data, requestCompleted({ reasoningTokens: 0, usageEstimated: false }));
+    assert.deepEqual(parsed.event.data, requestCompleted({ reasoningTokens: 0, usageEstimated: false, traceId: '' }));
+  });
+
+  it('reads a payload without traceId as an empty trace id', () => {
+    const json = JSON.parse(serializeEvent(createEvent(TYPE, ctx, requestCompleted()))) as { data: Record<string, unknown> };
+    delete json.data.traceId;
+    const parsed = parseEvent(JSON.stringify(json));
+    assert.ok(parsed.ok && 'traceId' in parsed.event.data && parsed.event.data.traceId === '');
   });
 
   it('fills the defaults when a producer leaves the fields out, and carries them when set', () => {

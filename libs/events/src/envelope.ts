@@ -9,6 +9,7 @@ import {
   type EventTypeOnTopic,
   type EventVersion,
 } from './event-map';
+import { fitPayload } from './payload-fit';
 import { uuidv7 } from './uuidv7.util';
 
 /**
@@ -80,16 +81,20 @@ function payloadTenant(data: unknown): unknown {
 }
 
 /**
- * Builds a validated envelope. Throws EventBusError('invalid_event') when the payload does
- * not match its schema or names another tenant than the context: that is a bug in the
- * emitter, and it is better caught here than dead-lettered by every consumer.
+ * Builds a validated envelope. Oversize input is fitted first (fitPayload: strings cut to
+ * their field's max, numbers clamped into range), whoever the caller, so a served request
+ * always leaves an event. Throws EventBusError('invalid_event') when the payload still does
+ * not match its schema (a missing id, an unknown enum value) or names another tenant than
+ * the context: that is a bug in the emitter, better caught here than dead-lettered by every
+ * consumer.
  */
 export function createEvent<T extends EventType>(type: T, context: EventContext, data: EventMap[T]): EventEnvelope<T> {
   const definition = eventCatalog[type];
   if (!definition) throw new EventBusError('invalid_event', `unknown event type ${String(type)}`);
   const ctx = contextSchema.safeParse(context);
   if (!ctx.success) throw new EventBusError('invalid_event', `${type}: invalid context (${describeIssues(ctx.error)})`);
-  const payload = (definition.schema as z.ZodType<EventMap[T]>).safeParse(data);
+  const schema = definition.schema as z.ZodType<EventMap[T]>;
+  const payload = schema.safeParse(fitPayload(schema, data));
   if (!payload.success) throw new EventBusError('invalid_event', `${type}: invalid payload (${describeIssues(payload.error)})`);
   const dataTenant = payloadTenant(payload.data);
   if (dataTenant !== undefined && dataTenant !== ctx.data.tenantId) {
@@ -106,7 +111,12 @@ export function createEvent<T extends EventType>(type: T, context: EventContext,
     data: payload.data,
   };
   const traceparent = cleanTraceparent(context.traceparent);
-  if (traceparent) event.traceparent = traceparent;
+  if (traceparent) {
+    event.traceparent = traceparent;
+    // The trace id travels in the payload too, so sinks (ClickHouse, audit) store it as a column.
+    const payload = event.data as { traceId?: unknown };
+    if (payload.traceId === '') payload.traceId = traceparent.slice(3, 35);
+  }
   return event;
 }
 

@@ -10,6 +10,10 @@ export interface PublisherStats {
   failed: number;
   /** Send attempts that failed and were retried (events stay buffered meanwhile). */
   retries: number;
+  /** Bytes held in the on-disk spool (0 without one). */
+  spooledBytes?: number;
+  /** `failed` by tenant (what asc_events_lost_total reports). */
+  lostByTenant?: Record<string, number>;
 }
 
 /**
@@ -19,6 +23,11 @@ export interface PublisherStats {
  */
 export interface EventPublisher {
   publish(event: AnyEventEnvelope): void;
+  /**
+   * Whether a new request of this tenant may be served: false when its events could not be
+   * kept (the spool is full) and its loss policy is 'shed' — answer 503 then. No I/O.
+   */
+  accepting(tenantId: string): boolean;
   /** Resolves once every event published before the call is acknowledged by the log. */
   flush(options?: { timeoutMs?: number }): Promise<void>;
   /** Stops accepting events, flushes what is buffered (bounded wait), then releases connections. */
@@ -28,7 +37,7 @@ export interface EventPublisher {
 
 /** Where a dead-lettered message was and why it was not delivered. */
 export interface DeadLetterReason {
-  code: DeadLetterCode;
+  code: DeadLetterCode | 'sink_rejected';
   /** Field paths and issue kinds; never payload values. */
   detail: string;
   groupId: string;
@@ -49,10 +58,21 @@ export interface SubscribeOptions<P extends EventTopic> {
   handleBatch: (events: Array<EventOnTopic<P>>) => Promise<void>;
   /**
    * Receives each message that cannot be parsed or validated, before handleBatch runs on
-   * the rest of the batch. If it throws, the whole batch is retried. Without it, such
-   * messages are logged (position and reason only) and skipped.
+   * the rest of the batch, and each event the sink rejected as invalid (see isRejection).
+   * If it throws, it is retried after a backoff and nothing behind it is committed.
+   * Without it, the bus writes them to its dead-letter topic (TOPIC_DEAD_LETTER_V1) with the
+   * reason and the original bytes; a bus without one logs and skips them.
    */
   onDeadLetter?: (raw: Buffer, reason: DeadLetterReason) => Promise<void>;
+  /**
+   * Says whether a handleBatch failure means "these events are invalid for my sink"
+   * (retrying cannot help: a value out of a column's range, a constraint). Then the batch
+   * is split in halves until the rejected events are isolated; each one goes to the dead
+   * letters (code 'sink_rejected') and the partition moves on. Any other failure is
+   * transient: the same events come again after a backoff, without blocking other
+   * partitions. Default: every failure is transient.
+   */
+  isRejection?: (err: unknown) => boolean;
   /** Where a group with no committed position starts: the oldest retained event (default) or only new ones. */
   fromBeginning?: boolean;
   /** Upper bound on the events passed to one handleBatch call. */
@@ -62,6 +82,7 @@ export interface SubscribeOptions<P extends EventTopic> {
 export interface SubscriptionStats {
   /** Events handed to a handleBatch call that resolved. */
   delivered: number;
+  /** Messages that went to the dead letters (invalid, or rejected by the sink). */
   deadLettered: number;
   /** handleBatch (or onDeadLetter) failures; each was followed by a redelivery. */
   failedAttempts: number;
@@ -75,6 +96,12 @@ export interface Subscription {
 
 export interface EventSubscriber {
   subscribe<P extends EventTopic>(options: SubscribeOptions<P>): Promise<Subscription>;
+  /**
+   * Deletes the consumer groups whose id starts with `prefix` and that have no member left
+   * (a listener of a process that is gone). Returns their ids. Optional: only a log with
+   * durable groups (Kafka) has anything to clean.
+   */
+  deleteIdleGroups?(prefix: string): Promise<string[]>;
 }
 
 /** Both sides over one log: what an app gets from the events module. */

@@ -92,6 +92,12 @@ export interface RequestCompletedV1 {
    * 0 when unknown. Optional for producers older than the field: parsing fills 0.
    */
   routingVersion?: number;
+  /**
+   * W3C trace id (32 hex) of the request's trace, '' when none. createEvent fills it from
+   * the envelope's traceparent when the producer leaves it empty. Optional for producers
+   * older than the field: parsing fills ''.
+   */
+  traceId?: string;
 }
 
 /** One try of one deployment within a request. */
@@ -184,6 +190,7 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
     .default([]),
   fallbackCount: count().default(0),
   routingVersion: count().default(0),
+  traceId: text(64).default(''),
 });
 
 const adminChangeValue: z.ZodType<AdminChangeValue> = z.lazy(() =>

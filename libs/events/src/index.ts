@@ -48,11 +48,21 @@ export type {
 export { EventBusError, type EventBusErrorCode } from './event-bus.error';
 export { consoleEventBusLogger, silentEventBusLogger } from './event-bus.logger';
 export type { BackoffOptions } from './backoff.util';
-export { DEFAULT_BATCHING_OPTIONS, type BatchingOptions } from './batching-publisher';
+export { DEFAULT_BATCHING_OPTIONS, type BatchingOptions, type EventLossPolicy } from './batching-publisher';
+export { EventSpool, type EventSpoolOptions, type SpooledRecord } from './event-spool';
+export { fitPayload, truncateText } from './payload-fit';
 export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.adapter';
 export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adapter';
 export { uuidv7 } from './uuidv7.util';
 export { CONFIG_CHANGE_PUBLISHER, publishConfigChange } from './config-change';
-export { listenToConfigChanges } from './config-change-listener';
 export { ADMIN_ACTOR_OPERATOR, publishAdminChange, redactSecrets } from './admin-change';
 export type { AdminChange } from './admin-change';
+export { CONFIG_LISTENER_GROUP_PREFIX, configListenerGroup, instanceSlot, listenToConfigChanges } from './config-change-listener';
+export {
+  TOPIC_DEAD_LETTER_V1,
+  decodeDeadLetter,
+  encodeDeadLetter,
+  originalValue,
+  type DeadLetterRecord,
+  type DeadLetterSink,
+} from './dead-letter';

@@ -190,7 +190,7 @@ describe('KafkaEventBus against a real broker', async () => {
     assert.equal(new Set(received.map((e) => e.id)).size, N, 'every event arrived');
     assert.equal(received.length, N, 'and none twice (no failures in this run)');
     assertPerTenantOrder(received, expected);
-    assert.deepEqual(producer.stats(), { buffered: 0, sent: N, failed: 0, retries: 0 });
+    assert.deepEqual(producer.stats(), { buffered: 0, sent: N, failed: 0, retries: 0, spooledBytes: 0, lostByTenant: {} });
     await eventually(async () => assert.equal(await committed(group, topicName), await highWatermark(topicName)));
     assert.equal(await highWatermark(topicName), N);
     assert.equal(sub.stats().delivered, N);

@@ -13,8 +13,10 @@ import {
 } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
+import { decodeDeadLetter, encodeDeadLetter, TOPIC_DEAD_LETTER_V1, type DeadLetterRecord, type DeadLetterSink } from './dead-letter';
 import { assertValidSubscription, deliverBatch } from './batch-delivery';
-import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
+import { EventSpool, type EventSpoolOptions } from './event-spool';
+import { BatchingPublisher, type EventLossPolicy, type BatchingOptions, type OutboundMessage } from './batching-publisher';
 import type { AnyEventEnvelope } from './envelope';
 import { EventBusError } from './event-bus.error';
 import { consoleEventBusLogger, errorFields } from './event-bus.logger';
@@ -44,6 +46,12 @@ export interface KafkaEventBusOptions {
   /** Advanced: how kafkajs opens sockets (a proxy, or a test that cuts the network). */
   socketFactory?: ISocketFactory;
   logger?: EventBusLogger;
+  /**
+   * A durable on-disk spool: every published event is appended to it (fsync-batched) and
+   * acknowledged there once the log has it, so a broker outage, an overflow of the memory
+   * buffer or a crash loses nothing up to its cap; a restart sends what is left first.
+   */
+  spool?: EventSpoolOptions & { lossPolicy?: (tenantId: string) => EventLossPolicy };
   publisher?: Partial<BatchingOptions> & {
     compression?: 'none' | 'gzip';
     /**
@@ -65,7 +73,11 @@ export interface KafkaEventBusOptions {
      * write to analytics stores raise it to get fewer, larger batches (fewer ClickHouse parts).
      */
     minBytes?: number;
-    /** Partitions handled in parallel by one member (default 1); order within a partition is kept either way. */
+    /**
+     * Partitions handled in parallel by one member (default 6, the default partition count):
+     * a partition whose batch is being retried does not hold up the others. Order within a
+     * partition is kept either way.
+     */
     partitionsConsumedConcurrently?: number;
   };
   /** Used by ensureTopics. */
@@ -168,6 +180,7 @@ export class KafkaEventBus implements EventBus {
   private readonly requestTimeoutMs: number;
   private readonly sendTimeoutMs: number;
   private producer?: Producer;
+  private deadLetterProducer?: Producer;
   private producerConnected = false;
   private consecutiveSendFailures = 0;
   private readonly subscriptions = new Set<KafkaSubscription>();
@@ -193,16 +206,134 @@ export class KafkaEventBus implements EventBus {
       logCreator: kafkaLogCreator(this.logger),
     });
     const { compression: _compression, sendTimeoutMs: _sendTimeoutMs, ...batching } = options.publisher ?? {};
-    this.publisher = new BatchingPublisher((batch) => this.send(batch), batching, this.logger, () => this.disconnectProducer());
+    const spool = options.spool && { spool: new EventSpool(options.spool, this.logger), lossPolicy: options.spool.lossPolicy };
+    this.publisher = new BatchingPublisher((batch) => this.send(batch), batching, this.logger, () => this.disconnectProducer(), spool);
   }
 
-  /** The Kafka topic an event topic maps to (with the configured prefix). */
-  topicName(topic: EventTopic): string {
+  /** The Kafka topic an event topic (or the dead-letter topic) maps to (with the configured prefix). */
+  topicName(topic: EventTopic | typeof TOPIC_DEAD_LETTER_V1): string {
     return `${this.prefix}${topic}`;
+  }
+
+  /**
+   * Writes one dead letter and waits for the log's acknowledgement (acks=all), on a plain
+   * producer of its own: the consumer commits past the message only after this resolved.
+   */
+  readonly deadLetter: DeadLetterSink = async (raw, reason) => {
+    this.deadLetterProducer ??= this.kafka.producer({ allowAutoTopicCreation: false, retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 2 } });
+    const producer = this.deadLetterProducer;
+    try {
+      await producer.connect();
+      await producer.send({
+        topic: this.topicName(TOPIC_DEAD_LETTER_V1),
+        acks: -1,
+        timeout: this.requestTimeoutMs,
+        messages: [{ key: `${reason.topic}#${reason.partition}`, value: encodeDeadLetter(raw, reason) }],
+      });
+    } catch (err) {
+      if (this.deadLetterProducer === producer) this.deadLetterProducer = undefined;
+      await Promise.race([producer.disconnect().catch(() => undefined), sleep(5_000)]);
+      throw err;
+    }
+  };
+
+  /** Writes a message as is to an event topic (the dead-letter replay tool, and tests of poison messages). */
+  async sendRaw(topic: EventTopic, key: string, value: string | Buffer): Promise<void> {
+    const producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      await producer.send({ topic: this.topicName(topic), acks: -1, messages: [{ key, value }] });
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  /**
+   * Reads the whole dead-letter topic as it is now (from the oldest retained record to the
+   * current end of every partition), without joining any consumer group: for the replay
+   * tool and for checks. Records that are not dead letters are skipped.
+   */
+  async readDeadLetters(options: { timeoutMs?: number } = {}): Promise<Array<DeadLetterRecord & { dlqPartition: number; dlqOffset: string }>> {
+    const topic = this.topicName(TOPIC_DEAD_LETTER_V1);
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let ends: Map<number, bigint>;
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+    } finally {
+      await admin.disconnect();
+    }
+    const out: Array<DeadLetterRecord & { dlqPartition: number; dlqOffset: string }> = [];
+    if (ends.size === 0) return out;
+    // A group of its own that is deleted afterwards: reading leaves no position behind.
+    const groupId = `asc-dlq-reader-${process.pid}-${Date.now().toString(36)}`;
+    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 200 });
+    const pending = new Map(ends);
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new EventBusError('flush_timeout', 'reading the dead-letter topic timed out')),
+          options.timeoutMs ?? 30_000,
+        );
+        consumer
+          .run({
+            autoCommit: false,
+            eachMessage: async ({ partition, message }) => {
+              const end = pending.get(partition);
+              if (end === undefined || BigInt(message.offset) >= end) return;
+              const record = decodeDeadLetter(message.value);
+              if (record) out.push({ ...record, dlqPartition: partition, dlqOffset: message.offset });
+              if (BigInt(message.offset) + 1n >= end) pending.delete(partition);
+              if (pending.size === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+      const admin2 = this.kafka.admin();
+      await admin2.connect();
+      await admin2.deleteGroups([groupId]).catch(() => undefined);
+      await admin2.disconnect();
+    }
+    return out.sort((a, b) => a.deadLetteredAtMs - b.deadLetteredAtMs);
+  }
+
+  async deleteIdleGroups(prefix: string): Promise<string[]> {
+    if (!prefix) throw new EventBusError('invalid_subscription', 'deleteIdleGroups needs a non-empty prefix');
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.listGroups();
+      const candidates = groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix));
+      if (candidates.length === 0) return [];
+      const described = await admin.describeGroups(candidates);
+      const idle = described.groups.filter((g) => g.state === 'Empty' || g.state === 'Dead').map((g) => g.groupId);
+      if (idle.length === 0) return [];
+      // A group that gained a member since describeGroups is refused by the broker (NON_EMPTY_GROUP): left alone.
+      const results = await admin.deleteGroups(idle).catch((err: unknown) => {
+        const failed = (err as { groups?: Array<{ groupId: string; errorCode: number }> }).groups;
+        if (Array.isArray(failed)) return failed;
+        throw err;
+      });
+      return results.filter((r) => r.errorCode === 0).map((r) => r.groupId);
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   publish(event: AnyEventEnvelope): void {
     this.publisher.publish(event);
+  }
+
+  accepting(tenantId: string): boolean {
+    return this.publisher.accepting(tenantId);
   }
 
   flush(options?: { timeoutMs?: number }): Promise<void> {
@@ -218,6 +349,9 @@ export class KafkaEventBus implements EventBus {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     await this.publisher.close();
+    const deadLetters = this.deadLetterProducer;
+    this.deadLetterProducer = undefined;
+    if (deadLetters) await Promise.race([deadLetters.disconnect().catch(() => undefined), sleep(5_000)]);
   }
 
   /**
@@ -231,7 +365,8 @@ export class KafkaEventBus implements EventBus {
     await admin.connect();
     try {
       const existing = new Set(await admin.listTopics());
-      const missing = ALL_TOPICS.map((t) => this.topicName(t)).filter((t) => !existing.has(t));
+      const wanted: Array<EventTopic | typeof TOPIC_DEAD_LETTER_V1> = [...ALL_TOPICS, TOPIC_DEAD_LETTER_V1];
+      const missing = wanted.map((t) => this.topicName(t)).filter((t) => !existing.has(t));
       if (missing.length === 0) return { created: [] };
       const retentionMs = this.options.topics?.retentionMs;
       try {
@@ -258,7 +393,7 @@ export class KafkaEventBus implements EventBus {
     assertValidSubscription(options);
     // Stored without its topic parameter; deliverBatch checks each event's topic against P.
     const widened = options as unknown as SubscribeOptions<EventTopic>;
-    const subscription = new KafkaSubscription(this.kafka, this.options, this.logger, (t) => this.topicName(t), widened);
+    const subscription = new KafkaSubscription(this.kafka, this.options, this.logger, (t) => this.topicName(t), widened, this.deadLetter);
     await subscription.start();
     this.subscriptions.add(subscription);
     return {
@@ -365,6 +500,7 @@ class KafkaSubscription {
     private readonly logger: EventBusLogger,
     topicName: (topic: EventTopic) => string,
     private readonly options: SubscribeOptions<EventTopic>,
+    private readonly deadLetterSink: DeadLetterSink,
   ) {
     this.byKafkaTopic = new Map(options.topics.map((t) => [topicName(t), t]));
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? busOptions.consumer?.maxBatchSize ?? 500);
@@ -394,7 +530,7 @@ class KafkaSubscription {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: c.partitionsConsumedConcurrently ?? 1,
+        partitionsConsumedConcurrently: c.partitionsConsumedConcurrently ?? 6,
         eachBatch: (payload) => this.onBatch(payload),
       });
     } catch (err) {
@@ -428,6 +564,7 @@ class KafkaSubscription {
         keepAlive: heartbeat,
         keepAliveMs: this.busOptions.consumer?.heartbeatIntervalMs ?? 3_000,
         signal: this.abort.signal,
+        deadLetterSink: this.deadLetterSink,
       });
       if (!done) return; // not resolved, not committed: the next reader of this partition gets these again
       resolveOffset(chunk[chunk.length - 1].offset);

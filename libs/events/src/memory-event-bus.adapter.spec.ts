@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { afterEach, describe, it } from 'node:test';
 import { eventually } from '@asc/testing';
 import type { EventOnTopic } from './envelope';
+import { originalValue } from './dead-letter';
 import { EventBusError } from './event-bus.error';
 import type { DeadLetterReason, EventBusLogger, LogFields, SubscribeOptions } from './event-bus.port';
 import { TOPIC_GATEWAY_REQUEST_V1, type EventTopic } from './event-map';
@@ -73,7 +74,7 @@ describe('MemoryEventBus', () => {
     assert.deepEqual(new Set(received.map((e) => e.id)), new Set(published.map((e) => e.id)));
     for (const [tenant, seqs] of byTenant(received)) assert.deepEqual(seqs, range(0, 100), tenant);
     assert.ok(Math.max(...sizes) <= 50);
-    assert.deepEqual(bus.stats(), { buffered: 0, sent: 1_000, failed: 0, retries: 0 });
+    assert.deepEqual(bus.stats(), { buffered: 0, sent: 1_000, failed: 0, retries: 0, spooledBytes: 0, lostByTenant: {} });
   });
 
   it('redelivers the same events after handleBatch throws, and never moves past them', async () => {
@@ -224,7 +225,7 @@ describe('MemoryEventBus', () => {
     assert.ok(sub.stats().failedAttempts >= 1, 'a failing dead-letter handler makes the batch retry');
   });
 
-  it('without a dead-letter handler, logs the position and reason (never the payload) and moves on', async () => {
+  it('without a dead-letter handler, writes the message to the dead-letter topic with its bytes; the log line has position and reason, never the payload', async () => {
     const logger = recordingLogger();
     const bus = newBus({ partitions: 1, logger });
     const delivered: number[] = [];
@@ -232,10 +233,71 @@ describe('MemoryEventBus', () => {
     bus.appendRaw(TOPIC, 'tenant_a', '{"secret":"sk-live-abc"');
     bus.publish(requestEvent('tenant_a', 1));
     await eventually(() => assert.deepEqual(delivered, [1]));
+    const [record] = bus.deadLetters();
+    assert.equal(record.code, 'malformed_json');
+    assert.equal(record.offset, '0');
+    assert.equal(originalValue(record).toString('utf8'), '{"secret":"sk-live-abc"');
     const line = logger.lines.find((l) => l.message.startsWith('dead letter'));
     assert.equal(line?.fields?.code, 'malformed_json');
     assert.equal(line?.fields?.offset, '0');
     assert.ok(!JSON.stringify(logger.lines).includes('sk-live'));
+  });
+
+  it('an event the sink rejects as invalid is isolated and dead-lettered; the rest of its batch lands once, in order', async () => {
+    const bus = newBus({ partitions: 1 });
+    const stored: number[] = [];
+    let calls = 0;
+    const sub = await bus.subscribe({
+      groupId: 'g',
+      topics: [TOPIC],
+      // A sink that refuses a whole batch when any event in it is out of range (like a ClickHouse insert).
+      handleBatch: async (events) => {
+        calls++;
+        if (events.some((e) => e.data.inputTokens > 2 ** 32 - 1)) throw new RangeError('input_tokens out of UInt32');
+        stored.push(...events.map(seqOf));
+      },
+      isRejection: (err) => err instanceof RangeError,
+    });
+    for (let i = 0; i < 8; i++) {
+      const event = requestEvent('tenant_a', i);
+      if (i === 5) event.data.inputTokens = 2 ** 33;
+      bus.publish(event);
+    }
+    await eventually(() => assert.deepEqual(stored, [0, 1, 2, 3, 4, 6, 7]));
+    const dead = bus.deadLetters();
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0].code, 'sink_rejected');
+    assert.match(dead[0].detail, /input_tokens out of UInt32/);
+    assert.equal(seqOf(JSON.parse(originalValue(dead[0]).toString('utf8')) as { data: object }), 5);
+    assert.equal(sub.stats().deadLettered, 1);
+    assert.ok(calls < 16, `bisection, not one call per event forever (calls: ${calls})`);
+  });
+
+  it('a transient sink failure retries its partition with backoff while other partitions keep flowing', async () => {
+    const bus = newBus({ partitions: 4, consumer: { retry: { initialMs: 20, maxMs: 50 } } });
+    const stuckTenant = 'tenant_stuck';
+    let healthy = false;
+    const seen = new Map<string, number[]>();
+    await bus.subscribe({
+      groupId: 'g',
+      topics: [TOPIC],
+      handleBatch: async (events) => {
+        if (!healthy && events.some((e) => e.tenantId === stuckTenant)) throw new Error('ECONNREFUSED');
+        for (const e of events) seen.set(e.tenantId, [...(seen.get(e.tenantId) ?? []), seqOf(e)]);
+      },
+    });
+    const tenants = ['tenant_a', 'tenant_b', 'tenant_c', 'tenant_d', 'tenant_e', stuckTenant];
+    publishInterleaved(bus, tenants, 3);
+    const others = tenants.filter((t) => t !== stuckTenant);
+    await eventually(() => {
+      // every tenant not sharing the stuck tenant's partition is delivered while it is failing
+      const free = others.filter((t) => (seen.get(t) ?? []).length === 3);
+      assert.ok(free.length >= 1, 'some partition flowed');
+    });
+    assert.equal(seen.get(stuckTenant), undefined);
+    healthy = true;
+    await eventually(() => assert.deepEqual(seen.get(stuckTenant), [0, 1, 2]));
+    assert.equal(bus.deadLetters().length, 0, 'transient failures never dead-letter');
   });
 
   it('rejects a subscription without topics, with an unknown topic or without a group', async () => {

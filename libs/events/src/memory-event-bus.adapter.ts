@@ -1,6 +1,8 @@
 import { sleep, type BackoffOptions } from './backoff.util';
 import { assertValidSubscription, deliverBatch, type RawMessage } from './batch-delivery';
-import { BatchingPublisher, type BatchingOptions, type OutboundMessage } from './batching-publisher';
+import { EventSpool, type EventSpoolOptions } from './event-spool';
+import { BatchingPublisher, type EventLossPolicy, type BatchingOptions, type OutboundMessage } from './batching-publisher';
+import { decodeDeadLetter, encodeDeadLetter, type DeadLetterRecord, type DeadLetterSink } from './dead-letter';
 import type { AnyEventEnvelope } from './envelope';
 import { EventBusError } from './event-bus.error';
 import { consoleEventBusLogger, errorFields } from './event-bus.logger';
@@ -34,6 +36,12 @@ export interface MemoryEventBusOptions {
   /** How long close() waits for consumers to handle what was published (default 5 s). */
   closeTimeoutMs?: number;
   logger?: EventBusLogger;
+  /**
+   * A durable on-disk spool: every published event is appended to it (fsync-batched) and
+   * acknowledged there once the log has it, so a broker outage, an overflow of the memory
+   * buffer or a crash loses nothing up to its cap; a restart sends what is left first.
+   */
+  spool?: EventSpoolOptions & { lossPolicy?: (tenantId: string) => EventLossPolicy };
 }
 
 interface LogEntry {
@@ -100,6 +108,7 @@ export class MemoryEventBus implements EventBus {
   private readonly publisher: BatchingPublisher;
   private closed = false;
   private lastTrimLog = 0;
+  private readonly deadLetterLog: string[] = [];
 
   constructor(options: MemoryEventBusOptions = {}) {
     this.partitions = options.partitions ?? 4;
@@ -112,11 +121,17 @@ export class MemoryEventBus implements EventBus {
       async (batch) => this.append(batch),
       { lingerMs: 1, ...options.publisher },
       this.logger,
+      async () => undefined,
+      options.spool && { spool: new EventSpool(options.spool, this.logger), lossPolicy: options.spool.lossPolicy },
     );
   }
 
   publish(event: AnyEventEnvelope): void {
     this.publisher.publish(event);
+  }
+
+  accepting(tenantId: string): boolean {
+    return this.publisher.accepting(tenantId);
   }
 
   flush(options?: { timeoutMs?: number }): Promise<void> {
@@ -146,6 +161,17 @@ export class MemoryEventBus implements EventBus {
    */
   appendRaw(topic: EventTopic, key: string, value: string | Buffer): void {
     this.append([{ topic, key, value }]);
+  }
+
+  /** The dead-letter topic of this in-process log (kept up to 10 000 records, oldest dropped first). */
+  readonly deadLetter: DeadLetterSink = async (raw, reason) => {
+    this.deadLetterLog.push(encodeDeadLetter(raw, reason));
+    if (this.deadLetterLog.length > 10_000) this.deadLetterLog.shift();
+  };
+
+  /** What was dead-lettered, oldest first. */
+  deadLetters(): DeadLetterRecord[] {
+    return this.deadLetterLog.map((v) => decodeDeadLetter(v)).filter((r): r is DeadLetterRecord => r !== undefined);
   }
 
   async subscribe<P extends EventTopic>(options: SubscribeOptions<P>): Promise<Subscription> {
@@ -287,6 +313,7 @@ export class MemoryEventBus implements EventBus {
         stats: owner.stats,
         isActive: active,
         signal: owner.abort.signal,
+        deadLetterSink: this.deadLetter,
       });
       if (!done) return;
       cursor.committed = end;

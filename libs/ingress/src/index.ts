@@ -9,7 +9,7 @@ export type { InboundApi, InboundChat } from './wire-apis';
 export { CONTROL_PLANE } from './control-plane.port';
 export type { ControlPlane, CredentialLease, Deployment, PolicyDecision, Principal, RoutableModel, RoutePlan } from './control-plane.port';
 export { GrpcControlPlane } from './grpc-control-plane.adapter';
-export { ingressConfigShape, loadIngressConfig } from './ingress.config';
+export { ingressConfigShape, ingressSpoolOptions, loadIngressConfig } from './ingress.config';
 export type { IngressConfig } from './ingress.config';
 export { IngressError } from './ingress.error';
 export { startIngressService } from './start-ingress';

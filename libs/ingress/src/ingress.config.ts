@@ -41,10 +41,34 @@ export const ingressConfigShape = {
   KAFKA_CLIENT_ID: env.str('asc-ingress'),
   /** Enables ingress's admin API (deployment health per replica); unset: no admin API. */
   ASC_ADMIN_TOKEN: sensitive(z.string().min(1).optional()),
+  /**
+   * Directory of the durable event spool (one per ingress process; on Kubernetes a volume).
+   * Default `.asc/spool/ingress-<INGRESS_HTTP_PORT>` under the working directory; 'off' disables it.
+   */
+  INGRESS_EVENT_SPOOL_DIR: env.str('default'),
+  /** Cap on the events held in the spool while Kafka is slow or down. */
+  INGRESS_EVENT_SPOOL_MAX_BYTES: env.int(1024 * 1024 * 1024, 1024 * 1024),
+  /** Past the cap: 'shed' refuses new requests with 503 (unmetered means unbilled), 'count' serves and counts the loss. */
+  INGRESS_EVENT_LOSS_POLICY: env.oneOf(['shed', 'count'], 'shed'),
+  /** Tenants that get the other policy than INGRESS_EVENT_LOSS_POLICY (comma-separated ids). */
+  INGRESS_EVENT_LOSS_POLICY_EXCEPT: env.list(''),
 };
 
 export type IngressConfig = ReturnType<typeof loadIngressConfig>;
 
 export function loadIngressConfig(source: Record<string, string | undefined> = process.env) {
   return loadConfig(ingressConfigShape, source);
+}
+
+/** The spool options of the ingress event publisher, or undefined when it is off. */
+export function ingressSpoolOptions(config: IngressConfig, cwd = process.cwd()):
+  | { dir: string; maxBytes: number; lossPolicy: (tenantId: string) => 'shed' | 'count' }
+  | undefined {
+  if (config.INGRESS_EVENT_SPOOL_DIR === 'off') return undefined;
+  const dir =
+    config.INGRESS_EVENT_SPOOL_DIR === 'default' ? `${cwd}/.asc/spool/ingress-${config.INGRESS_HTTP_PORT}` : config.INGRESS_EVENT_SPOOL_DIR;
+  const base: 'shed' | 'count' = config.INGRESS_EVENT_LOSS_POLICY === 'count' ? 'count' : 'shed';
+  const other: 'shed' | 'count' = base === 'shed' ? 'count' : 'shed';
+  const except = new Set(config.INGRESS_EVENT_LOSS_POLICY_EXCEPT);
+  return { dir, maxBytes: config.INGRESS_EVENT_SPOOL_MAX_BYTES, lossPolicy: (tenantId) => (except.has(tenantId) ? other : base) };
 }

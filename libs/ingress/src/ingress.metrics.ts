@@ -82,6 +82,25 @@ export class IngressMetrics {
         this.set(events.stats().failed);
       },
     });
+    new Gauge({
+      name: 'asc_events_spooled_bytes',
+      help: 'Bytes of events held in the on-disk spool, not yet acknowledged by the event log',
+      registers,
+      collect() {
+        this.set(events.stats().spooledBytes ?? 0);
+      },
+    });
+    // A counter kept by the publisher; read at scrape time (it only ever grows).
+    new Counter({
+      name: 'asc_events_lost_total',
+      help: 'Events that could not be kept (spool full under loss policy "count", or closed), by tenant: unbilled, unaudited requests',
+      labelNames: ['tenant_id'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [tenant, n] of Object.entries(events.stats().lostByTenant ?? {})) this.inc({ tenant_id: tenant }, n);
+      },
+    });
   }
 
   /** Where the ejected gauge reads outlier state (the runner's detector). */

@@ -448,6 +448,16 @@ describe('RequestRunner (data plane without the control plane)', () => {
     });
   });
 
+  it('refuses with 503 before any upstream call when the event spool is full and the tenant sheds', async () => {
+    const full = Object.assign(Object.create(bus) as MemoryEventBus, { accepting: (tenantId: string) => tenantId !== 'acme' });
+    runner = new RequestRunner(controlPlane, full, upstream, { resilience: DEFAULT_RESILIENCE }, [], metrics);
+    const { sink } = await run(chat());
+    assert.equal(sink.status, 503);
+    assert.equal(errorOf(sink).code, 'events_backlogged');
+    assert.equal(primary.stats().total, 0);
+    assert.equal((await run(chat(), { key: OTHER_KEY })).sink.status, 200, 'a tenant whose policy is count keeps being served');
+  });
+
   it('lets a step refuse before any upstream call, end a stream in-band, and see the outcome', async () => {
     const seen: string[] = [];
     const capped: RunnerStep = {

@@ -96,6 +96,10 @@ export class RequestRunner {
         ctx.httpStatus = 200;
         return ctx;
       }
+      if (!this.events.accepting(ctx.principal!.tenantId)) {
+        // The event spool is full and this tenant's loss policy is 'shed': an unmetered request is unbilled and unaudited.
+        throw new IngressError('events_backlogged', 'the gateway cannot record requests right now; retry shortly', 503, undefined, '5');
+      }
       const admission = this.shedder.admit(ctx.principal!.tenantId);
       if (!admission.ok) {
         throw admission.reason === 'overloaded'

@@ -1,5 +1,6 @@
 export { loadMeteringConfig, meteringConfigShape } from './metering.config';
 export type { MeteringConfig } from './metering.config';
-export { startMeteringService } from './start-metering';
+export { scheduleRetention, startMeteringService } from './start-metering';
+export { buildTimeline, type RequestTimeline, type TimelineStep } from './request-timeline';
 export type { MeteringDependencies } from './start-metering';
 export { recordRequestEvents, toRequestRow } from './usage-recorder';

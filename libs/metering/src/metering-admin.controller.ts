@@ -1,14 +1,53 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
-import { AnalyticsStore, requestRow, usageByModel } from '@asc/analytics';
+import { AnalyticsStore, queryRollups, requestRow, ROLLUP_DIMENSIONS, usageByModel, type RollupRow } from '@asc/analytics';
 import { AdminGuard } from '@asc/service-kit';
 import { DomainError } from '@asc/tenancy';
 import { ANALYTICS_STORE, METERING_DATABASE } from './metering.tokens';
+import { buildTimeline, type RequestTimeline } from './request-timeline';
 
 const window = z.object({
   fromMs: z.coerce.number().int().nonnegative().default(0),
   toMs: z.coerce.number().int().nonnegative().optional(),
 });
+
+const analyticsQuery = z.object({
+  fromMs: z.coerce.number().int().nonnegative().default(0),
+  toMs: z.coerce.number().int().nonnegative().optional(),
+  groupBy: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(ROLLUP_DIMENSIONS))),
+  provider: z.string().min(1).max(256).optional(),
+  model: z.string().min(1).max(256).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+
+/** Analytics over the hourly rollups, across tenants (the platform view). */
+@Controller('admin/v1')
+@UseGuards(AdminGuard)
+export class PlatformAnalyticsController {
+  constructor(
+    @Inject(ANALYTICS_STORE) private readonly store: AnalyticsStore,
+    @Inject(METERING_DATABASE) private readonly database: string,
+  ) {}
+
+  @Get('analytics')
+  async analytics(@Query() query: unknown): Promise<{ rows: RollupRow[] }> {
+    const q = analyticsQuery.parse(query ?? {});
+    return { rows: await queryRollups(this.store, this.database, { ...q, toMs: q.toMs ?? Date.now() + 3_600_000 }) };
+  }
+
+  /** One ordered timeline of a request (tenantId required: request ids are only unique per tenant). */
+  @Get('requests/:requestId/timeline')
+  async timeline(@Param('requestId') requestId: string, @Query() query: unknown): Promise<RequestTimeline> {
+    const { tenantId } = z.object({ tenantId: z.string().min(1).max(256) }).parse(query ?? {});
+    const row = await requestRow(this.store, this.database, tenantId, requestId);
+    if (!row) throw new DomainError('request_not_found', `no metered request ${requestId} for this tenant`, 404);
+    return buildTimeline(row);
+  }
+}
 
 /** Operator API: a tenant's usage and the metered row of one request. */
 @Controller('admin/v1/tenants/:tenantId')
@@ -23,6 +62,13 @@ export class MeteringAdminController {
   async usage(@Param('tenantId') tenantId: string, @Query() query: unknown) {
     const { fromMs, toMs } = window.parse(query ?? {});
     return { tenantId, rows: await usageByModel(this.store, this.database, tenantId, fromMs, toMs ?? Date.now() + 60_000) };
+  }
+
+  /** The tenant-scoped view of the rollups. */
+  @Get('analytics')
+  async analytics(@Param('tenantId') tenantId: string, @Query() query: unknown): Promise<{ tenantId: string; rows: RollupRow[] }> {
+    const q = analyticsQuery.parse(query ?? {});
+    return { tenantId, rows: await queryRollups(this.store, this.database, { ...q, tenantId, toMs: q.toMs ?? Date.now() + 3_600_000 }) };
   }
 
   @Get('requests/:requestId')

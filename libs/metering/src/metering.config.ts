@@ -15,6 +15,11 @@ export const meteringConfigShape = {
   /** Prepended to topic names: isolates environments that share one Kafka cluster. */
   KAFKA_TOPIC_PREFIX: env.topicPrefix(),
   ASC_ADMIN_TOKEN: sensitive(env.str()),
+  /** Raw request rows are kept this many days; the hourly rollups much longer (below). */
+  METERING_RETENTION_RAW_DAYS: env.int(90, 1),
+  METERING_RETENTION_ROLLUP_MONTHS: env.int(25, 0),
+  /** How often the retention job runs (first run one minute after start); 0 turns it off. */
+  METERING_RETENTION_INTERVAL_MS: env.int(3_600_000, 0),
 };
 
 export type MeteringConfig = ReturnType<typeof loadMeteringConfig>;

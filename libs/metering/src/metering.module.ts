@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AnalyticsStore } from '@asc/analytics';
 import { ServiceKitModule } from '@asc/service-kit';
-import { MeteringAdminController } from './metering-admin.controller';
+import { MeteringAdminController, PlatformAnalyticsController } from './metering-admin.controller';
 import { MeteringGrpcController } from './metering-grpc.controller';
 import { ANALYTICS_STORE, METERING_DATABASE } from './metering.tokens';
 
@@ -18,7 +18,7 @@ export class MeteringModule {
           probes: { clickhouse: () => options.store.ping() },
         }),
       ],
-      controllers: [MeteringGrpcController, MeteringAdminController],
+      controllers: [MeteringGrpcController, MeteringAdminController, PlatformAnalyticsController],
       providers: [
         { provide: ANALYTICS_STORE, useValue: options.store },
         { provide: METERING_DATABASE, useValue: options.database },

@@ -1,5 +1,5 @@
 import { LoggerService } from '@nestjs/common';
-import { AnalyticsStore, migrate } from '@asc/analytics';
+import { AnalyticsStore, applyRetention, isRowRejection, migrate } from '@asc/analytics';
 import { meteringV1, protoFile } from '@asc/contracts';
 import { EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
 import { bootstrapService, RunningService } from '@asc/service-kit';
@@ -34,12 +34,56 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
     groupId: config.METERING_CONSUMER_GROUP,
     topics: [TOPIC_GATEWAY_REQUEST_V1],
     handleBatch: (events) => recordRequestEvents(deps.store, database, events),
+    // A row ClickHouse cannot hold (a count above UInt32…) goes to the dead letters; an unreachable ClickHouse is retried.
+    isRejection: isRowRejection,
   });
+  const retention = scheduleRetention(
+    () => applyRetention(deps.store, database, { rawDays: config.METERING_RETENTION_RAW_DAYS, rollupMonths: config.METERING_RETENTION_ROLLUP_MONTHS }),
+    config.METERING_RETENTION_INTERVAL_MS,
+    deps.logger,
+  );
   return {
     ...running,
     close: async () => {
+      retention.stop();
       await subscription.stop();
       await running.close();
     },
+  };
+}
+
+/**
+ * Runs the retention job every intervalMs (the first run a minute after start, or sooner
+ * for short intervals); a failed run is logged and tried again at the next tick.
+ */
+export function scheduleRetention(
+  job: () => Promise<unknown>,
+  intervalMs: number,
+  logger?: Pick<LoggerService, 'log' | 'error'>,
+): { stop: () => void; runs: () => number } {
+  let runs = 0;
+  if (intervalMs <= 0) return { stop: () => undefined, runs: () => runs };
+  let running = false;
+  const tick = () => {
+    if (running) return;
+    running = true;
+    job()
+      .then((result) => logger?.log(`retention job done: ${JSON.stringify(result)}`, 'MeteringRetention'))
+      .catch((err: unknown) => logger?.error(`retention job failed: ${err instanceof Error ? err.message : String(err)}`, undefined, 'MeteringRetention'))
+      .finally(() => {
+        running = false;
+        runs++;
+      });
+  };
+  const first = setTimeout(tick, Math.min(60_000, intervalMs));
+  const every = setInterval(tick, intervalMs);
+  first.unref();
+  every.unref();
+  return {
+    stop: () => {
+      clearTimeout(first);
+      clearInterval(every);
+    },
+    runs: () => runs,
   };
 }

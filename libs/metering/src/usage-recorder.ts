@@ -41,6 +41,7 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     started_at_ms: d.startedAtMs,
     occurred_at_ms: Date.parse(event.time) || d.startedAtMs,
     routing_version: d.routingVersion ?? 0,
+    trace_id: d.traceId ?? '',
   };
 }
 

@@ -20,6 +20,9 @@ Commands:
                      [--tenant T] [--priority N] [--weight N]
   deployment:list    [--tenant T]
   usage              --tenant T
+  analytics          [--tenant T] [--group-by model,hour,…] [--from MS] [--to MS] [--provider P] [--model M]
+                     (rollups; without --tenant: the platform view across tenants)
+  timeline           --tenant T --request R
   audit              --tenant T [--request R]
 `;
 
@@ -47,7 +50,8 @@ async function run(argv: string[]): Promise<unknown> {
     args: rest,
     options: Object.fromEntries(
       ['id', 'name', 'tenant', 'app', 'key', 'models', 'regions', 'provider', 'credential', 'model', 'upstream-model', 'region', 'base-url',
-        'input-price', 'output-price', 'cached-input-price', 'priority', 'weight', 'request'].map((o) => [o, { type: 'string' as const }]),
+        'input-price', 'output-price', 'cached-input-price', 'priority', 'weight', 'request',
+        'group-by', 'from', 'to'].map((o) => [o, { type: 'string' as const }]),
     ),
   });
   const need = (name: keyof typeof v): string => {
@@ -96,6 +100,17 @@ async function run(argv: string[]): Promise<unknown> {
       return admin.listDeployments(v.tenant);
     case 'usage':
       return admin.usage(need('tenant'));
+    case 'analytics':
+      return admin.analytics({
+        tenantId: v.tenant,
+        groupBy: v['group-by'] ? list(v['group-by']) : undefined,
+        fromMs: v.from ? Number(v.from) : Date.now() - 24 * 3_600_000,
+        toMs: v.to ? Number(v.to) : undefined,
+        provider: v.provider,
+        model: v.model,
+      });
+    case 'timeline':
+      return admin.requestTimeline(need('tenant'), need('request'));
     case 'audit':
       return admin.auditRecords(need('tenant'), v.request);
     default:

@@ -8,6 +8,7 @@ import { AnalyticsError } from '../analytics.error';
 import type { AnalyticsStore } from '../analytics-store.port';
 import { insertRequestsIdempotent, requestRow, usageByModel, type RequestEventRow } from '../requests.queries';
 import { addColumn, appliedMigrations, dropPartitionsOlderThan, migrate, migrations, type Migration } from '../schema';
+import { applyRetention, queryRollups } from '../rollups.queries';
 import { chSql, ident, sqlLiteral, sqlTuple, type SqlValue } from '../sql-literal';
 
 export interface StoreUnderTest {
@@ -272,7 +273,7 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
         assert.deepEqual(await migrate(store, up, migrations.slice(0, 1)), [1]);
         const { reasoning_tokens: _r, usage_estimated: _u, ...v1 } = event({ event_id: 'up-1', request_id: 'up-req' });
         await store.insert(`${up}.requests`, [{ ...v1, stream: 0, inserted_at_ms: 1 }]);
-        assert.deepEqual(await migrate(store, up), [2, 7]);
+        assert.deepEqual(await migrate(store, up), migrations.map((m) => m.version).filter((v) => v > 1));
         const got = await requestRow(store, up, v1.tenant_id, 'up-req');
         assert.deepEqual([got?.event_id, got?.reasoning_tokens, got?.usage_estimated, got?.routing_version], ['up-1', 0, 0, 0]);
       } finally {
@@ -335,7 +336,10 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       const got = await requestRow(store, db, 'tenant-rr', 'rr-req');
       assert.ok(got);
       const { inserted_at_ms, day, ...rest } = got;
-      assert.deepEqual(rest, { ...row, stream: 1, usage_estimated: 0 });
+      // Columns the row does not set (added by later migrations) read their type's zero.
+      const others = Object.entries(rest).filter(([k]) => !(k in row));
+      assert.ok(others.every(([, v]) => v === 0 || v === '' || v === '0'), JSON.stringify(others));
+      assert.deepEqual(Object.fromEntries(Object.entries(rest).filter(([k]) => k in row)), { ...row, stream: 1, usage_estimated: 0 });
       assert.equal(day, '2024-03-15');
       assert.ok(Math.abs(inserted_at_ms - Date.now()) < 60_000);
       assert.equal(await requestRow(store, db, 'tenant-other', 'rr-req'), undefined);
@@ -456,6 +460,58 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
     });
   });
 
+  describe(`${engine}: hourly rollups (migration 6)`, () => {
+    const H = Date.UTC(2025, 5, 1, 10, 0, 0); // an hour no other test writes to
+    const rows = (tenant: string, n: number, over: (i: number) => Partial<RequestEventRow>) =>
+      Array.from({ length: n }, (_, i) =>
+        event({ event_id: `roll-${tenant}-${i}`, request_id: `roll-${tenant}-r${i}`, tenant_id: tenant, occurred_at_ms: H + i * 60_000, ...over(i) }),
+      );
+
+    it('counts requests, errors, denials, tokens, cost and streamed TTFT quantiles per tenant and model, once per event', async () => {
+      const a = rows('roll-a', 6, (i) => ({
+        stream: i < 3,
+        ttft_ms: i < 3 ? (i + 1) * 100 : 0,
+        decision: i === 4 ? 'deny' : 'allow',
+        status: i === 4 ? 'denied' : i === 5 ? 'upstream_error' : 'ok',
+        reason_code: i === 4 ? 'model_not_allowed' : i === 5 ? 'upstream_timeout' : '',
+        served_model: i % 2 ? 'model-odd' : 'model-even',
+        input_tokens: 10,
+        output_tokens: 5,
+        cost_usd: 0.5,
+        trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      }));
+      const b = rows('roll-b', 2, () => ({ provider: 'anthropic', served_model: 'claude' }));
+      await insertRequestsIdempotent(store, db, [...a, ...b]);
+      await insertRequestsIdempotent(store, db, a); // redelivered: skipped, so the rollup is not inflated
+      const window = { fromMs: H, toMs: H + 3_600_000 };
+      const [all] = await queryRollups(store, db, { ...window, tenantId: 'roll-a', groupBy: [] });
+      assert.equal(all.requests, 6);
+      assert.equal(all.errors, 2);
+      assert.equal(all.policy_denials, 1);
+      assert.equal(all.input_tokens, 60);
+      assert.equal(all.output_tokens, 30);
+      assert.ok(Math.abs(all.cost_usd - 3) < 1e-9);
+      assert.equal(all.ttft_p50_ms, 200, 'TTFT over the streamed requests only');
+      assert.deepEqual([all.fallbacks, all.cache_hits, all.guardrail_actions], [0, 0, 0]);
+      const byModel = await queryRollups(store, db, { ...window, tenantId: 'roll-a', groupBy: ['model'] });
+      assert.deepEqual(byModel.map((r) => [r.model, r.requests]), [['model-even', 3], ['model-odd', 3]]);
+      const byReason = await queryRollups(store, db, { ...window, tenantId: 'roll-a', groupBy: ['reason', 'hour'] });
+      assert.deepEqual(byReason.map((r) => [r.reason, r.hour, r.requests]), [['', H, 4], ['model_not_allowed', H, 1], ['upstream_timeout', H, 1]]);
+      const stored = await requestRow(store, db, 'roll-a', 'roll-roll-a-r0');
+      assert.equal(stored?.trace_id, '4bf92f3577b34da6a3ce929d0e0e4736');
+    });
+
+    it('answers the platform view across tenants, and filters by provider', async () => {
+      const window = { fromMs: H, toMs: H + 3_600_000 };
+      const byTenant = await queryRollups(store, db, { ...window, groupBy: ['tenant'] });
+      assert.deepEqual(byTenant.map((r) => [r.tenant, r.requests]), [['roll-a', 6], ['roll-b', 2]]);
+      const anthropic = await queryRollups(store, db, { ...window, groupBy: ['tenant', 'provider'], provider: 'anthropic' });
+      assert.deepEqual(anthropic.map((r) => [r.tenant, r.provider, r.requests]), [['roll-b', 'anthropic', 2]]);
+      assert.deepEqual(await queryRollups(store, db, { fromMs: H + 3_600_000, toMs: H + 7_200_000, groupBy: ['tenant'] }), []);
+      await assert.rejects(queryRollups(store, db, { ...window, groupBy: ['nope' as 'tenant'] }), rejects('analytics_invalid_literal'));
+    });
+  });
+
   describe(`${engine}: retention`, () => {
     it('drops monthly partitions older than the window, keeps the rest', async () => {
       await store.command(`CREATE TABLE IF NOT EXISTS ${ident(db, 'retention')} AS ${ident(db, 'requests')}`);
@@ -470,6 +526,30 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       const left = await store.query<{ event_id: string }>(`SELECT event_id FROM ${ident(db, 'retention')} ORDER BY event_id`);
       assert.deepEqual(left.map((r) => r.event_id), ['ret-2', 'ret-3']);
       await assert.rejects(dropPartitionsOlderThan(store, db, 'retention; DROP', 1, now), rejects('analytics_invalid_identifier'));
+    });
+
+    it('keeps raw rows N days and rollups M months (the metering retention job)', async () => {
+      const now = Date.UTC(2025, 5, 20, 0, 0, 0);
+      await insertRequestsIdempotent(store, db, [
+        event({ event_id: 'keep-raw', request_id: 'keep-raw', tenant_id: 'ret-t', occurred_at_ms: Date.UTC(2025, 5, 15) }),
+        event({ event_id: 'old-raw', request_id: 'old-raw', tenant_id: 'ret-t', occurred_at_ms: Date.UTC(2025, 5, 2) }),
+      ]);
+      const result = await applyRetention(store, db, { rawDays: 10, rollupMonths: 12 }, now);
+      assert.equal(result.rawRowsDeleteIssued, true);
+      assert.ok(result.rawPartitionsDropped.includes(202403), 'whole old months go as partitions');
+      // ALTER … DELETE is a mutation: applied in the background on 18.16.
+      const deadline = Date.now() + 30_000;
+      let left: string[] = [];
+      do {
+        left = (await store.query<{ event_id: string }>(chSql`SELECT event_id FROM ${ident(db, 'requests')} WHERE tenant_id = 'ret-t'`)).map((r) => r.event_id);
+        if (left.length === 1) break;
+        await new Promise((r) => setTimeout(r, 200));
+      } while (Date.now() < deadline);
+      assert.deepEqual(left, ['keep-raw']);
+      const rollup = await queryRollups(store, db, { tenantId: 'ret-t', fromMs: Date.UTC(2025, 5, 1), toMs: now, groupBy: [] });
+      assert.equal(rollup[0]?.requests, 2, 'rollups outlive the raw rows');
+      const later = await applyRetention(store, db, { rawDays: 10, rollupMonths: 0 }, Date.UTC(2025, 7, 1));
+      assert.ok(later.rollupPartitionsDropped.includes(202506));
     });
   });
 }
