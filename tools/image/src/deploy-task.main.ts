@@ -68,35 +68,38 @@ async function withPg<T>(url: string, use: (client: Client) => Promise<T>): Prom
 }
 
 /**
- * Starts each database service once with this process's environment (the service applies its
- * own migrations before it reports ready), stops it, and records the release in its schema.
+ * Starts each database service once with this process's environment (a service applies its own
+ * migrations before it reports ready), stops it, and records the release in its schema. The
+ * schemas are independent, so the services start side by side.
  */
 async function migrate(): Promise<void> {
   const { ASC_RELEASE, ASC_AWAIT_TIMEOUT_MS } = loadConfig(releaseShape);
-  for (const service of DATABASE_SERVICES) {
-    const config = loadConfig({ ...databaseUrlShape(service), ...httpPortShape(service) });
-    const url = String(config[`${service.toUpperCase()}_DATABASE_URL`]);
-    const port = Number(config[`${service.toUpperCase()}_HTTP_PORT`]);
-    const main = join(__dirname, '..', '..', '..', 'apps', service, 'src', 'main.js');
-    log(`${service}: applying migrations for release ${ASC_RELEASE}`);
-    const child = spawn(process.execPath, [...process.execArgv, main], { stdio: 'inherit', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    try {
-      await waitUntil(`${service} /readyz`, ASC_AWAIT_TIMEOUT_MS, async () => {
-        if (child.exitCode !== null) throw new Error(`${service} exited with ${child.exitCode} before it was ready`);
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        return res.ok;
-      });
-    } finally {
-      child.kill('SIGTERM');
-      await exited;
-    }
-    await withPg(url, async (client) => {
-      await client.query(`CREATE TABLE IF NOT EXISTS "${service}"."${MARKER_TABLE}" (release text PRIMARY KEY, migrated_at timestamptz NOT NULL DEFAULT now())`);
-      await client.query(`INSERT INTO "${service}"."${MARKER_TABLE}" (release) VALUES ($1) ON CONFLICT DO NOTHING`, [ASC_RELEASE]);
+  await Promise.all(DATABASE_SERVICES.map((service) => migrateOne(service, ASC_RELEASE, ASC_AWAIT_TIMEOUT_MS)));
+}
+
+async function migrateOne(service: DatabaseService, release: string, timeoutMs: number): Promise<void> {
+  const config = loadConfig({ ...databaseUrlShape(service), ...httpPortShape(service) });
+  const url = String(config[`${service.toUpperCase()}_DATABASE_URL`]);
+  const port = Number(config[`${service.toUpperCase()}_HTTP_PORT`]);
+  const main = join(__dirname, '..', '..', '..', 'apps', service, 'src', 'main.js');
+  log(`${service}: applying migrations for release ${release}`);
+  const child = spawn(process.execPath, [...process.execArgv, main], { stdio: 'inherit', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    await waitUntil(`${service} /readyz`, timeoutMs, async () => {
+      if (child.exitCode !== null) throw new Error(`${service} exited with ${child.exitCode} before it was ready`);
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      return res.ok;
     });
-    log(`${service}: release ${ASC_RELEASE} migrated`);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
   }
+  await withPg(url, async (client) => {
+    await client.query(`CREATE TABLE IF NOT EXISTS "${service}"."${MARKER_TABLE}" (release text PRIMARY KEY, migrated_at timestamptz NOT NULL DEFAULT now())`);
+    await client.query(`INSERT INTO "${service}"."${MARKER_TABLE}" (release) VALUES ($1) ON CONFLICT DO NOTHING`, [release]);
+  });
+  log(`${service}: release ${release} migrated`);
 }
 
 async function awaitMigrations(service: string | undefined): Promise<void> {
