@@ -134,7 +134,8 @@ for (const overlay of OVERLAYS) {
     it('every service container has startup, readiness and liveness probes on its ops port', () => {
       for (const d of deployments) {
         const c = podSpecOf(d)!.containers[0];
-        const opsPort = c.ports?.find((p) => p.name === 'http');
+        // The ops port (health, readiness, metrics): a port named "ops" when the service has one, else "http".
+        const opsPort = c.ports?.find((p) => p.name === 'ops') ?? c.ports?.find((p) => p.name === 'http');
         assert.ok(opsPort, `${d.metadata.name}: a named ops port`);
         for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe'] as const) {
           assert.equal(c[probe]?.httpGet?.port, opsPort.name, `${d.metadata.name}: ${probe} on the ops port`);
@@ -157,7 +158,7 @@ for (const overlay of OVERLAYS) {
       }
     });
 
-    it('NetworkPolicies: default deny; ingress open; secrets only from ingress; Kafka, ClickHouse, Postgres only from their users', () => {
+    it('NetworkPolicies: default deny; ingress open; secrets only from ingress; Kafka, ClickHouse, Postgres, Redis only from their users', () => {
       const deny = (objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as INetworkPolicy[]).find(
         (p) => Object.keys(p.spec!.podSelector).length === 0 && !p.spec!.ingress && !p.spec!.egress,
       );
@@ -177,6 +178,7 @@ for (const overlay of OVERLAYS) {
       const users: Record<string, [number, string[]]> = {
         postgres: [5432, ['audit', 'migrate', 'policy', 'routing', 'secrets']],
         clickhouse: [8123, ['metering']],
+        redis: [6379, ['ingress']],
         kafka: [9092, ['audit', 'ingress', 'metering', 'migrate', 'policy', 'routing', 'secrets', 'topics']],
       };
       for (const [infra, [port, expected]] of Object.entries(users)) {
