@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { routingV1 } from '@asc/contracts';
 import { createGrpcClient, createLogger, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
-import { eventually, missingInfra, throwawayDatabase } from '@asc/testing';
-import { MemoryEventBus } from '@asc/events';
+import { eventually, infra, missingInfra, throwawayDatabase } from '@asc/testing';
+import { KafkaEventBus, MemoryEventBus, silentEventBusLogger } from '@asc/events';
 import { RunningRoutingService, startRoutingService } from './start-routing';
 
 const ADMIN_TOKEN = 'routing-it-admin-token';
@@ -12,6 +12,7 @@ const ADMIN_TOKEN = 'routing-it-admin-token';
 
 describe('routing service', async () => {
   const skip = await missingInfra('postgres');
+  const skipKafka = skip ?? (await missingInfra('kafka'));
 
   describe('admin API and Plan over gRPC', { skip }, () => {
     let db: { url: string; drop(): Promise<void> };
@@ -282,6 +283,80 @@ describe('routing service', async () => {
         await a.close();
         await b.close();
         await bus.close();
+        await db.drop();
+      }
+    });
+  });
+
+  describe('two replicas as separate Kafka clients (scale-out, docs/reliability.md)', { skip: skipKafka }, () => {
+    it('converge on every change written through either replica: create, re-prioritise, disable', async () => {
+      const db = await throwawayDatabase();
+      const prefix = `it-routing-${Date.now().toString(36)}.`;
+      // One bus per replica, as two pods have: changes travel through the real topic.
+      const buses = [0, 1].map(
+        (i) => new KafkaEventBus({ brokers: infra.kafkaBrokers, topicPrefix: prefix, clientId: `routing-replica-${i}`, logger: silentEventBusLogger, publisher: { lingerMs: 0 } }),
+      );
+      await buses[0].ensureTopics();
+      const config = async () => ({
+        ROUTING_HTTP_HOST: '127.0.0.1',
+        ROUTING_HTTP_PORT: 0,
+        ROUTING_GRPC_URL: `127.0.0.1:${await freePort()}`,
+        ROUTING_DATABASE_URL: db.url,
+        ASC_ADMIN_TOKEN: ADMIN_TOKEN,
+        KAFKA_BROKERS: infra.kafkaBrokers,
+        KAFKA_TOPIC_PREFIX: prefix,
+      });
+      const [configA, configB] = [await config(), await config()];
+      const common = { collectProcessMetrics: false, logger: createLogger('warn') };
+      const a = await startRoutingService(configA, { ...common, events: buses[0], configChanges: buses[0] });
+      const b = await startRoutingService(configB, { ...common, events: buses[1], configChanges: buses[1] });
+      const clients = [configA, configB].map((c) => createGrpcClient(routingV1.RoutingServiceService, c.ROUTING_GRPC_URL));
+      const plans = () =>
+        Promise.all(clients.map(async (c) => (await c.client.plan({ tenantId: 'tenant-a', model: 'scale-model', allowedRegions: ['*'], operation: 'chat' })).deployments.map((d) => d.id)));
+      const create = (via: typeof a, priority: number) =>
+        via.deployments.create({
+          tenantId: null,
+          model: 'scale-model',
+          provider: 'openai',
+          upstreamModel: 'gpt-4o-mini',
+          region: 'eu-west-1',
+          baseUrl: 'https://api.openai.com/v1',
+          credentialId: 'cred_x',
+          price: { inputPerMtokUsd: 1, outputPerMtokUsd: 2 },
+          priority,
+        });
+      const converged = async (expected: string[]) => {
+        const t0 = Date.now();
+        await eventually(async () => assert.deepEqual(await plans(), [expected, expected]), 20_000, 25);
+        return Date.now() - t0;
+      };
+      try {
+        const first = await create(a, 10);
+        await converged([first.id]); // both replicas now cache this plan
+        // A consumer group joins a few seconds after start; until both replicas listen, the
+        // 30 s backstop would be what converges them. Wait for a change to travel both ways.
+        await eventually(async () => {
+          const probe = await create(b, 0);
+          try {
+            await eventually(async () => assert.deepEqual(await plans(), [[probe.id, first.id], [probe.id, first.id]]), 1_500, 25);
+          } finally {
+            await a.deployments.disable(probe.id);
+          }
+          await eventually(async () => assert.deepEqual(await plans(), [[first.id], [first.id]]), 1_500, 25);
+        }, 30_000, 0);
+        const timings: number[] = [];
+        const second = await create(b, 1); // written through B, cached by A
+        timings.push(await converged([second.id, first.id]));
+        await a.deployments.update(first.id, { priority: 0 }); // through A, cached by B
+        timings.push(await converged([first.id, second.id]));
+        await b.deployments.disable(first.id);
+        timings.push(await converged([second.id]));
+        console.log(`[drill] two routing replicas over Kafka converged in ${timings.join(' / ')} ms (create / re-prioritise / disable)`);
+      } finally {
+        for (const c of clients) c.close();
+        await a.close();
+        await b.close();
+        await Promise.all(buses.map((x) => x.close()));
         await db.drop();
       }
     });

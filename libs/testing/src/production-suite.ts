@@ -12,6 +12,8 @@ export interface ProductionSuite {
   readonly http: Record<ProductionService, number>;
   readonly grpc: Record<ProductionService, number>;
   readonly procs: Map<ProductionService, NodeProcess>;
+  /** The environment each service was started with (to start another replica of one). */
+  readonly env: Record<ProductionService, Record<string, string>>;
   readonly admin: AdminClient;
   /** Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:1234/v1 */
   readonly ingressBaseUrl: string;
@@ -88,5 +90,6 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
   const endpoints = Object.fromEntries(
     (['policy', 'routing', 'secrets', 'metering', 'audit'] as const).map((s) => [s, `http://127.0.0.1:${http[s]}`]),
   ) as unknown as AdminEndpoints;
-  return { http, grpc, procs, admin: new AdminClient(endpoints, adminToken), ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`, stop };
+  const envs = Object.fromEntries(PRODUCTION_SERVICES.map((s) => [s, { ...common, ...env[s] }])) as unknown as Record<ProductionService, Record<string, string>>;
+  return { http, grpc, procs, env: envs, admin: new AdminClient(endpoints, adminToken), ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`, stop };
 }
