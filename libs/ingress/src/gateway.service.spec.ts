@@ -15,7 +15,8 @@ import { InboundApi, parseInboundChat } from './inbound-apis';
 import { beginRecord, RequestRecord } from './request-record';
 
 const KEY = 'asc_data-plane-test-key-0001';
-const principal: Principal = { tenantId: 'acme', appId: 'app_1', keyId: 'key_1', scopes: ['inference'] };
+const principal: Principal = { tenantId: 'acme', appId: 'app_1', keyId: 'key_1', scopes: ['inference'], modelScopes: [], operationScopes: [], expiresAtMs: 0 };
+const NO_LIMIT: policyV1.RateLimit = { rpm: 0, tpm: 0 };
 
 /**
  * The data plane on its own: a fake of the control-plane port (no policy, routing or
@@ -37,6 +38,21 @@ class FakeControlPlane implements ControlPlane {
       allowedRegions: ['eu-west-1'],
       policyId: 'pol_1',
       policyVersion: 3,
+      allowedOperations: ['*'],
+      maxInputTokens: 0,
+      maxOutputTokens: 0,
+      guardrails: undefined,
+      tenantLimit: NO_LIMIT,
+      appLimit: NO_LIMIT,
+      keyLimit: NO_LIMIT,
+      endUserLimit: NO_LIMIT,
+      modelLimit: NO_LIMIT,
+      budgets: [],
+      cacheEnabled: false,
+      cacheTtlSeconds: 0,
+      limitsFailureMode: 'open',
+      spoolOverflowMode: 'shed',
+      appId: 'app_1',
     };
   }
   async plan() {
