@@ -129,6 +129,15 @@ export class AdminClient {
     );
   }
 
+  /** Usage grouped by tenant, app, key or end user (each row names its group: app_id, key_id, end_user_id, tenant_id). */
+  usageBy(tenantId: string, groupBy: 'tenant' | 'app' | 'key' | 'end_user', fromMs = 0) {
+    return this.call<{ tenantId: string; groupBy: string; rows: Array<Record<string, string | number>> }>(
+      'metering',
+      'GET',
+      `/admin/v1/tenants/${enc(tenantId)}/usage?fromMs=${fromMs}&groupBy=${groupBy}`,
+    );
+  }
+
   meteredRequest(tenantId: string, requestId: string) {
     return this.call<Record<string, string | number>>('metering', 'GET', `/admin/v1/tenants/${enc(tenantId)}/requests/${enc(requestId)}`);
   }

@@ -77,6 +77,26 @@ export interface RequestCompletedV1 {
   ttftMs: number;
   /** Unix epoch milliseconds when ingress accepted the request. */
   startedAtMs: number;
+  /**
+   * The tenant's end user the request was made for ('' when none was given). Precedence:
+   * the `x-asc-end-user` header (set by the tenant's backend), then the body's OpenAI `user`
+   * / Anthropic `metadata.user_id`. Optional for older producers: parsing fills ''.
+   */
+  endUserId?: string;
+  /**
+   * What each guardrail detector did to this request (and its response): detector, action
+   * and number of matches — never the matched text. Optional for older producers: parsing
+   * fills [].
+   */
+  guardrails?: GuardrailFindingV1[];
+}
+
+/** One guardrail detector's decision on one request. */
+export interface GuardrailFindingV1 {
+  /** A built-in detector ('email', 'us_ssn', …), 'deny_term', 'prompt_injection' or a custom pattern's name. */
+  detector: string;
+  action: 'allow' | 'redact' | 'block';
+  count: number;
 }
 
 const text = (max = 256) => z.string().max(max);
@@ -117,6 +137,11 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   latencyMs: millis(),
   ttftMs: millis(),
   startedAtMs: count(),
+  endUserId: text().default(''),
+  guardrails: z
+    .array(z.object({ detector: text(64).min(1), action: z.enum(['allow', 'redact', 'block']), count: count() }))
+    .max(100)
+    .default([]),
 });
 
 const configChangedV1Schema: z.ZodType<ConfigChangedV1> = z.object({

@@ -15,6 +15,7 @@ export {
   type EventType,
   type EventTypeOnTopic,
   type EventVersion,
+  type GuardrailFindingV1,
   type RequestCompletedV1,
 } from './event-map';
 export {

@@ -12,6 +12,7 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     tenant_id: event.tenantId,
     app_id: d.appId,
     key_id: d.keyId,
+    end_user_id: d.endUserId ?? '',
     api: d.api,
     stream: d.stream ? 1 : 0,
     requested_model: d.requestedModel,
@@ -38,6 +39,8 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     ttft_ms: Math.round(d.ttftMs),
     started_at_ms: d.startedAtMs,
     occurred_at_ms: Date.parse(event.time) || d.startedAtMs,
+    // Detector, action and count only: the event never carries matched text.
+    guardrail_actions: JSON.stringify(d.guardrails ?? []),
   };
 }
 
