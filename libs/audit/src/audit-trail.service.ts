@@ -10,7 +10,7 @@ type RequestEvent = EventOnTopic<typeof TOPIC_GATEWAY_REQUEST_V1>;
 const COLUMNS = [
   'event_id', 'event_type', 'tenant_id', 'request_id', 'app_id', 'key_id', 'decision', 'reason_code', 'requested_model',
   'served_model', 'provider', 'deployment_id', 'region', 'credential_id', 'credential_version', 'policy_id',
-  'policy_version', 'status', 'http_status', 'traceparent', 'occurred_at',
+  'policy_version', 'status', 'http_status', 'traceparent', 'occurred_at', 'end_user_id', 'guardrail_actions',
 ] as const;
 
 interface RecordRow {
@@ -31,6 +31,8 @@ interface RecordRow {
   policy_version: string;
   status: string;
   occurred_at: Date;
+  end_user_id: string;
+  guardrail_actions: Array<{ detector: string; action: string; count: number }>;
 }
 
 /** Appends decisions to the audit trail and answers who-used-what questions per tenant. */
@@ -47,7 +49,8 @@ export class AuditTrailService {
       values.push(
         event.id, event.type, event.tenantId, d.requestId, d.appId, d.keyId, d.decision, d.reasonCode, d.requestedModel,
         d.servedModel, d.provider, d.deploymentId, d.region, d.credentialId, d.credentialVersion, d.policyId,
-        d.policyVersion, d.status, d.httpStatus, event.traceparent ?? null, event.time,
+        d.policyVersion, d.status, d.httpStatus, event.traceparent ?? null, event.time, d.endUserId ?? '',
+        JSON.stringify(d.guardrails ?? []),
       );
       const base = i * COLUMNS.length;
       return `(${COLUMNS.map((_, j) => `$${base + j + 1}`).join(',')})`;
@@ -88,6 +91,8 @@ export class AuditTrailService {
       policyVersion: Number(r.policy_version),
       status: r.status,
       occurredAtMs: new Date(r.occurred_at).getTime(),
+      endUserId: r.end_user_id,
+      guardrails: r.guardrail_actions.map((g) => ({ detector: g.detector, action: g.action, count: g.count })),
     }));
   }
 }

@@ -7,6 +7,7 @@ import { AuditTrailService } from './audit-trail.service';
 import { AuditConfig } from './audit.config';
 import { AuditModule } from './audit.module';
 import { InitialAudit1764230400001 } from './migrations/1764230400001-initial-audit';
+import { AuditAttribution1765000000008 } from './migrations/1765000000008-audit-attribution';
 
 export interface AuditDependencies {
   events: EventSubscriber;
@@ -17,7 +18,7 @@ export interface AuditDependencies {
 /** Serves the audit trail and appends every request decision to it from the event log. */
 export async function startAuditService(config: AuditConfig, deps: AuditDependencies): Promise<RunningService> {
   return withServiceDatabase(
-    { url: config.AUDIT_DATABASE_URL, schema: 'audit', entities: [], migrations: [InitialAudit1764230400001] },
+    { url: config.AUDIT_DATABASE_URL, schema: 'audit', entities: [], migrations: [InitialAudit1764230400001, AuditAttribution1765000000008] },
     async (dataSource) => {
       const running = await bootstrapService({
         name: 'audit',
