@@ -162,6 +162,16 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
     ],
   },
   {
+    // Every upstream attempt of a request (deployment, status, reason, latency) as JSON, and the
+    // number of fallbacks (attempts after the first), so analysts chart fallbacks per provider.
+    version: 3,
+    name: 'requests_attempts_fallback_count',
+    up: () => [
+      addColumn(REQUESTS_TABLE, 'fallback_count', 'UInt32', 'usage_estimated'),
+      addColumn(REQUESTS_TABLE, 'attempts', 'String', 'fallback_count'),
+    ],
+  },
+  {
     // Rows stored before this migration read '' for both: no end user was recorded and no
     // guardrail acted (there were none).
     version: 4,

@@ -78,6 +78,14 @@ export interface RequestCompletedV1 {
   /** Unix epoch milliseconds when ingress accepted the request. */
   startedAtMs: number;
   /**
+   * Every upstream attempt in order (the last one served, when the request succeeded);
+   * deploymentId above is the deployment that served or was tried last. Optional for
+   * producers older than the field: parsing fills [].
+   */
+  attempts?: RequestAttemptV1[];
+  /** Attempts after the first (fallbacks and retries); parsing fills 0. */
+  fallbackCount?: number;
+  /**
    * The tenant's end user the request was made for ('' when none was given). Precedence:
    * the `x-asc-end-user` header (set by the tenant's backend), then the body's OpenAI `user`
    * / Anthropic `metadata.user_id`. Optional for older producers: parsing fills ''.
@@ -89,6 +97,18 @@ export interface RequestCompletedV1 {
    * fills [].
    */
   guardrails?: GuardrailFindingV1[];
+}
+
+/** One try of one deployment within a request. */
+export interface RequestAttemptV1 {
+  deploymentId: string;
+  provider: string;
+  region: string;
+  /** 'ok' or 'failed'. */
+  status: string;
+  /** Why it failed ('upstream_503', 'timeout_ttft', 'connect_error'…); '' when ok. */
+  reasonCode: string;
+  latencyMs: number;
 }
 
 /** One guardrail detector's decision on one request. */
@@ -137,6 +157,20 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   latencyMs: millis(),
   ttftMs: millis(),
   startedAtMs: count(),
+  attempts: z
+    .array(
+      z.object({
+        deploymentId: text(),
+        provider: text(128),
+        region: text(128),
+        status: text(32),
+        reasonCode: text(128),
+        latencyMs: millis(),
+      }),
+    )
+    .max(16)
+    .default([]),
+  fallbackCount: count().default(0),
   endUserId: text().default(''),
   guardrails: z
     .array(z.object({ detector: text(64).min(1), action: z.enum(['allow', 'redact', 'block']), count: count() }))

@@ -17,6 +17,7 @@ export {
   type EventVersion,
   type GuardrailFindingV1,
   type RequestCompletedV1,
+  type RequestAttemptV1,
 } from './event-map';
 export {
   createEvent,
