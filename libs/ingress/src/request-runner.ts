@@ -673,7 +673,7 @@ function upstreamChatBody(ctx: RequestContext, call: UpstreamCall, passthrough: 
 /**
  * The end user a request is attributed to. Precedence (docs/architecture.md): the
  * `x-asc-end-user` header — set by the tenant's own backend, which knows who its user is —
- * then the body's OpenAI/Mistral/Responses `user` or Anthropic `metadata.user_id`, which the
+ * then the body's OpenAI chat/Responses `user` or Anthropic `metadata.user_id`, which the
  * end user's client may have chosen. '' when none is given.
  */
 function endUserOf(header: string | undefined, chat: InboundChat): string {
