@@ -127,6 +127,8 @@ export function event(overrides: Partial<RequestEventRow> = {}): RequestEventRow
     ttft_ms: 120,
     started_at_ms: T0 - 850,
     occurred_at_ms: T0,
+    fallback_count: 0,
+    attempts: '[]',
     guardrail_actions: '[]',
     ...overrides,
   };
@@ -282,7 +284,7 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       await store.command(`DROP DATABASE IF EXISTS ${ident(up)}`);
       try {
         assert.deepEqual(await migrate(store, up, migrations.slice(0, 1)), [1]);
-        const { reasoning_tokens: _r, usage_estimated: _u, end_user_id: _e, guardrail_actions: _g, ...v1 } = event({ event_id: 'up-1', request_id: 'up-req' });
+        const { reasoning_tokens: _r, usage_estimated: _u, end_user_id: _e, guardrail_actions: _g, fallback_count: _f, attempts: _a, ...v1 } = event({ event_id: 'up-1', request_id: 'up-req' });
         await store.insert(`${up}.requests`, [{ ...v1, stream: 0, inserted_at_ms: 1 }]);
         assert.deepEqual(await migrate(store, up), migrations.slice(1).map((m) => m.version));
         const got = await requestRow(store, up, v1.tenant_id, 'up-req');
