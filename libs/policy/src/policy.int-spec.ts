@@ -5,6 +5,8 @@ import { policyV1 } from '@asc/contracts';
 import { hashApiKey } from '@asc/tenancy';
 import { createGrpcClient, createLogger, freePort, GrpcClientHandle } from '@asc/service-kit';
 import { eventually, missingInfra, throwawayDatabase } from '@asc/testing';
+import { openServiceDatabase } from '@asc/db';
+import { InitialPolicy1764230400000 } from './migrations/1764230400000-initial-policy';
 import { RunningPolicyService, startPolicyService } from './start-policy';
 
 const ADMIN_TOKEN = 'policy-it-admin-token';
@@ -248,5 +250,42 @@ describe('policy service', async () => {
       assert.equal((await admin('GET', `/tenants/${tenant}/apps/app_missing/policy`)).status, 404);
       assert.equal((await admin('GET', `/tenants/${tenant}/policy/versions/99`)).status, 404);
     });
+  });
+});
+
+describe('policy service upgrade', async () => {
+  const skip = await missingInfra('postgres');
+
+  it('turns each tenant policy of the first schema into version rows of the same number', { skip }, async () => {
+    const db = await throwawayDatabase();
+    let service: RunningPolicyService | undefined;
+    const grpcPort = await freePort();
+    try {
+      // A database as the first release left it: one mutable policy row per tenant.
+      const old = await openServiceDatabase({ url: db.url, schema: 'policy', entities: [], migrations: [InitialPolicy1764230400000] });
+      await old.query(`INSERT INTO policy.tenants (id, name) VALUES ('legacy', 'Legacy')`);
+      await old.query(`INSERT INTO policy.tenant_policies (tenant_id, policy_id, version, allowed_models, allowed_regions) VALUES ('legacy', 'pol_legacy', 4, '{gpt-4o}', '{eu-west-1}')`);
+      await old.destroy();
+      service = await startPolicyService(
+        {
+          POLICY_HTTP_HOST: '127.0.0.1',
+          POLICY_HTTP_PORT: 0,
+          POLICY_GRPC_URL: `127.0.0.1:${grpcPort}`,
+          POLICY_DATABASE_URL: db.url,
+          ASC_ADMIN_TOKEN: ADMIN_TOKEN,
+          KAFKA_BROKERS: [],
+          KAFKA_TOPIC_PREFIX: '',
+        },
+        { collectProcessMetrics: false, logger: createLogger('warn') },
+      );
+      const decision = await service.policies.decide({ tenantId: 'legacy', appId: '', keyId: '', model: 'gpt-4o', operation: 'chat.completions' });
+      assert.equal(decision.decision, DECISION_ALLOW);
+      assert.deepEqual([decision.policyId, decision.policyVersion, decision.allowedRegions], ['pol_legacy', 4, ['eu-west-1']]);
+      const next = await service.policies.put('legacy', 'tenant', '', { allowedModels: ['gpt-4o', 'claude'], allowedRegions: ['eu-west-1'] });
+      assert.deepEqual([next.version, next.policyId], [5, 'pol_legacy'], 'numbering and id continue');
+    } finally {
+      await service?.close();
+      await db.drop();
+    }
   });
 });
