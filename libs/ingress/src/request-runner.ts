@@ -345,6 +345,7 @@ export class RequestRunner {
       this.logger.warn(`request ${ctx.requestId}: cannot read usage from the ${call.upstreamApi} response: ${(err as Error).message}`);
     }
     if (decoded) ctx.meter(decoded.usage, false);
+    if (decoded && chat.filterResponse) decoded = chat.filterResponse(decoded);
     const body = passthrough ? response.body : WIRE_APIS[chat.api].encodeResponse(decoded as CanonicalResponse, chat);
     ctx.httpStatus = 200;
     await sink.json(200, body, ctx.headers());

@@ -182,6 +182,11 @@ export interface InboundChat {
    * never be forwarded as sent, even to an upstream of the same API.
    */
   forceTranslate?: boolean;
+  /**
+   * Applied to a non-streamed response before it is encoded for the client (the guardrails
+   * on responses); may throw an IngressError to refuse it. Set together with forceTranslate.
+   */
+  filterResponse?: (response: CanonicalResponse) => CanonicalResponse;
 }
 
 /** Valid in the client's own API but not translatable: a same-API upstream can still serve it. */

@@ -6,6 +6,7 @@ import {
   mergeFindings,
   RedactionSession,
   scanCanonicalRequest,
+  scanCanonicalResponse,
   type GuardrailFinding,
 } from '@asc/guardrails';
 import type { policyV1 } from '@asc/contracts';
@@ -43,6 +44,19 @@ export class GuardrailsStep implements RunnerStep {
       if (result.value !== chat.canonical) {
         chat.canonical = result.value;
         chat.forceTranslate = true;
+      }
+      if (guardrails.applyToResponse && !ctx.stream) {
+        // The answer is decoded, scanned with the prompt's placeholders, and re-encoded.
+        // Streamed answers are not scanned yet (a match can span chunks).
+        chat.forceTranslate = true;
+        chat.filterResponse = (response) => {
+          const scanned = scanCanonicalResponse(guardrails, response, session);
+          record(ctx, scanned.findings);
+          if (scanned.action === 'block') {
+            throw new IngressError('guardrail_blocked', `the response was blocked by the ${scanned.blockedBy} guardrail of this tenant's policy`, 403);
+          }
+          return scanned.value;
+        };
       }
       return;
     }
