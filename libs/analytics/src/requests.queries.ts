@@ -10,6 +10,8 @@ export interface RequestEventRow {
   tenant_id: string;
   app_id: string;
   key_id: string;
+  /** The tenant's end user ('' when the request named none). */
+  end_user_id: string;
   api: string;
   stream: boolean | number;
   requested_model: string;
@@ -44,6 +46,10 @@ export interface RequestEventRow {
   routing_version?: number;
   /** W3C trace id of the request ('' when none). Optional for writers older than migration 6. */
   trace_id?: string;
+  /** JSON array of {detector, action, count}: what each guardrail did (never the matched text). */
+  guardrail_actions: string;
+  /** Guardrail actions that redacted or blocked (the rollups sum it; migration 6). */
+  guardrail_action_count?: number;
 }
 
 /** A stored row, numbers normalised (UInt64 columns arrive as strings: see the port). */
@@ -66,7 +72,8 @@ export interface ModelUsage {
 
 const STRING_FIELDS = [
   'event_id', 'request_id', 'tenant_id', 'app_id', 'key_id', 'api', 'requested_model', 'served_model', 'provider',
-  'deployment_id', 'region', 'credential_id', 'policy_id', 'decision', 'reason_code', 'status',
+  'deployment_id', 'region', 'credential_id', 'policy_id', 'decision', 'reason_code', 'status', 'end_user_id',
+  'guardrail_actions',
 ] as const;
 const UINT_FIELDS: ReadonlyArray<readonly [keyof RequestEventRow, number]> = [
   ['credential_version', 2 ** 32 - 1],
@@ -207,6 +214,66 @@ export async function usageByModel(
     ORDER BY cost DESC, model ASC`);
   return rows.map((r) => ({
     served_model: r.model,
+    requests: Number(r.n),
+    input_tokens: Number(r.inp),
+    output_tokens: Number(r.outp),
+    reasoning_tokens: Number(r.reas),
+    cost_usd: Number(r.cost),
+  }));
+}
+
+/** The dimensions usage can be grouped by, and the column each reads. */
+export const USAGE_DIMENSIONS = {
+  tenant: 'tenant_id',
+  app: 'app_id',
+  key: 'key_id',
+  end_user: 'end_user_id',
+  model: 'served_model',
+} as const;
+export type UsageDimension = keyof typeof USAGE_DIMENSIONS;
+
+export interface DimensionUsage {
+  /** The value of the grouped column ('' = requests without one, e.g. no end user). */
+  key: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_usd: number;
+}
+
+/**
+ * Usage of one tenant in [fromMs, toMs) grouped by tenant, app, key, end user or served
+ * model, most expensive first (at most `limit` groups). Exact under duplicate delivery (FINAL).
+ */
+export async function usageBy(
+  store: AnalyticsStore,
+  database: string,
+  tenantId: string,
+  dimension: UsageDimension,
+  fromMs: number,
+  toMs: number,
+  limit = 1000,
+): Promise<DimensionUsage[]> {
+  checkTenant(tenantId);
+  checkMs(fromMs, 'fromMs');
+  checkMs(toMs, 'toMs');
+  const column = USAGE_DIMENSIONS[dimension];
+  if (!column) throw new AnalyticsError('analytics_invalid_literal', `cannot group usage by ${String(dimension)}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new AnalyticsError('analytics_invalid_literal', 'limit must be 1..100000');
+  if (toMs <= fromMs) return [];
+  const rows = await store.query<{ k: string; n: string; inp: string; outp: string; reas: string; cost: number }>(chSql`
+    SELECT ${ident(column)} AS k, count() AS n, sum(input_tokens) AS inp, sum(output_tokens) AS outp,
+      sum(reasoning_tokens) AS reas, sum(cost_usd) AS cost
+    FROM ${ident(database, REQUESTS_TABLE)} FINAL
+    WHERE tenant_id = ${tenantId}
+      AND day >= toDate(${utcDay(fromMs)}) AND day <= toDate(${utcDay(toMs - 1)})
+      AND occurred_at_ms >= ${fromMs} AND occurred_at_ms < ${toMs}
+    GROUP BY ${ident(column)}
+    ORDER BY cost DESC, k ASC
+    LIMIT ${limit}`);
+  return rows.map((r) => ({
+    key: r.k,
     requests: Number(r.n),
     input_tokens: Number(r.inp),
     output_tokens: Number(r.outp),

@@ -108,6 +108,9 @@ export function utcDayOfMsSql(column: string): string {
  * Tokens are UInt32 per request (their sums are UInt64); epoch ms and policy_version UInt64.
  * Migration 2 adds reasoning_tokens UInt32 (a subset of output_tokens, 0 if the provider
  * reported none) and usage_estimated UInt8 (1 when a token count is the gateway's estimate).
+ * Migration 4 adds end_user_id String (the tenant's end user, '' when none was given) and
+ * guardrail_actions String: a JSON array of {detector, action, count} — what each guardrail
+ * did, never the matched text ('[]' or '' when none acted).
  */
 export const migrations: readonly Migration[] = [
   {
@@ -168,6 +171,16 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
     up: () => [
       addColumn(REQUESTS_TABLE, 'fallback_count', 'UInt32', 'usage_estimated'),
       addColumn(REQUESTS_TABLE, 'attempts', 'String', 'fallback_count'),
+    ],
+  },
+  {
+    // Rows stored before this migration read '' for both: no end user was recorded and no
+    // guardrail acted (there were none).
+    version: 4,
+    name: 'requests_end_user_guardrail_actions',
+    up: () => [
+      addColumn(REQUESTS_TABLE, 'end_user_id', 'String', 'key_id'),
+      addColumn(REQUESTS_TABLE, 'guardrail_actions', 'String'),
     ],
   },
   {

@@ -31,6 +31,10 @@ export interface RecordRow {
   status: string;
   http_status: number;
   details: { [key: string]: JsonValue } | null;
+  /** The tenant's end user ('' when none was given). */
+  end_user_id: string;
+  /** What each guardrail did: [{detector, action, count}] (jsonb). */
+  guardrail_actions: JsonValue;
   occurred_at: Date;
   chain_seq: string;
   prev_hash: string;
@@ -41,7 +45,13 @@ export interface RecordRow {
  * What a request record says, from its columns. The hash covers exactly these fields, so
  * the columns the point-in-time query reads are the ones the chain protects.
  */
-export function requestFields(r: Pick<RecordRow, 'app_id' | 'key_id' | 'decision' | 'reason_code' | 'requested_model' | 'served_model' | 'provider' | 'deployment_id' | 'region' | 'credential_id' | 'credential_version' | 'policy_id' | 'policy_version' | 'routing_version' | 'status' | 'http_status'>): { [key: string]: JsonValue } {
+export function requestFields(
+  r: Pick<
+    RecordRow,
+    | 'app_id' | 'key_id' | 'decision' | 'reason_code' | 'requested_model' | 'served_model' | 'provider' | 'deployment_id' | 'region' | 'credential_id'
+    | 'credential_version' | 'policy_id' | 'policy_version' | 'routing_version' | 'status' | 'http_status' | 'end_user_id' | 'guardrail_actions'
+  >,
+): { [key: string]: JsonValue } {
   return {
     appId: r.app_id,
     keyId: r.key_id,
@@ -59,6 +69,8 @@ export function requestFields(r: Pick<RecordRow, 'app_id' | 'key_id' | 'decision
     routingVersion: Number(r.routing_version),
     status: r.status,
     httpStatus: Number(r.http_status),
+    endUserId: r.end_user_id ?? '',
+    guardrails: r.guardrail_actions ?? [],
   };
 }
 

@@ -39,8 +39,9 @@ const COLUMNS = [
   'event_id', 'event_type', 'kind', 'tenant_id', 'request_id', 'app_id', 'key_id', 'decision', 'reason_code', 'requested_model',
   'served_model', 'provider', 'deployment_id', 'region', 'credential_id', 'credential_version', 'policy_id',
   'policy_version', 'routing_version', 'status', 'http_status', 'details', 'traceparent', 'occurred_at', 'chain_seq', 'prev_hash', 'hash',
+  'end_user_id', 'guardrail_actions',
 ] as const;
-// 27 parameters a row: stays under Postgres's 65535 bind parameters.
+// 29 parameters a row: stays under Postgres's 65535 bind parameters.
 const INSERT_CHUNK = 1000;
 const EXPORT_PAGE = 5000;
 
@@ -71,7 +72,8 @@ function toEntry(event: AuditedEvent): Omit<UnhashedEntry, 'seq' | 'prevHash'> &
       appId: d.appId, keyId: d.keyId, decision: d.decision, reasonCode: d.reasonCode, requestedModel: d.requestedModel,
       servedModel: d.servedModel, provider: d.provider, deploymentId: d.deploymentId, region: d.region, credentialId: d.credentialId,
       credentialVersion: d.credentialVersion, policyId: d.policyId, policyVersion: d.policyVersion, routingVersion: d.routingVersion ?? 0,
-      status: d.status, httpStatus: d.httpStatus,
+      status: d.status, httpStatus: d.httpStatus, endUserId: d.endUserId ?? '',
+      guardrails: (d.guardrails ?? []).map((g) => ({ detector: g.detector, action: g.action, count: g.count })),
     },
   };
 }
@@ -86,6 +88,7 @@ function rowValues(entry: AuditEntry, event: AuditedEvent): unknown[] {
     str('requestedModel'), str('servedModel'), str('provider'), str('deploymentId'), str('region'), str('credentialId'),
     num('credentialVersion'), str('policyId'), num('policyVersion'), num('routingVersion'), str('status'), num('httpStatus'),
     request ? null : JSON.stringify(f), event.traceparent ?? null, entry.occurredAt, entry.seq, entry.prevHash, entry.hash,
+    str('endUserId'), JSON.stringify(request ? (f.guardrails ?? []) : []),
   ];
 }
 
@@ -160,7 +163,7 @@ export class AuditTrailService {
         const tuples = chained.slice(i, i + INSERT_CHUNK).map((entry, j) => {
           values.push(...rowValues(entry, fresh[i + j].event));
           const base = j * COLUMNS.length;
-          return `(${COLUMNS.map((c, k) => `$${base + k + 1}${c === 'details' ? '::jsonb' : ''}`).join(',')})`;
+          return `(${COLUMNS.map((c, k) => `$${base + k + 1}${c === 'details' || c === 'guardrail_actions' ? '::jsonb' : ''}`).join(',')})`;
         });
         await m.query(`INSERT INTO audit.records (${COLUMNS.join(',')}) VALUES ${tuples.join(',')}`, values);
       }
@@ -412,6 +415,12 @@ export class AuditTrailService {
       policyVersion: Number(r.policy_version),
       status: r.status,
       occurredAtMs: new Date(r.occurred_at).getTime(),
+      endUserId: r.end_user_id,
+      guardrails: (Array.isArray(r.guardrail_actions) ? (r.guardrail_actions as Array<{ detector: string; action: string; count: number }>) : []).map((g) => ({
+        detector: g.detector,
+        action: g.action,
+        count: g.count,
+      })),
     }));
   }
 

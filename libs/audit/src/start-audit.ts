@@ -7,6 +7,7 @@ import { AuditTrailService } from './audit-trail.service';
 import { assertOneSigningKey, AuditConfig } from './audit.config';
 import { AuditModule } from './audit.module';
 import { InitialAudit1764230400001 } from './migrations/1764230400001-initial-audit';
+import { AuditAttribution1765000000008 } from './migrations/1765000000008-audit-attribution';
 import { AuditHashChain1765000000011 } from './migrations/1765000000011-audit-hash-chain';
 import { AuditSigningKey } from './signing-key';
 
@@ -16,7 +17,7 @@ export interface AuditDependencies {
   logger?: LoggerService;
 }
 
-export const AUDIT_MIGRATIONS = [InitialAudit1764230400001, AuditHashChain1765000000011];
+export const AUDIT_MIGRATIONS = [InitialAudit1764230400001, AuditAttribution1765000000008, AuditHashChain1765000000011];
 
 /** Serves the audit trail; appends every request decision and admin change to its tenant's hash chain and signs checkpoints. */
 export async function startAuditService(config: AuditConfig, deps: AuditDependencies): Promise<RunningService> {

@@ -161,6 +161,25 @@ describe('serializeEvent / parseEvent', () => {
     assert.equal(parsed.event.data.usageEstimated, true);
   });
 
+  it('reads a payload without endUserId/guardrails as no end user and no findings, and carries them when set', () => {
+    const json = JSON.parse(serializeEvent(createEvent(TYPE, ctx, requestCompleted()))) as { data: Record<string, unknown> };
+    delete json.data.endUserId;
+    delete json.data.guardrails;
+    const parsed = parseEvent(JSON.stringify(json));
+    assert.ok(parsed.ok && parsed.event.type === TYPE);
+    assert.equal(parsed.event.data.endUserId, '');
+    assert.deepEqual(parsed.event.data.guardrails, []);
+    const guardrails = [{ detector: 'us_ssn', action: 'redact' as const, count: 2 }];
+    const set = parseEvent(serializeEvent(createEvent(TYPE, ctx, requestCompleted({ endUserId: 'user-42', guardrails }))));
+    assert.ok(set.ok && set.event.type === TYPE);
+    assert.equal(set.event.data.endUserId, 'user-42');
+    assert.deepEqual(set.event.data.guardrails, guardrails);
+    for (const bad of [{ guardrails: [{ detector: 'email', action: 'mask', count: 1 }] }, { guardrails: [{ detector: '', action: 'allow', count: 1 }] }, { endUserId: 5 }]) {
+      const result = parseEvent(JSON.stringify({ ...json, data: { ...json.data, ...bad } }));
+      assert.equal(result.ok, false, JSON.stringify(bad));
+    }
+  });
+
   it('refuses a reasoningTokens or usageEstimated of the wrong kind', () => {
     for (const data of [{ reasoningTokens: -1 }, { reasoningTokens: 1.5 }, { reasoningTokens: '3' }, { usageEstimated: 1 }, { usageEstimated: null }]) {
       const json = JSON.parse(serializeEvent(createEvent(TYPE, ctx, requestCompleted()))) as { data: Record<string, unknown> };

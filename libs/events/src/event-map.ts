@@ -98,6 +98,18 @@ export interface RequestCompletedV1 {
    * older than the field: parsing fills ''.
    */
   traceId?: string;
+  /**
+   * The tenant's end user the request was made for ('' when none was given). Precedence:
+   * the `x-asc-end-user` header (set by the tenant's backend), then the body's OpenAI `user`
+   * / Anthropic `metadata.user_id`. Optional for older producers: parsing fills ''.
+   */
+  endUserId?: string;
+  /**
+   * What each guardrail detector did to this request (and its response): detector, action
+   * and number of matches — never the matched text. Optional for older producers: parsing
+   * fills [].
+   */
+  guardrails?: GuardrailFindingV1[];
 }
 
 /** One try of one deployment within a request. */
@@ -135,6 +147,14 @@ export interface AdminChangeRecordedV1 {
   requestId: string;
   /** Unix epoch milliseconds when the change was made. */
   occurredAtMs: number;
+}
+
+/** One guardrail detector's decision on one request. */
+export interface GuardrailFindingV1 {
+  /** A built-in detector ('email', 'us_ssn', …), 'deny_term', 'prompt_injection' or a custom pattern's name. */
+  detector: string;
+  action: 'allow' | 'redact' | 'block';
+  count: number;
 }
 
 const text = (max = 256) => z.string().max(max);
@@ -191,6 +211,11 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   fallbackCount: count().default(0),
   routingVersion: count().default(0),
   traceId: text(64).default(''),
+  endUserId: text().default(''),
+  guardrails: z
+    .array(z.object({ detector: text(64).min(1), action: z.enum(['allow', 'redact', 'block']), count: count() }))
+    .max(100)
+    .default([]),
 });
 
 const adminChangeValue: z.ZodType<AdminChangeValue> = z.lazy(() =>

@@ -19,6 +19,7 @@ export {
   type EventType,
   type EventTypeOnTopic,
   type EventVersion,
+  type GuardrailFindingV1,
   type RequestCompletedV1,
   type RequestAttemptV1,
 } from './event-map';

@@ -35,6 +35,8 @@ export function requestCompleted(overrides: Partial<RequestCompletedV1> = {}): R
     attempts: [],
     fallbackCount: 0,
     routingVersion: 0,
+    endUserId: '',
+    guardrails: [],
     ...overrides,
   };
 }

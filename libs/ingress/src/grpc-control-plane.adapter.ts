@@ -24,6 +24,9 @@ export interface GrpcControlPlaneOptions {
  * with the tenant id (or is the key digest itself), so no entry can answer for another
  * tenant.
  */
+/** Stands for a key that policy says expired; the runner refuses it before using any field. */
+const EXPIRED_PRINCIPAL: Principal = { tenantId: '', appId: '', keyId: '', scopes: [], modelScopes: [], operationScopes: [], expiresAtMs: 0 };
+
 export class GrpcControlPlane implements ControlPlane {
   private readonly logger = new Logger('ControlPlane');
   private readonly policy: GrpcClientHandle<typeof policyV1.PolicyServiceService>;
@@ -55,7 +58,10 @@ export class GrpcControlPlane implements ControlPlane {
     return this.principals.getOrLoad(keyHash, () =>
       this.call(async () => {
         const res = await this.policy.client.authenticateKey({ keyHash });
-        return res.found ? res.principal : undefined;
+        if (res.found) return res.principal;
+        // An expired key answers with when it expired: the runner refuses it with that instant.
+        if (res.reason === 'expired' && res.expiredAtMs) return { ...EXPIRED_PRINCIPAL, expiresAtMs: res.expiredAtMs };
+        return undefined;
       }, 'policy'),
     );
   }

@@ -10,6 +10,8 @@ import { IngressMetrics } from './ingress.metrics';
 import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, RUNNER_STEPS, UPSTREAM_CLIENT } from './ingress.tokens';
 import { RequestRunner } from './request-runner';
 import type { RunnerStep } from './runner.types';
+import { GuardrailsStep } from './steps/guardrails.step';
+import { PolicyCapsStep } from './steps/policy-caps.step';
 
 export interface IngressModuleOptions extends IngressOptions {
   controlPlane: ControlPlane;
@@ -35,7 +37,9 @@ export class IngressModule {
         { provide: EVENT_PUBLISHER, useValue: options.events },
         { provide: UPSTREAM_CLIENT, useValue: options.upstream },
         { provide: INGRESS_OPTIONS, useValue: { resilience: options.resilience } satisfies IngressOptions },
-        { provide: RUNNER_STEPS, useValue: options.steps ?? [] },
+        // The policy's own controls always run first (token caps, then guardrails), so limits,
+        // budgets and the cache see the request as it will be sent.
+        { provide: RUNNER_STEPS, useValue: [new PolicyCapsStep(), new GuardrailsStep(), ...(options.steps ?? [])] },
         IngressMetrics,
         RequestRunner,
         DataPlaneRoutes,

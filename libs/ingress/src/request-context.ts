@@ -54,6 +54,8 @@ export class RequestContext {
   status: RequestStatus = 'ok';
   reasonCode = '';
   httpStatus = 0;
+  /** The tenant's end user ('' when none was named; see endUserOf in request-runner.ts). */
+  endUserId = '';
   /** Headers a step wants on the response (rate-limit headers, cache status…). */
   readonly responseHeaders: Record<string, string> = {};
   /** Extra event fields a step contributes (merged into the event as they are). */
@@ -125,6 +127,7 @@ export function toRequestEvent(ctx: RequestContext): RequestCompletedV1 {
     startedAtMs: ctx.startedAtMs,
     attempts: ctx.attempts,
     fallbackCount: Math.max(0, ctx.attempts.length - 1),
+    endUserId: ctx.endUserId,
     ...ctx.eventExtras,
   };
 }

@@ -18,8 +18,10 @@ import { InboundApi } from './wire-apis';
 
 const KEY = 'asc_data-plane-test-key-0001';
 const OTHER_KEY = 'asc_data-plane-test-key-0002';
-const principal: Principal = { tenantId: 'acme', appId: 'app_1', keyId: 'key_1', scopes: ['inference'] };
-const other: Principal = { tenantId: 'globex', appId: 'app_2', keyId: 'key_2', scopes: ['inference'] };
+const NO_KEY_LIMITS = { modelScopes: [], operationScopes: [], expiresAtMs: 0 };
+const principal: Principal = { tenantId: 'acme', appId: 'app_1', keyId: 'key_1', scopes: ['inference'], ...NO_KEY_LIMITS };
+const other: Principal = { tenantId: 'globex', appId: 'app_2', keyId: 'key_2', scopes: ['inference'], ...NO_KEY_LIMITS };
+const NO_LIMIT: policyV1.RateLimit = { rpm: 0, tpm: 0 };
 
 /**
  * The data plane on its own: a fake of the control-plane port (no policy, routing or
@@ -41,6 +43,21 @@ class FakeControlPlane implements ControlPlane {
       allowedRegions: ['eu-west-1'],
       policyId: 'pol_1',
       policyVersion: 3,
+      allowedOperations: ['*'],
+      maxInputTokens: 0,
+      maxOutputTokens: 0,
+      guardrails: undefined,
+      tenantLimit: NO_LIMIT,
+      appLimit: NO_LIMIT,
+      keyLimit: NO_LIMIT,
+      endUserLimit: NO_LIMIT,
+      modelLimit: NO_LIMIT,
+      budgets: [],
+      cacheEnabled: false,
+      cacheTtlSeconds: 0,
+      limitsFailureMode: 'open',
+      spoolOverflowMode: 'shed',
+      appId: _p.appId,
     };
   }
   async plan() {

@@ -25,7 +25,7 @@ import { OutlierDetector } from './resilience/outlier-detector';
 import { orderByWeight } from './resilience/plan-order';
 import { backoffMs, RetryBudget } from './resilience/retry-budget';
 import { ResponseSink, RunnerRequest, RunnerStep } from './runner.types';
-import { parseInboundChat, upstreamApiOf, WIRE_APIS } from './wire-apis';
+import { InboundChat, parseInboundChat, upstreamApiOf, WIRE_APIS } from './wire-apis';
 
 const NO_CREDENTIAL: CredentialLease = { leaseId: '', credentialId: '', version: 0, secret: '', expiresAtMs: 0 };
 
@@ -185,6 +185,10 @@ export class RequestRunner {
     if (!key) throw new IngressError('missing_api_key', 'no API key provided: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"', 401);
     const principal = isWellFormedApiKey(key) ? await this.controlPlane.authenticate(hashApiKey(key)) : undefined;
     if (!principal) throw new IngressError('invalid_api_key', 'the API key is not valid', 401);
+    // Checked here as well as by policy: a principal cached before its expiry stops on time.
+    if (principal.expiresAtMs && Date.now() >= principal.expiresAtMs) {
+      throw new IngressError('api_key_expired', `the API key expired at ${new Date(principal.expiresAtMs).toISOString()}`, 401);
+    }
     ctx.principal = principal;
   }
 
@@ -201,6 +205,7 @@ export class RequestRunner {
         ctx.chat = chat;
         ctx.model = chat.model;
         ctx.stream = chat.stream;
+        ctx.endUserId = endUserOf(req.header('x-asc-end-user'), chat);
         return;
       }
       case 'embeddings': {
@@ -332,7 +337,7 @@ export class RequestRunner {
 
   private async completeJson(ctx: RequestContext, call: UpstreamCall, sink: ResponseSink): Promise<void> {
     const chat = ctx.chat!;
-    const passthrough = WIRE_APIS[chat.api].native === call.upstreamApi;
+    const passthrough = WIRE_APIS[chat.api].native === call.upstreamApi && !chat.forceTranslate;
     const codec = WIRE_CODECS[call.upstreamApi];
     const response = await this.upstream.postJson(call.target, codec.chatPath, upstreamChatBody(ctx, call, passthrough), call.options(passthrough ? chat.providerHeaders : undefined, false));
     let decoded: CanonicalResponse | undefined;
@@ -344,6 +349,7 @@ export class RequestRunner {
       this.logger.warn(`request ${ctx.requestId}: cannot read usage from the ${call.upstreamApi} response: ${(err as Error).message}`);
     }
     if (decoded) ctx.meter(decoded.usage, false);
+    if (decoded && chat.filterResponse) decoded = chat.filterResponse(decoded);
     const body = passthrough ? response.text : WIRE_APIS[chat.api].encodeResponse(decoded as CanonicalResponse, chat);
     ctx.httpStatus = 200;
     await sink.json(200, body, ctx.headers());
@@ -357,7 +363,7 @@ export class RequestRunner {
    */
   private async stream(ctx: RequestContext, call: UpstreamCall, sink: ResponseSink): Promise<void> {
     const chat = ctx.chat!;
-    const passthrough = WIRE_APIS[chat.api].native === call.upstreamApi;
+    const passthrough = WIRE_APIS[chat.api].native === call.upstreamApi && !chat.forceTranslate;
     const codec = WIRE_CODECS[call.upstreamApi];
     const events = await this.upstream.postStream(call.target, codec.chatPath, upstreamChatBody(ctx, call, passthrough), call.options(passthrough ? chat.providerHeaders : undefined, true));
     const decoder = codec.streamDecoder();
@@ -667,6 +673,23 @@ function upstreamChatBody(ctx: RequestContext, call: UpstreamCall, passthrough: 
     else delete body.stream_options;
   }
   return body;
+}
+
+/**
+ * The end user a request is attributed to. Precedence (docs/architecture.md): the
+ * `x-asc-end-user` header — set by the tenant's own backend, which knows who its user is —
+ * then the body's OpenAI chat/Responses `user` or Anthropic `metadata.user_id`, which the
+ * end user's client may have chosen. '' when none is given.
+ */
+function endUserOf(header: string | undefined, chat: InboundChat): string {
+  const fromHeader = header?.trim();
+  if (fromHeader) {
+    if (fromHeader.length > 256) throw new IngressError('invalid_end_user', 'x-asc-end-user: must be at most 256 characters', 400, 'x-asc-end-user');
+    return fromHeader;
+  }
+  const body = chat.body as { user?: unknown; metadata?: { user_id?: unknown } };
+  const fromBody = chat.canonical?.user ?? (typeof body.user === 'string' ? body.user : typeof body.metadata?.user_id === 'string' ? body.metadata.user_id : '');
+  return fromBody.slice(0, 256);
 }
 
 /** Anthropic's API refuses a request without a version; its SDKs always send one. */

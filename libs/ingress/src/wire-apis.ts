@@ -177,6 +177,16 @@ export interface InboundChat {
   streamUsage: boolean;
   /** Provider headers the client sent (e.g. `anthropic-beta`), forwarded only to an upstream of the same API. */
   providerHeaders?: Record<string, string>;
+  /**
+   * A step rewrote `canonical` (guardrail redaction, a policy output cap): the body must
+   * never be forwarded as sent, even to an upstream of the same API.
+   */
+  forceTranslate?: boolean;
+  /**
+   * Applied to a non-streamed response before it is encoded for the client (the guardrails
+   * on responses); may throw an IngressError to refuse it. Set together with forceTranslate.
+   */
+  filterResponse?: (response: CanonicalResponse) => CanonicalResponse;
 }
 
 /** Valid in the client's own API but not translatable: a same-API upstream can still serve it. */

@@ -12,6 +12,7 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     tenant_id: event.tenantId,
     app_id: d.appId,
     key_id: d.keyId,
+    end_user_id: d.endUserId ?? '',
     api: d.api,
     stream: d.stream ? 1 : 0,
     requested_model: d.requestedModel,
@@ -42,6 +43,9 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     occurred_at_ms: Date.parse(event.time) || d.startedAtMs,
     routing_version: d.routingVersion ?? 0,
     trace_id: d.traceId ?? '',
+    // Detector, action and count only: the event never carries matched text.
+    guardrail_actions: JSON.stringify(d.guardrails ?? []),
+    guardrail_action_count: (d.guardrails ?? []).reduce((n, g) => n + (g.action === 'allow' ? 0 : g.count), 0),
   };
 }
 

@@ -17,6 +17,10 @@ export interface ProductionSuite {
   readonly admin: AdminClient;
   /** Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:1234/v1 */
   readonly ingressBaseUrl: string;
+  /** Prefix of this run's Kafka topics (what a test reads the events from). */
+  readonly kafkaTopicPrefix: string;
+  /** This run's ClickHouse database. */
+  readonly clickhouseDatabase: string;
   /** Stops the processes, then drops the run's Postgres database and ClickHouse database. */
   stop(): Promise<void>;
 }
@@ -91,5 +95,15 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
     (['policy', 'routing', 'secrets', 'metering', 'audit'] as const).map((s) => [s, `http://127.0.0.1:${http[s]}`]),
   ) as unknown as AdminEndpoints;
   const envs = Object.fromEntries(PRODUCTION_SERVICES.map((s) => [s, { ...common, ...env[s] }])) as unknown as Record<ProductionService, Record<string, string>>;
-  return { http, grpc, procs, env: envs, admin: new AdminClient(endpoints, adminToken), ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`, stop };
+  return {
+    http,
+    grpc,
+    procs,
+    env: envs,
+    admin: new AdminClient(endpoints, adminToken),
+    ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`,
+    kafkaTopicPrefix: common.KAFKA_TOPIC_PREFIX,
+    clickhouseDatabase: db.name,
+    stop,
+  };
 }
