@@ -6,7 +6,9 @@ import { parseInboundChat, WIRE_APIS } from './wire-apis';
 // What an OpenAI client sees for a bad chat body: the status and OpenAI's error fields
 // (`code`, `param`, `message`), or, for a body that is valid OpenAI but not translatable,
 // which field keeps it on an OpenAI upstream (passthrough). Recorded from the validation
-// ingress had before OpenAI bodies were validated in one pass (zod schema, then decoder).
+// ingress had before OpenAI bodies were validated in one pass (zod schema, then decoder);
+// since then only the wording of zod's "Invalid input" (content, stop, tool_choice) and of
+// "a assistant message" has changed.
 
 type Answer =
   | 'ok'
@@ -33,15 +35,15 @@ const OPENAI_BODIES: [string, unknown, Answer][] = [
   ['user content empty array', chat({ messages: [{ role: 'user', content: [] }] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: a user message needs content" }],
   ['user content missing', chat({ messages: [{ role: 'user' }] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: a user message needs content" }],
   ['system content null', chat({ messages: [{ role: 'system', content: null }, hi] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: a system message needs content" }],
-  ['user content a number', chat({ messages: [{ role: 'user', content: 5 }] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: Invalid input" }],
+  ['user content a number', chat({ messages: [{ role: 'user', content: 5 }] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: must be a string, null or an array of content parts with a type" }],
   ['content part with empty type', chat({ messages: [{ role: 'user', content: [{ type: '' }] }] }), { status: 400, code: 'invalid_value', param: "messages[0].content[0].type", message: "messages[0].content[0].type: String must contain at least 1 character(s)" }],
-  ['content part without type', chat({ messages: [{ role: 'user', content: [{ text: 'x' }] }] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: Invalid input" }],
-  ['content part not an object', chat({ messages: [{ role: 'user', content: ['x'] }] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: Invalid input" }],
+  ['content part without type', chat({ messages: [{ role: 'user', content: [{ text: 'x' }] }] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: must be a string, null or an array of content parts with a type" }],
+  ['content part not an object', chat({ messages: [{ role: 'user', content: ['x'] }] }), { status: 400, code: 'invalid_value', param: "messages[0].content", message: "messages[0].content: must be a string, null or an array of content parts with a type" }],
   ['text part without text', chat({ messages: [{ role: 'user', content: [{ type: 'text' }] }] }), { status: 400, code: 'invalid_parameter', param: "messages[0].content[0].text", message: "'messages[0].content[0].text' must be a string" }],
   ['image part without url', chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] }), { status: 400, code: 'invalid_parameter', param: "messages[0].content[0].image_url.url", message: "'messages[0].content[0].image_url.url' must be a string" }],
   ['audio part (valid OpenAI, not translatable)', chat({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'x', format: 'wav' } }] }] }), { passthroughOnly: { code: 'unsupported_content', param: "messages[0].content[0].type" } }],
   ['image in a system message', chat({ messages: [{ role: 'system', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }, hi] }), { passthroughOnly: { code: 'unsupported_content', param: "messages[0].content[0].type" } }],
-  ['assistant without content or tool calls', chat({ messages: [hi, { role: 'assistant', content: '' }] }), { status: 400, code: 'invalid_value', param: "messages[1].content", message: "messages[1].content: a assistant message needs content" }],
+  ['assistant without content or tool calls', chat({ messages: [hi, { role: 'assistant', content: '' }] }), { status: 400, code: 'invalid_value', param: "messages[1].content", message: "messages[1].content: an assistant message needs content" }],
   ['assistant tool call without id', chat({ messages: [hi, { role: 'assistant', content: null, tool_calls: [{ type: 'function', function: { name: 'f', arguments: '{}' } }] }] }), { status: 400, code: 'invalid_type', param: "messages[1].tool_calls[0].id", message: "messages[1].tool_calls[0].id: is required" }],
   ['assistant tool call with empty id', chat({ messages: [hi, { role: 'assistant', tool_calls: [{ id: '', type: 'function', function: { name: 'f', arguments: '{}' } }] }] }), { status: 400, code: 'invalid_value', param: "messages[1].tool_calls[0].id", message: "messages[1].tool_calls[0].id: String must contain at least 1 character(s)" }],
   ['assistant tool call without type', chat({ messages: [hi, { role: 'assistant', tool_calls: [{ id: 'c1', function: { name: 'f', arguments: '{}' } }] }] }), { status: 400, code: 'invalid_value', param: "messages[1].tool_calls[0].type", message: "messages[1].tool_calls[0].type: Invalid literal value, expected \"function\"" }],
@@ -70,8 +72,8 @@ const OPENAI_BODIES: [string, unknown, Answer][] = [
   ['n = 0', chat({ n: 0 }), { status: 400, code: 'invalid_value', param: "n", message: "n: Number must be greater than or equal to 1" }],
   ['n not an integer', chat({ n: 1.5 }), { status: 400, code: 'invalid_type', param: "n", message: "n: Expected integer, received float" }],
   ['stop with 5 entries', chat({ stop: ['a', 'b', 'c', 'd', 'e'] }), { status: 400, code: 'invalid_value', param: "stop", message: "stop: Array must contain at most 4 element(s)" }],
-  ['stop with a number inside', chat({ stop: ['a', 1] }), { status: 400, code: 'invalid_value', param: "stop", message: "stop: Invalid input" }],
-  ['stop a number', chat({ stop: 5 }), { status: 400, code: 'invalid_value', param: "stop", message: "stop: Invalid input" }],
+  ['stop with a number inside', chat({ stop: ['a', 1] }), { status: 400, code: 'invalid_value', param: "stop", message: "stop: must be a string or an array of at most 4 strings" }],
+  ['stop a number', chat({ stop: 5 }), { status: 400, code: 'invalid_value', param: "stop", message: "stop: must be a string or an array of at most 4 strings" }],
   ['seed not an integer', chat({ seed: 1.5 }), { status: 400, code: 'invalid_type', param: "seed", message: "seed: Expected integer, received float" }],
   ['user over 256 characters', chat({ user: 'u'.repeat(257) }), { status: 400, code: 'invalid_value', param: "user", message: "user: String must contain at most 256 character(s)" }],
   ['user null', chat({ user: null }), { status: 400, code: 'invalid_type', param: "user", message: "user: Expected string, received null" }],
@@ -87,11 +89,11 @@ const OPENAI_BODIES: [string, unknown, Answer][] = [
   ['tool parameters null', chat({ tools: [{ type: 'function', function: { name: 'f', parameters: null } }] }), { status: 400, code: 'invalid_type', param: "tools[0].function.parameters", message: "tools[0].function.parameters: Expected object, received null" }],
   ['tool description a number', chat({ tools: [{ type: 'function', function: { name: 'f', description: 5 } }] }), { status: 400, code: 'invalid_type', param: "tools[0].function.description", message: "tools[0].function.description: Expected string, received number" }],
   ['tool strict a string', chat({ tools: [{ type: 'function', function: { name: 'f', strict: 'yes' } }] }), { status: 400, code: 'invalid_type', param: "tools[0].function.strict", message: "tools[0].function.strict: Expected boolean, received string" }],
-  ['tool_choice any', chat({ tool_choice: 'any' }), { status: 400, code: 'invalid_value', param: "tool_choice", message: "tool_choice: Invalid input" }],
-  ['tool_choice null', chat({ tool_choice: null }), { status: 400, code: 'invalid_value', param: "tool_choice", message: "tool_choice: Invalid input" }],
+  ['tool_choice any', chat({ tool_choice: 'any' }), { status: 400, code: 'invalid_value', param: "tool_choice", message: "tool_choice: must be 'none', 'auto', 'required' or an object of type 'function'" }],
+  ['tool_choice null', chat({ tool_choice: null }), { status: 400, code: 'invalid_value', param: "tool_choice", message: "tool_choice: must be 'none', 'auto', 'required' or an object of type 'function'" }],
   ['tool_choice function without its name', chat({ tool_choice: { type: 'function' } }), { status: 400, code: 'invalid_parameter', param: "tool_choice", message: "'tool_choice' must be 'auto', 'none', 'required' or a named function" }],
   ['tool_choice function name a number', chat({ tool_choice: { type: 'function', function: { name: 5 } } }), { status: 400, code: 'invalid_parameter', param: "tool_choice.function.name", message: "'tool_choice.function.name' must be a string" }],
-  ['tool_choice object of another type', chat({ tool_choice: { type: 'allowed_tools', allowed_tools: {} } }), { status: 400, code: 'invalid_value', param: "tool_choice", message: "tool_choice: Invalid input" }],
+  ['tool_choice object of another type', chat({ tool_choice: { type: 'allowed_tools', allowed_tools: {} } }), { status: 400, code: 'invalid_value', param: "tool_choice", message: "tool_choice: must be 'none', 'auto', 'required' or an object of type 'function'" }],
   ['parallel_tool_calls a string', chat({ parallel_tool_calls: 'yes' }), { status: 400, code: 'invalid_type', param: "parallel_tool_calls", message: "parallel_tool_calls: Expected boolean, received string" }],
   ['parallel_tool_calls null', chat({ parallel_tool_calls: null }), { status: 400, code: 'invalid_type', param: "parallel_tool_calls", message: "parallel_tool_calls: Expected boolean, received null" }],
   ['response_format of an unknown type', chat({ response_format: { type: 'xml' } }), { status: 400, code: 'invalid_value', param: "response_format.type", message: "response_format.type: Invalid enum value. Expected 'text' | 'json_object' | 'json_schema', received 'xml'" }],
