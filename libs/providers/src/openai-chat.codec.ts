@@ -255,7 +255,7 @@ function ruleFunctionType(v: unknown, param: string): void {
   if (v !== 'function') throw wrongValue(param, 'Invalid literal value, expected "function"');
 }
 
-/** `v` when present; `nullable`: null counts as absent (OpenAI allows it on that field). */
+/** Whether `v` is given; with `nullable`, null counts as not given (OpenAI allows null on that field). */
 const present = (v: unknown, nullable: boolean): boolean => v !== undefined && (v !== null || !nullable);
 
 /** The first problem that only stops translation (or that the decoder alone finds), raised once OpenAI's rules have all passed. */
