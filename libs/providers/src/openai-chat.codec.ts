@@ -203,6 +203,7 @@ export function assignDefined<T extends object, K extends keyof T>(target: T, ke
 const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'];
 const RESPONSE_FORMAT_TYPES = ['text', 'json_object', 'json_schema'];
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const POSITIVE_INTEGER = { integer: true, above: 0 };
 
 const jsonType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
@@ -245,10 +246,10 @@ function ruleNumber(v: unknown, param: string, rule: { integer?: boolean; min?: 
 }
 
 function ruleEnum(v: unknown, param: string, values: readonly string[]): string {
+  if (typeof v === 'string' && values.includes(v)) return v;
   const expected = values.map((x) => `'${x}'`).join(' | ');
   if (typeof v !== 'string') throw wrongType(param, expected, v);
-  if (!values.includes(v)) throw wrongValue(param, `Invalid enum value. Expected ${expected}, received '${v}'`);
-  return v;
+  throw wrongValue(param, `Invalid enum value. Expected ${expected}, received '${v}'`);
 }
 
 function ruleFunctionType(v: unknown, param: string): void {
@@ -370,9 +371,8 @@ export function decodeOpenAIRequest(body: unknown): CanonicalRequest {
   const stream = present(b.stream, true) ? ruleBoolean(b.stream, 'stream') : false;
   const streamOptions = present(b.stream_options, true) ? ruleObject(b.stream_options, 'stream_options') : undefined;
   const includeUsage = streamOptions?.include_usage === undefined ? undefined : ruleBoolean(streamOptions.include_usage, 'stream_options.include_usage');
-  const positiveInteger = { integer: true, above: 0 };
-  const maxTokens = present(b.max_tokens, true) ? ruleNumber(b.max_tokens, 'max_tokens', positiveInteger) : undefined;
-  const maxCompletionTokens = present(b.max_completion_tokens, true) ? ruleNumber(b.max_completion_tokens, 'max_completion_tokens', positiveInteger) : undefined;
+  const maxTokens = present(b.max_tokens, true) ? ruleNumber(b.max_tokens, 'max_tokens', POSITIVE_INTEGER) : undefined;
+  const maxCompletionTokens = present(b.max_completion_tokens, true) ? ruleNumber(b.max_completion_tokens, 'max_completion_tokens', POSITIVE_INTEGER) : undefined;
   const temperature = present(b.temperature, true) ? ruleNumber(b.temperature, 'temperature', { min: 0, max: 2 }) : undefined;
   const topP = present(b.top_p, true) ? ruleNumber(b.top_p, 'top_p', { min: 0, max: 1 }) : undefined;
   if (present(b.n, true) && ruleNumber(b.n, 'n', { integer: true, min: 1 }) !== 1) throw wrongValue('n', 'ASC serves one choice per request');
