@@ -30,7 +30,6 @@ import {
 import type { CanonicalResponse } from '@asc/providers';
 import type { RoutableModel } from './control-plane.port';
 import { IngressError } from './ingress.error';
-import { parseChatCompletionRequest } from './openai-chat.schema';
 
 /** The API shapes clients call ingress with. */
 export type InboundApi = 'openai' | 'anthropic' | 'mistral' | 'responses';
@@ -198,8 +197,6 @@ export function parseInboundChat(api: InboundApi, raw: unknown): InboundChat {
     throw new TranslationError('invalid_request', 'the request body must be a JSON object');
   }
   const body = raw as JsonObject;
-  // OpenAI clients get OpenAI's own strictness on the fields every upstream relies on.
-  if (api === 'openai') parseChatCompletionRequest(body);
   let canonical: CanonicalRequest | undefined;
   let blocker: TranslationError | undefined;
   try {
