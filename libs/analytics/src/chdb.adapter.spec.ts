@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { AnalyticsError } from './analytics.error';
 import { ChdbStore } from './chdb.adapter';
 import { insertRequestsIdempotent, requestRow } from './requests.queries';
-import { appliedMigrations, migrate } from './schema';
+import { appliedMigrations, migrate, migrations } from './schema';
 import { analyticsStoreContract, event } from './testing/analytics-store.contract';
 
 // chdb is the real ClickHouse engine in-process, so these are unit tests of our SQL.
@@ -36,7 +36,7 @@ describe('ChdbStore lifecycle', () => {
       await store.close();
 
       store = new ChdbStore({ path: dir });
-      assert.deepEqual(await appliedMigrations(store, 'asc'), [1, 2]);
+      assert.deepEqual(await appliedMigrations(store, 'asc'), migrations.map((m) => m.version));
       assert.deepEqual(await migrate(store, 'asc'), []);
       assert.equal((await requestRow(store, 'asc', 'tenant-a', 'persist-req'))?.event_id, 'persist-1');
       assert.deepEqual(await insertRequestsIdempotent(store, 'asc', [event({ event_id: 'persist-1' })]), { inserted: 0, skipped: 1 });

@@ -30,6 +30,7 @@ export {
   MIGRATIONS_TABLE,
   monthKeyUtc,
   REQUESTS_TABLE,
+  BUDGET_EVENTS_TABLE,
   utcDayOfMsSql,
   type AddColumnStep,
   type Migration,

@@ -1,11 +1,11 @@
 import { LoggerService } from '@nestjs/common';
 import { AnalyticsStore, migrate } from '@asc/analytics';
 import { meteringV1, protoFile } from '@asc/contracts';
-import { EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
+import { EVENT_BUDGET_THRESHOLD, EVENT_GATEWAY_REQUEST_COMPLETED, EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1 } from '@asc/events';
 import { bootstrapService, RunningService } from '@asc/service-kit';
 import { MeteringConfig } from './metering.config';
 import { MeteringModule } from './metering.module';
-import { recordRequestEvents } from './usage-recorder';
+import { recordBudgetEvents, recordRequestEvents } from './usage-recorder';
 
 export interface MeteringDependencies {
   store: AnalyticsStore;
@@ -32,8 +32,11 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
   });
   const subscription: Subscription = await deps.events.subscribe({
     groupId: config.METERING_CONSUMER_GROUP,
-    topics: [TOPIC_GATEWAY_REQUEST_V1],
-    handleBatch: (events) => recordRequestEvents(deps.store, database, events),
+    topics: [TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1],
+    handleBatch: async (events) => {
+      await recordRequestEvents(deps.store, database, events.flatMap((e) => (e.type === EVENT_GATEWAY_REQUEST_COMPLETED ? [e] : [])));
+      await recordBudgetEvents(deps.store, database, events.flatMap((e) => (e.type === EVENT_BUDGET_THRESHOLD ? [e] : [])));
+    },
   });
   return {
     ...running,

@@ -272,7 +272,7 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
         assert.deepEqual(await migrate(store, up, migrations.slice(0, 1)), [1]);
         const { reasoning_tokens: _r, usage_estimated: _u, ...v1 } = event({ event_id: 'up-1', request_id: 'up-req' });
         await store.insert(`${up}.requests`, [{ ...v1, stream: 0, inserted_at_ms: 1 }]);
-        assert.deepEqual(await migrate(store, up), [2]);
+        assert.deepEqual(await migrate(store, up), migrations.slice(1).map((m) => m.version));
         const got = await requestRow(store, up, v1.tenant_id, 'up-req');
         assert.deepEqual([got?.event_id, got?.reasoning_tokens, got?.usage_estimated], ['up-1', 0, 0]);
       } finally {
@@ -335,7 +335,7 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       const got = await requestRow(store, db, 'tenant-rr', 'rr-req');
       assert.ok(got);
       const { inserted_at_ms, day, ...rest } = got;
-      assert.deepEqual(rest, { ...row, stream: 1, usage_estimated: 0 });
+      assert.deepEqual(rest, { ...row, stream: 1, usage_estimated: 0, cache_hit: 0, cost_saved_usd: 0, budget_reserved_usd: 0 });
       assert.equal(day, '2024-03-15');
       assert.ok(Math.abs(inserted_at_ms - Date.now()) < 60_000);
       assert.equal(await requestRow(store, db, 'tenant-other', 'rr-req'), undefined);
@@ -358,6 +358,26 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
         chSql`SELECT sum(reasoning_tokens) AS reas, sum(usage_estimated) AS est FROM ${ident(db, 'requests')} FINAL WHERE tenant_id = ${'tenant-rt'}`,
       );
       assert.deepEqual(agg, { reas: String(640 + 2 ** 32 - 1), est: '2' });
+    });
+
+    it('stores the spend columns (migration 5) and budget events, old writers reading 0', async () => {
+      const rows = [
+        event({ event_id: 'sp-1', request_id: 'sp-req-1', tenant_id: 'tenant-sp', cost_usd: 0, cache_hit: true, cost_saved_usd: 0.0125 }),
+        event({ event_id: 'sp-2', request_id: 'sp-req-2', tenant_id: 'tenant-sp', cost_usd: 0.02, budget_reserved_usd: 0.05 }),
+      ];
+      assert.deepEqual(await insertRequestsIdempotent(store, db, rows), { inserted: 2, skipped: 0 });
+      const got = await Promise.all(rows.map((r) => requestRow(store, db, 'tenant-sp', r.request_id)));
+      assert.deepEqual(
+        got.map((r) => [r?.cache_hit, r?.cost_saved_usd, r?.budget_reserved_usd]),
+        [[1, 0.0125, 0], [0, 0, 0.05]],
+      );
+      await store.insert(`${db}.budget_events`, [
+        { event_id: 'be-1', tenant_id: 'tenant-sp', scope: 'key', scope_id: 'k1', period: 'month', period_key: '2026-11', threshold: 0.8, limit_usd: 100, spent_usd: 80.25, occurred_at_ms: Date.parse('2026-11-30T12:00:00Z'), inserted_at_ms: 1 },
+      ]);
+      const events = await store.query<Record<string, unknown>>(
+        chSql`SELECT scope_id, threshold, spent_usd, toString(day) AS day FROM ${ident(db, 'budget_events')} FINAL WHERE tenant_id = ${'tenant-sp'}`,
+      );
+      assert.deepEqual(events, [{ scope_id: 'k1', threshold: 0.8, spent_usd: 80.25, day: '2026-11-30' }]);
     });
 
     it('reads 0 for reasoning_tokens/usage_estimated from a row written without them (older metering)', async () => {
