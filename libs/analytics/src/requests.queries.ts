@@ -32,6 +32,9 @@ export interface RequestEventRow {
   reasoning_tokens: number;
   /** True/1 when a token count is the gateway's estimate rather than the provider's report. */
   usage_estimated: boolean | number;
+  fallback_count?: number;
+  /** JSON array of the attempts: [{deploymentId, provider, region, status, reasonCode, latencyMs}]. */
+  attempts?: string;
   cost_usd: number;
   latency_ms: number;
   ttft_ms: number;

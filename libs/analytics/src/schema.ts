@@ -160,6 +160,16 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
     ],
   },
   {
+    // Every upstream attempt of a request (deployment, status, reason, latency) as JSON, and the
+    // number of fallbacks (attempts after the first), so analysts chart fallbacks per provider.
+    version: 3,
+    name: 'requests_attempts_fallback_count',
+    up: () => [
+      addColumn(REQUESTS_TABLE, 'fallback_count', 'UInt32', 'usage_estimated'),
+      addColumn(REQUESTS_TABLE, 'attempts', 'String', 'fallback_count'),
+    ],
+  },
+  {
     // Spend control (issue 9). Older rows read 0: no cache hit, nothing saved, no hold taken.
     // budget_events: one row per budget.threshold event, deduplicated like requests
     // (same event id → same sorting key → collapsed by ReplacingMergeTree; read with FINAL).

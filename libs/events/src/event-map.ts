@@ -79,12 +79,32 @@ export interface RequestCompletedV1 {
   ttftMs: number;
   /** Unix epoch milliseconds when ingress accepted the request. */
   startedAtMs: number;
+  /**
+   * Every upstream attempt in order (the last one served, when the request succeeded);
+   * deploymentId above is the deployment that served or was tried last. Optional for
+   * producers older than the field: parsing fills [].
+   */
+  attempts?: RequestAttemptV1[];
+  /** Attempts after the first (fallbacks and retries); parsing fills 0. */
+  fallbackCount?: number;
   /** True when the tenant's response cache answered (no provider call). Parsing fills false. */
   cacheHit?: boolean;
   /** On a cache hit, what the cached answer cost when it was produced (costUsd is then 0). Parsing fills 0. */
   costSavedUsd?: number;
   /** The budget hold the request took before the upstream call (its maximum cost; 0 without budgets). Parsing fills 0. */
   budgetReservedUsd?: number;
+}
+
+/** One try of one deployment within a request. */
+export interface RequestAttemptV1 {
+  deploymentId: string;
+  provider: string;
+  region: string;
+  /** 'ok' or 'failed'. */
+  status: string;
+  /** Why it failed ('upstream_503', 'timeout_ttft', 'connect_error'…); '' when ok. */
+  reasonCode: string;
+  latencyMs: number;
 }
 
 /**
@@ -144,6 +164,20 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   latencyMs: millis(),
   ttftMs: millis(),
   startedAtMs: count(),
+  attempts: z
+    .array(
+      z.object({
+        deploymentId: text(),
+        provider: text(128),
+        region: text(128),
+        status: text(32),
+        reasonCode: text(128),
+        latencyMs: millis(),
+      }),
+    )
+    .max(16)
+    .default([]),
+  fallbackCount: count().default(0),
   cacheHit: z.boolean().default(false),
   costSavedUsd: z.number().nonnegative().finite().default(0),
   budgetReservedUsd: z.number().nonnegative().finite().default(0),

@@ -19,6 +19,7 @@ export {
   type EventTypeOnTopic,
   type EventVersion,
   type RequestCompletedV1,
+  type RequestAttemptV1,
 } from './event-map';
 export {
   createEvent,

@@ -32,6 +32,8 @@ export function requestCompleted(overrides: Partial<RequestCompletedV1> = {}): R
     latencyMs: 812.5,
     ttftMs: 140,
     startedAtMs: 1_760_000_000_000,
+    attempts: [],
+    fallbackCount: 0,
     cacheHit: false,
     costSavedUsd: 0,
     budgetReservedUsd: 0.00042,

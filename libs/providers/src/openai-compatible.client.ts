@@ -24,6 +24,8 @@ function authHeaders(target: UpstreamTarget): Record<string, string> {
 
 export interface UpstreamCallOptions {
   signal?: AbortSignal;
+  /** Time allowed to open the connection (default 10 s). */
+  connectTimeoutMs?: number;
   /** Time allowed until the response headers arrive. */
   headersTimeoutMs: number;
   /** Time allowed between two body chunks (a stalled stream fails). */
@@ -69,11 +71,13 @@ export class OpenAICompatibleClient {
     this.pools.clear();
   }
 
-  private pool(origin: string): Pool {
-    let pool = this.pools.get(origin);
+  /** One pool per origin and connect timeout (undici sets the connect timeout per pool). */
+  private pool(origin: string, connectTimeoutMs = 10_000): Pool {
+    const key = `${origin} ${connectTimeoutMs}`;
+    let pool = this.pools.get(key);
     if (!pool) {
-      pool = new Pool(origin, { connections: this.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 30_000 });
-      this.pools.set(origin, pool);
+      pool = new Pool(origin, { connections: this.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: connectTimeoutMs } });
+      this.pools.set(key, pool);
     }
     return pool;
   }
@@ -81,7 +85,7 @@ export class OpenAICompatibleClient {
   private async send(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
     const url = new URL(target.baseUrl.replace(/\/$/, '') + path);
     try {
-      return await this.pool(url.origin).request({
+      return await this.pool(url.origin, options.connectTimeoutMs).request({
         method: 'POST',
         path: url.pathname + url.search,
         headers: {
@@ -145,9 +149,9 @@ function toUpstreamError(err: unknown): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const e = err as { name?: string; code?: string; message?: string };
   if (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED') return new UpstreamError('aborted', 'the upstream call was aborted');
-  if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return new UpstreamError('timeout', 'the upstream did not answer in time');
-  }
+  if (e.code === 'UND_ERR_CONNECT_TIMEOUT') return new UpstreamError('timeout', 'could not connect to the upstream in time', undefined, undefined, undefined, 'connect');
+  if (e.code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError('timeout', 'the upstream did not answer in time', undefined, undefined, undefined, 'headers');
+  if (e.code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', 'the upstream stalled mid-response', undefined, undefined, undefined, 'body');
   if (e.code === 'UND_ERR_SOCKET' || e.code === 'UND_ERR_CLOSED') return new UpstreamError('protocol', 'the upstream closed the connection');
   return new UpstreamError('connect', `could not reach the upstream (${e.code ?? 'error'})`);
 }

@@ -4,7 +4,7 @@ import { DataSource, EntityManager, Repository } from 'typeorm';
 import { routingV1 } from '@asc/contracts';
 import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, ConfigChangedV1, EventPublisher, publishConfigChange } from '@asc/events';
 import { CreateDeploymentInput, UpdateDeploymentInput } from './deployment.schemas';
-import { DeploymentEntity, Provider } from './entities/deployment.entity';
+import { DeploymentEntity, DeploymentTimeouts, Provider } from './entities/deployment.entity';
 import { RoutingError } from './routing.error';
 
 export const ROUTING_DATA_SOURCE = Symbol('ROUTING_DATA_SOURCE');
@@ -30,6 +30,8 @@ export interface DeploymentView {
   weight: number;
   priority: number;
   enabled: boolean;
+  operations: string[] | null;
+  timeouts: DeploymentTimeouts | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -76,6 +78,8 @@ export class DeploymentsService implements OnModuleDestroy {
           weight: input.weight ?? DEFAULT_WEIGHT,
           priority: input.priority ?? DEFAULT_PRIORITY,
           enabled: input.enabled ?? true,
+          operations: input.operations ?? null,
+          timeouts: input.timeouts ?? null,
         }),
       ),
     );
@@ -103,6 +107,8 @@ export class DeploymentsService implements OnModuleDestroy {
       if (patch.enabled !== undefined) current.enabled = patch.enabled;
       if (patch.weight !== undefined) current.weight = patch.weight;
       if (patch.priority !== undefined) current.priority = patch.priority;
+      if (patch.operations !== undefined) current.operations = patch.operations;
+      if (patch.timeouts !== undefined) current.timeouts = patch.timeouts;
       if (patch.price?.inputPerMtokUsd !== undefined) current.inputPerMtokUsd = patch.price.inputPerMtokUsd;
       if (patch.price?.outputPerMtokUsd !== undefined) current.outputPerMtokUsd = patch.price.outputPerMtokUsd;
       if (patch.price?.cachedInputPerMtokUsd !== undefined) current.cachedInputPerMtokUsd = patch.price.cachedInputPerMtokUsd;
@@ -158,8 +164,8 @@ export class DeploymentsService implements OnModuleDestroy {
     const cached = this.planCache.get(key);
     if (cached) return cached;
     const rows: DeploymentRow[] = await this.deployments.query(
-      `SELECT id, provider, upstream_model, region, base_url, credential_id, weight,
-              input_per_mtok_usd, output_per_mtok_usd, cached_input_per_mtok_usd
+      `SELECT id, provider, upstream_model, region, base_url, credential_id, weight, priority, operations, timeouts,
+              (tenant_id IS NOT NULL) AS tenant_owned, input_per_mtok_usd, output_per_mtok_usd, cached_input_per_mtok_usd
          FROM routing.deployments
         WHERE enabled AND model = $1 AND (tenant_id IS NULL OR tenant_id = $2)
           AND ($3::boolean OR region = ANY($4::text[]))
@@ -261,6 +267,10 @@ interface DeploymentRow {
   base_url: string;
   credential_id: string | null;
   weight: number;
+  priority: number;
+  operations: string[] | null;
+  timeouts: DeploymentTimeouts | null;
+  tenant_owned: boolean;
   input_per_mtok_usd: string;
   output_per_mtok_usd: string;
   cached_input_per_mtok_usd: string;
@@ -280,6 +290,12 @@ function rowToProto(row: DeploymentRow): routingV1.Deployment {
       cachedInputPerMtokUsd: Number(row.cached_input_per_mtok_usd),
     },
     weight: row.weight,
+    priority: row.priority,
+    operations: row.operations ?? [],
+    timeouts: row.timeouts
+      ? { connectMs: row.timeouts.connectMs ?? 0, ttftMs: row.timeouts.ttftMs ?? 0, idleMs: row.timeouts.idleMs ?? 0, totalMs: row.timeouts.totalMs ?? 0 }
+      : undefined,
+    tenantOwned: row.tenant_owned,
   };
 }
 
@@ -301,6 +317,8 @@ function toView(entity: DeploymentEntity): DeploymentView {
     weight: entity.weight,
     priority: entity.priority,
     enabled: entity.enabled,
+    operations: entity.operations,
+    timeouts: entity.timeouts,
     createdAt: entity.createdAt,
     updatedAt: entity.updatedAt,
   };

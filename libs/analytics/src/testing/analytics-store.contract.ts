@@ -335,7 +335,7 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       const got = await requestRow(store, db, 'tenant-rr', 'rr-req');
       assert.ok(got);
       const { inserted_at_ms, day, ...rest } = got;
-      assert.deepEqual(rest, { ...row, stream: 1, usage_estimated: 0, cache_hit: 0, cost_saved_usd: 0, budget_reserved_usd: 0 });
+      assert.deepEqual(rest, { ...row, stream: 1, usage_estimated: 0, fallback_count: 0, attempts: '', cache_hit: 0, cost_saved_usd: 0, budget_reserved_usd: 0 });
       assert.equal(day, '2024-03-15');
       assert.ok(Math.abs(inserted_at_ms - Date.now()) < 60_000);
       assert.equal(await requestRow(store, db, 'tenant-other', 'rr-req'), undefined);
