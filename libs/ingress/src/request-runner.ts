@@ -82,6 +82,7 @@ export class RequestRunner {
   /** Runs one request to its end; never throws (failures are answered in the caller's shape). */
   async run(req: RunnerRequest, sink: ResponseSink): Promise<RequestContext> {
     const ctx = new RequestContext(req.api, req.recordApi, req.operation, req.traceparent);
+    ctx.requestHeader = (name) => req.header(name);
     this.inFlight++;
     let release: (() => void) | undefined;
     const ran: RunnerStep[] = [];
@@ -332,6 +333,7 @@ export class RequestRunner {
       this.logger.warn(`request ${ctx.requestId}: cannot read usage from the ${call.upstreamApi} response: ${(err as Error).message}`);
     }
     if (decoded) ctx.meter(decoded.usage, false);
+    ctx.response = decoded;
     const body = passthrough ? response.body : WIRE_APIS[chat.api].encodeResponse(decoded as CanonicalResponse, chat);
     ctx.httpStatus = 200;
     await sink.json(200, body, ctx.headers());
@@ -399,7 +401,11 @@ export class RequestRunner {
         const backlog = sink.drained?.();
         if (backlog) await backlog;
         const stop = this.steps.length ? this.checkProgress(ctx, tracker) : undefined;
-        if (stop) call.stop(stop);
+        if (stop) {
+          // Stop reading at once: events already buffered would otherwise still be forwarded and metered.
+          call.stop(stop);
+          throw stop;
+        }
         if (decoder.done) break;
       }
     } catch (err) {

@@ -126,11 +126,12 @@ describe('spend stores on Redis', async () => {
             let tokens = 0;
             let cut = false;
             while (tokens < 200) {
-              if ((await guard.check(tokens + chunk)) === 'cut') {
+              if (guard.observe(tokens + chunk) === 'cut') {
                 cut = true;
                 break;
               }
               tokens += chunk;
+              await guard.idle();
             }
             // A cut stream is billed for the chunk it received but did not forward.
             const spent = guard.spentUsd(cut ? tokens + chunk : tokens);

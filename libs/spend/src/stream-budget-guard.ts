@@ -6,23 +6,29 @@ export interface StreamBudgetGuardOptions {
   inputCostUsd: number;
   /** The deployment's output price per token. */
   outputUsdPerToken: number;
-  /** Output tokens held per extension: one store round trip per this many tokens past the hold. Default 256. */
+  /** Output tokens asked for per extension: one store round trip per this many tokens past the hold. Default 256. */
   extendTokens?: number;
 }
 
 export type StreamVerdict = 'continue' | 'cut';
 
 /**
- * The mid-stream cap. The runner calls `check(outputTokensSoFar)` for every chunk BEFORE
- * forwarding it, with the count including that chunk. While the spend so far fits the
- * hold, it answers without I/O; past it, it extends the hold (atomically, against every
- * budget line), and answers 'cut' when the budget cannot cover the spend so far: the
- * runner then drops the chunk, ends the stream with an in-band error and settles the
- * exact spend. Overshoot of one stream is therefore at most the tokens of one chunk
- * (docs/spend.md, "Bound on overshoot").
+ * The mid-stream cap. The runner calls `observe(outputTokensSoFar)` after each streamed
+ * chunk; it answers synchronously (no I/O on the stream's path):
+ * - 'continue' while the spend so far fits the hold;
+ * - 'cut' as soon as it does not: the runner stops the upstream call, ends the stream
+ *   with an in-band error and settles the exact spend.
+ * Half a block before the hold runs out it asks the store, in the background, to extend
+ * the hold by a block (atomic against every budget line); a refused block is retried at
+ * half the size, down to one token, so the stream uses the budget to its last token.
+ * Overshoot of one stream is therefore at most the tokens of the chunk that crossed the
+ * hold (docs/spend.md, "Bound on overshoot").
  */
 export class StreamBudgetGuard {
   private held: BudgetReservation;
+  private blockTokens: number;
+  private pending: Promise<void> | undefined;
+  private exhausted = false;
   private cut = false;
 
   constructor(
@@ -31,6 +37,7 @@ export class StreamBudgetGuard {
     private readonly options: StreamBudgetGuardOptions,
   ) {
     this.held = reservation;
+    this.blockTokens = Math.max(1, options.extendTokens ?? 256);
   }
 
   /** The reservation to settle (it grows with each extension). */
@@ -38,25 +45,43 @@ export class StreamBudgetGuard {
     return this.held;
   }
 
-  /** Spend of `outputTokens` so far, in USD (what settle gets when the provider reports no usage). */
+  /** Spend of `outputTokens` so far, in USD. */
   spentUsd(outputTokens: number): number {
     return this.options.inputCostUsd + outputTokens * this.options.outputUsdPerToken;
   }
 
-  async check(outputTokens: number): Promise<StreamVerdict> {
+  observe(outputTokens: number): StreamVerdict {
     if (this.cut) return 'cut';
     const spent = usdToNanoCeil(this.spentUsd(outputTokens), 'spend');
-    if (spent <= this.held.heldNano) return 'continue';
-    const missing = spent - this.held.heldNano;
-    const ahead = usdToNanoCeil((this.options.extendTokens ?? 256) * this.options.outputUsdPerToken, 'extension');
-    // First ask for a block ahead (one round trip per block); near the cap, for exactly what is missing.
-    const grown =
-      (await this.store.extend(this.held, nanoToUsd(missing + ahead))) ?? (await this.store.extend(this.held, nanoToUsd(missing)));
-    if (!grown) {
-      this.cut = true;
-      return 'cut';
+    const price = this.options.outputUsdPerToken;
+    if (price > 0 && !this.pending && !this.exhausted) {
+      const block = usdToNanoCeil(this.blockTokens * price, 'extension');
+      if (spent + block / 2 > this.held.heldNano) this.extend(Math.max(0, spent - this.held.heldNano) + block);
     }
-    this.held = grown;
-    return 'continue';
+    if (spent <= this.held.heldNano) return 'continue';
+    this.cut = true;
+    return 'cut';
+  }
+
+  /** Resolves when no extension is in flight (tests; settle needs no wait: it releases by request id). */
+  async idle(): Promise<void> {
+    while (this.pending) await this.pending;
+  }
+
+  private extend(nano: number): void {
+    this.pending = this.store
+      .extend(this.held, nanoToUsd(nano))
+      .then(
+        (grown) => {
+          if (grown) this.held = grown;
+          else if ((this.blockTokens = Math.floor(this.blockTokens / 2)) < 1) this.exhausted = true;
+        },
+        () => {
+          this.exhausted = true;
+        },
+      )
+      .finally(() => {
+        this.pending = undefined;
+      });
   }
 }
