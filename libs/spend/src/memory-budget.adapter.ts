@@ -110,6 +110,9 @@ export class MemoryBudgetStore implements BudgetStore {
     for (const c of counters) {
       c.reserved += amount;
       const h = c.holds.get(rid);
+      // Re-inserted at the end: holds stay in deadline order (one lease length for all), so
+      // expiry looks only at the oldest ones.
+      c.holds.delete(rid);
       c.holds.set(rid, { amount: (h?.amount ?? 0) + amount, deadline });
     }
     return undefined;
@@ -150,10 +153,9 @@ export class MemoryBudgetStore implements BudgetStore {
   private expireHolds(c: Counter): void {
     const now = this.now();
     for (const [rid, h] of c.holds) {
-      if (h.deadline <= now) {
-        c.reserved -= h.amount;
-        c.holds.delete(rid);
-      }
+      if (h.deadline > now) break;
+      c.reserved -= h.amount;
+      c.holds.delete(rid);
     }
   }
 
