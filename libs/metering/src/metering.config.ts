@@ -15,6 +15,14 @@ export const meteringConfigShape = {
   /** Prepended to topic names: isolates environments that share one Kafka cluster. */
   KAFKA_TOPIC_PREFIX: env.topicPrefix(),
   ASC_ADMIN_TOKEN: sensitive(env.str()),
+  /**
+   * The Redis holding ingress's budget counters: when set, metering reconciles them with the
+   * settled spend in ClickHouse (raises a counter that missed spend). Unset: no reconciliation.
+   */
+  ASC_REDIS_URL: sensitive(z.string().url().optional()),
+  /** Must equal ingress's INGRESS_REDIS_KEY_PREFIX. */
+  METERING_REDIS_KEY_PREFIX: env.str('asc:'),
+  METERING_BUDGET_RECONCILE_INTERVAL_MS: env.int(60_000, 1000),
 };
 
 export type MeteringConfig = ReturnType<typeof loadMeteringConfig>;
