@@ -140,6 +140,8 @@ export class SpendStep implements RunnerStep {
     // A cache hit keeps its input estimate charged to TPM; otherwise TPM counts what the provider used.
     const tokens = hit ? held.grant.tokens : ctx.usage.inputTokens + ctx.usage.outputTokens;
     await this.options.limits.correct(held.grant, tokens);
+    // An extension still in flight would otherwise add a hold after the settlement (held until its lease ends).
+    await held.guard?.idle();
     const reservation = held.guard?.reservation ?? held.reservation;
     if (!reservation) return;
     const cost = ctx.deployment && !hit ? costUsd(ctx.usage, ctx.deployment.price) : 0;
