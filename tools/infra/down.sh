@@ -14,8 +14,8 @@ services=("$@")
 rc=0
 for s in "${services[@]}"; do
   case "$s" in
-    postgres | kafka | clickhouse) "$here/$s.sh" stop || rc=1 ;;
-    *) die "unknown service '$s'" "use any of: postgres kafka clickhouse" ;;
+    postgres | kafka | clickhouse | redis) "$here/$s.sh" stop || rc=1 ;;
+    *) die "unknown service '$s'" "use any of: postgres kafka clickhouse redis" ;;
   esac
 done
 exit "$rc"

@@ -7,7 +7,7 @@ import { auditConfigShape, startAuditService } from '@asc/audit';
 import { loadConfig } from '@asc/config';
 import { startEmbeddedPostgres } from '@asc/db';
 import { MemoryEventBus } from '@asc/events';
-import { ingressConfigShape, startIngressService } from '@asc/ingress';
+import { createSpendSteps, ingressConfigShape, startIngressService } from '@asc/ingress';
 import { meteringConfigShape, startMeteringService } from '@asc/metering';
 import { policyConfigShape, startPolicyService } from '@asc/policy';
 import { routingConfigShape, startRoutingService } from '@asc/routing';
@@ -160,7 +160,10 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       SECRETS_GRPC_TARGET: `${host}:${secretsGrpc}`,
       ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_TTFT_TIMEOUT_MS', 'INGRESS_IDLE_TIMEOUT_MS', 'INGRESS_TOTAL_TIMEOUT_MS', 'INGRESS_DRAIN_GRACE_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS']),
     });
-    const ingress = await start(startIngressService(ingressConfig, { events: bus, configChanges: bus, ...shared }));
+    // Rate limits, budgets and the response cache in process (one replica: nothing to share).
+    const spend = await createSpendSteps(ingressConfig, { events: bus });
+    closers.push(() => spend.close());
+    const ingress = await start(startIngressService(ingressConfig, { events: bus, configChanges: bus, steps: spend.steps, ...shared }));
 
     const adminEndpoints = {
       policy: `http://${host}:${policyHttp}`,

@@ -1,5 +1,6 @@
+import { Logger } from '@nestjs/common';
 import { KafkaEventBus } from '@asc/events';
-import { ingressSpoolOptions, loadIngressConfig, startIngressService } from '@asc/ingress';
+import { createSpendSteps, ingressSpoolOptions, loadIngressConfig, startIngressService } from '@asc/ingress';
 import { runMain } from '@asc/service-kit';
 
 runMain('ingress', async () => {
@@ -14,10 +15,15 @@ runMain('ingress', async () => {
     spool: ingressSpoolOptions(config),
   });
   await events.ensureTopics();
-  const ingress = await startIngressService(config, { events, configChanges: events });
+  // Rate limits, budgets and the response cache: shared through Redis when ASC_REDIS_URL is set.
+  const log = new Logger('spend');
+  const spend = await createSpendSteps(config, { events, warn: (m) => log.warn(m) });
+  log.log(`rate limits, budgets and cache: ${spend.mode === 'redis' ? 'Redis (shared by every replica)' : 'in process (this replica only)'}`);
+  const ingress = await startIngressService(config, { events, configChanges: events, steps: spend.steps });
   return {
     close: async () => {
       await ingress.close();
+      await spend.close();
       await events.close();
     },
   };

@@ -32,6 +32,7 @@ export {
   REQUESTS_TABLE,
   ROLLUP_HOURLY_TABLE,
   ROLLUP_HOURLY_VIEW,
+  BUDGET_EVENTS_TABLE,
   utcDayOfMsSql,
   type AddColumnStep,
   type Migration,

@@ -50,12 +50,21 @@ export interface RequestEventRow {
   guardrail_actions: string;
   /** Guardrail actions that redacted or blocked (the rollups sum it; migration 6). */
   guardrail_action_count?: number;
+  /** Migration 5 (spend control). Optional for producers that predate it: written as 0. */
+  cache_hit?: boolean | number;
+  /** On a cache hit, the cost of the cached answer when it was produced. */
+  cost_saved_usd?: number;
+  /** The budget hold taken before the upstream call (the request's maximum cost). */
+  budget_reserved_usd?: number;
 }
 
 /** A stored row, numbers normalised (UInt64 columns arrive as strings: see the port). */
-export interface RequestRecord extends Omit<RequestEventRow, 'stream' | 'usage_estimated'> {
+export interface RequestRecord extends Omit<RequestEventRow, 'stream' | 'usage_estimated' | 'cache_hit' | 'cost_saved_usd' | 'budget_reserved_usd'> {
   stream: number;
   usage_estimated: number;
+  cache_hit: number;
+  cost_saved_usd: number;
+  budget_reserved_usd: number;
   /** UTC day of occurred_at_ms, 'YYYY-MM-DD'. */
   day: string;
   inserted_at_ms: number;
@@ -109,8 +118,14 @@ function checkRow(row: RequestEventRow, index: number): void {
   if (rv !== undefined && (typeof rv !== 'number' || !Number.isSafeInteger(rv) || rv < 0)) {
     throw new AnalyticsError('analytics_invalid_row', `${where()}: routing_version must be an integer in [0, ${Number.MAX_SAFE_INTEGER}]`);
   }
-  if (typeof row.cost_usd !== 'number' || !Number.isFinite(row.cost_usd) || row.cost_usd < 0) {
-    throw new AnalyticsError('analytics_invalid_row', `${where()}: cost_usd must be a finite number >= 0`);
+  for (const f of ['cost_usd', 'cost_saved_usd', 'budget_reserved_usd'] as const) {
+    const v = f === 'cost_usd' ? row[f] : (row[f] ?? 0);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new AnalyticsError('analytics_invalid_row', `${where()}: ${f} must be a finite number >= 0`);
+    }
+  }
+  if (row.cache_hit !== undefined && typeof row.cache_hit !== 'boolean' && row.cache_hit !== 0 && row.cache_hit !== 1) {
+    throw new AnalyticsError('analytics_invalid_row', `${where()}: cache_hit must be a boolean or 0/1`);
   }
   for (const f of FLAG_FIELDS) {
     const v = row[f];
@@ -177,7 +192,16 @@ export async function insertRequestsIdempotent(
   const insertedAt = Date.now();
   const fresh = candidates
     .filter((r) => !present.has(r.event_id))
-    .map((r) => ({ ...r, stream: r.stream ? 1 : 0, usage_estimated: r.usage_estimated ? 1 : 0, routing_version: r.routing_version ?? 0, inserted_at_ms: insertedAt }));
+    .map((r) => ({
+      ...r,
+      stream: r.stream ? 1 : 0,
+      usage_estimated: r.usage_estimated ? 1 : 0,
+      routing_version: r.routing_version ?? 0,
+      cache_hit: r.cache_hit ? 1 : 0,
+      cost_saved_usd: r.cost_saved_usd ?? 0,
+      budget_reserved_usd: r.budget_reserved_usd ?? 0,
+      inserted_at_ms: insertedAt,
+    }));
   await store.insert(`${database}.${REQUESTS_TABLE}`, fresh);
   return { inserted: fresh.length, skipped: rows.length - fresh.length };
 }

@@ -88,6 +88,7 @@ export const REQUESTS_TABLE = 'requests';
 export const ROLLUP_HOURLY_TABLE = 'requests_hourly';
 export const ROLLUP_HOURLY_VIEW = 'requests_hourly_mv';
 export const MIGRATIONS_TABLE = 'schema_migrations';
+export const BUDGET_EVENTS_TABLE = 'budget_events';
 
 /** UTC day of an epoch-ms expression, identical on 18.16 and 26.x and independent of the server time zone. */
 export function utcDayOfMsSql(column: string): string {
@@ -181,6 +182,34 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
     up: () => [
       addColumn(REQUESTS_TABLE, 'end_user_id', 'String', 'key_id'),
       addColumn(REQUESTS_TABLE, 'guardrail_actions', 'String'),
+    ],
+  },
+  {
+    // Spend control (issue 9). Older rows read 0: no cache hit, nothing saved, no hold taken.
+    // budget_events: one row per budget.threshold event, deduplicated like requests
+    // (same event id → same sorting key → collapsed by ReplacingMergeTree; read with FINAL).
+    version: 5,
+    name: 'spend_cache_budget_columns_budget_events',
+    up: (database) => [
+      addColumn(REQUESTS_TABLE, 'cache_hit', 'UInt8'),
+      addColumn(REQUESTS_TABLE, 'cost_saved_usd', 'Float64'),
+      addColumn(REQUESTS_TABLE, 'budget_reserved_usd', 'Float64'),
+      `CREATE TABLE IF NOT EXISTS ${ident(database, BUDGET_EVENTS_TABLE)} (
+  event_id String,
+  tenant_id String,
+  scope String,
+  scope_id String,
+  period String,
+  period_key String,
+  threshold Float64,
+  limit_usd Float64,
+  spent_usd Float64,
+  occurred_at_ms UInt64,
+  day Date MATERIALIZED ${utcDayOfMsSql('occurred_at_ms')},
+  inserted_at_ms UInt64
+) ENGINE = ReplacingMergeTree(inserted_at_ms)
+PARTITION BY toYYYYMM(day)
+ORDER BY (tenant_id, occurred_at_ms, event_id)`,
     ],
   },
   {

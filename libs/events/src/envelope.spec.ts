@@ -3,7 +3,17 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createEvent, parseEvent, serializeEvent } from './envelope';
 import { EventBusError } from './event-bus.error';
-import { ALL_TOPICS, EVENT_CONTROL_CONFIG_CHANGED, EVENT_GATEWAY_REQUEST_COMPLETED, TOPIC_ADMIN_CHANGE_V1, TOPIC_CONTROL_CONFIG_V1, TOPIC_GATEWAY_REQUEST_V1, topicOf } from './event-map';
+import {
+  ALL_TOPICS,
+  EVENT_BUDGET_THRESHOLD,
+  EVENT_CONTROL_CONFIG_CHANGED,
+  EVENT_GATEWAY_REQUEST_COMPLETED,
+  TOPIC_ADMIN_CHANGE_V1,
+  TOPIC_CONTROL_CONFIG_V1,
+  TOPIC_GATEWAY_REQUEST_V1,
+  TOPIC_SPEND_BUDGET_V1,
+  topicOf,
+} from './event-map';
 import { requestCompleted } from './request-completed.fixture';
 import { uuidv7, uuidv7Time } from './uuidv7.util';
 
@@ -14,8 +24,26 @@ const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 describe('event map', () => {
   it('maps the request event to its versioned topic', () => {
     assert.equal(topicOf(TYPE), 'asc.gateway.request.v1');
-    assert.deepEqual(ALL_TOPICS, [TOPIC_GATEWAY_REQUEST_V1, TOPIC_CONTROL_CONFIG_V1, TOPIC_ADMIN_CHANGE_V1]);
+    assert.deepEqual(ALL_TOPICS, [TOPIC_GATEWAY_REQUEST_V1, TOPIC_CONTROL_CONFIG_V1, TOPIC_ADMIN_CHANGE_V1, TOPIC_SPEND_BUDGET_V1]);
     assert.equal(topicOf(EVENT_CONTROL_CONFIG_CHANGED), TOPIC_CONTROL_CONFIG_V1);
+    assert.equal(topicOf(EVENT_BUDGET_THRESHOLD), 'asc.spend.budget.v1');
+  });
+
+  it('fills the spend fields of a request event from an older producer', () => {
+    const older = requestCompleted();
+    delete older.cacheHit;
+    delete older.costSavedUsd;
+    delete older.budgetReservedUsd;
+    const parsed = parseEvent(serializeEvent(createEvent(TYPE, ctx, older)));
+    assert.ok(parsed.ok);
+    if (!parsed.ok || parsed.event.type !== TYPE) return;
+    assert.deepEqual([parsed.event.data.cacheHit, parsed.event.data.costSavedUsd, parsed.event.data.budgetReservedUsd], [false, 0, 0]);
+  });
+
+  it('carries a budget threshold crossing and refuses a malformed one', () => {
+    const data = { tenantId: ctx.tenantId, scope: 'key' as const, scopeId: 'k1', period: 'month' as const, periodKey: '2026-11', threshold: 0.8, limitUsd: 100, spentUsd: 80.5 };
+    assert.deepEqual(createEvent(EVENT_BUDGET_THRESHOLD, ctx, data).data, data);
+    assert.throws(() => createEvent(EVENT_BUDGET_THRESHOLD, ctx, { ...data, periodKey: 'November' }));
   });
 });
 

@@ -4,11 +4,13 @@ import { z } from 'zod';
 export const TOPIC_GATEWAY_REQUEST_V1 = 'asc.gateway.request.v1';
 export const TOPIC_CONTROL_CONFIG_V1 = 'asc.control.config.v1';
 export const TOPIC_ADMIN_CHANGE_V1 = 'asc.admin.change.v1';
+export const TOPIC_SPEND_BUDGET_V1 = 'asc.spend.budget.v1';
 
 /** Event types. The payload's version travels in the envelope (`version`), not in the name. */
 export const EVENT_GATEWAY_REQUEST_COMPLETED = 'asc.gateway.request.completed';
 export const EVENT_CONTROL_CONFIG_CHANGED = 'asc.control.config.changed';
 export const EVENT_ADMIN_CHANGE_RECORDED = 'asc.admin.change.recorded';
+export const EVENT_BUDGET_THRESHOLD = 'asc.spend.budget.threshold';
 
 /** The tenant id of a change that concerns every tenant (a platform deployment or credential). */
 export const ALL_TENANTS = '*';
@@ -110,6 +112,12 @@ export interface RequestCompletedV1 {
    * fills [].
    */
   guardrails?: GuardrailFindingV1[];
+  /** True when the tenant's response cache answered (no provider call). Parsing fills false. */
+  cacheHit?: boolean;
+  /** On a cache hit, what the cached answer cost when it was produced (costUsd is then 0). Parsing fills 0. */
+  costSavedUsd?: number;
+  /** The budget hold the request took before the upstream call (its maximum cost; 0 without budgets). Parsing fills 0. */
+  budgetReservedUsd?: number;
 }
 
 /** One try of one deployment within a request. */
@@ -155,6 +163,25 @@ export interface GuardrailFindingV1 {
   detector: string;
   action: 'allow' | 'redact' | 'block';
   count: number;
+}
+
+/**
+ * Emitted by ingress when a settlement makes a budget's spend reach 80 % or 100 % of its
+ * limit: once per budget (scope + period) and threshold, whichever replica settled it.
+ */
+export interface BudgetThresholdV1 {
+  tenantId: string;
+  scope: 'tenant' | 'app' | 'key';
+  /** The tenant, app or key id the budget applies to. */
+  scopeId: string;
+  period: 'day' | 'month';
+  /** The UTC period: 'YYYY-MM-DD' (day) or 'YYYY-MM' (month). */
+  periodKey: string;
+  /** 0.8 or 1. */
+  threshold: number;
+  limitUsd: number;
+  /** Settled spend right after the settlement that crossed the threshold. */
+  spentUsd: number;
 }
 
 const text = (max = 256) => z.string().max(max);
@@ -216,6 +243,9 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
     .array(z.object({ detector: text(64).min(1), action: z.enum(['allow', 'redact', 'block']), count: count() }))
     .max(100)
     .default([]),
+  cacheHit: z.boolean().default(false),
+  costSavedUsd: z.number().nonnegative().finite().default(0),
+  budgetReservedUsd: z.number().nonnegative().finite().default(0),
 });
 
 const adminChangeValue: z.ZodType<AdminChangeValue> = z.lazy(() =>
@@ -234,6 +264,17 @@ const adminChangeRecordedV1Schema: z.ZodType<AdminChangeRecordedV1> = z.object({
   occurredAtMs: count(),
 });
 
+const budgetThresholdV1Schema: z.ZodType<BudgetThresholdV1> = z.object({
+  tenantId: text().min(1),
+  scope: z.enum(['tenant', 'app', 'key']),
+  scopeId: text().min(1),
+  period: z.enum(['day', 'month']),
+  periodKey: z.string().regex(/^\d{4}-\d{2}(-\d{2})?$/),
+  threshold: z.number().positive().max(1),
+  limitUsd: z.number().nonnegative().finite(),
+  spentUsd: z.number().nonnegative().finite(),
+});
+
 const configChangedV1Schema: z.ZodType<ConfigChangedV1> = z.object({
   tenantId: text().min(1),
   kind: z.enum(['api_key', 'policy', 'deployment', 'credential']),
@@ -246,6 +287,7 @@ export interface EventMap {
   [EVENT_GATEWAY_REQUEST_COMPLETED]: RequestCompletedV1;
   [EVENT_CONTROL_CONFIG_CHANGED]: ConfigChangedV1;
   [EVENT_ADMIN_CHANGE_RECORDED]: AdminChangeRecordedV1;
+  [EVENT_BUDGET_THRESHOLD]: BudgetThresholdV1;
 }
 
 export type EventType = keyof EventMap;
@@ -275,6 +317,11 @@ export const eventCatalog = {
     topic: TOPIC_ADMIN_CHANGE_V1,
     version: 1,
     schema: adminChangeRecordedV1Schema,
+  },
+  [EVENT_BUDGET_THRESHOLD]: {
+    topic: TOPIC_SPEND_BUDGET_V1,
+    version: 1,
+    schema: budgetThresholdV1Schema,
   },
 } as const satisfies { [T in EventType]: EventDefinition<T> };
 

@@ -37,6 +37,9 @@ export function requestCompleted(overrides: Partial<RequestCompletedV1> = {}): R
     routingVersion: 0,
     endUserId: '',
     guardrails: [],
+    cacheHit: false,
+    costSavedUsd: 0,
+    budgetReservedUsd: 0.00042,
     ...overrides,
   };
 }

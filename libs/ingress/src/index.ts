@@ -14,3 +14,8 @@ export type { IngressConfig } from './ingress.config';
 export { IngressError } from './ingress.error';
 export { startIngressService } from './start-ingress';
 export type { IngressDependencies } from './start-ingress';
+export { CACHE_HIT, ResponseCacheStep, SpendStep } from './spend.steps';
+export type { ResponseCacheStepOptions, SpendPolicyOf, SpendStepOptions } from './spend.steps';
+export { createSpendSteps } from './spend-steps.factory';
+export type { SpendSteps } from './spend-steps.factory';
+export { spendPolicyOfDecision } from './spend-policy.mapper';

@@ -39,6 +39,19 @@ export const ingressConfigShape = {
   /** Prepended to topic names: isolates environments that share one Kafka cluster. */
   KAFKA_TOPIC_PREFIX: env.topicPrefix(),
   KAFKA_CLIENT_ID: env.str('asc-ingress'),
+  /**
+   * Redis for rate limits, budgets and the response cache, shared by every replica
+   * (redis://[:password@]host:port[/db]). Unset: in-process stores (one replica only).
+   */
+  ASC_REDIS_URL: sensitive(z.string().url().optional()),
+  /** Prefix of every spend key in Redis (isolates environments sharing one Redis). */
+  INGRESS_REDIS_KEY_PREFIX: env.str('asc:'),
+  /** A Redis command slower than this fails and the tenant's limits_failure_mode applies. */
+  INGRESS_REDIS_COMMAND_TIMEOUT_MS: env.int(250, 1),
+  /** Byte cap of the in-process response cache (used without Redis). */
+  INGRESS_CACHE_MAX_BYTES: env.int(64 * 1024 * 1024, 0),
+  /** Output tokens a budget holds for a request without max_tokens (streams extend the hold as they run). */
+  INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS: env.int(4096, 1),
   /** Enables ingress's admin API (deployment health per replica); unset: no admin API. */
   ASC_ADMIN_TOKEN: sensitive(z.string().min(1).optional()),
   /**

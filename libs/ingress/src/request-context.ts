@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestCompletedV1 } from '@asc/events';
-import type { CanonicalRequest, CanonicalUsage } from '@asc/providers';
+import type { CanonicalRequest, CanonicalResponse, CanonicalUsage } from '@asc/providers';
 import type { Deployment, PolicyDecision, Principal } from './control-plane.port';
 import type { InboundApi, InboundChat } from './wire-apis';
 import type { CanonicalEmbeddingsRequest } from '@asc/providers';
@@ -60,6 +60,10 @@ export class RequestContext {
   readonly responseHeaders: Record<string, string> = {};
   /** Extra event fields a step contributes (merged into the event as they are). */
   readonly eventExtras: Record<string, unknown> = {};
+  /** A request header (lower-case name), for steps that honour one (cache-control). */
+  requestHeader: (name: string) => string | undefined = () => undefined;
+  /** The decoded answer of a non-streamed chat that succeeded (what the response cache stores). */
+  response?: CanonicalResponse;
 
   constructor(
     readonly api: InboundApi,

@@ -82,6 +82,7 @@ export class RequestRunner {
   /** Runs one request to its end; never throws (failures are answered in the caller's shape). */
   async run(req: RunnerRequest, sink: ResponseSink): Promise<RequestContext> {
     const ctx = new RequestContext(req.api, req.recordApi, req.operation, req.traceparent);
+    ctx.requestHeader = (name) => req.header(name);
     this.inFlight++;
     let release: (() => void) | undefined;
     const ran: RunnerStep[] = [];
@@ -350,6 +351,7 @@ export class RequestRunner {
     }
     if (decoded) ctx.meter(decoded.usage, false);
     if (decoded && chat.filterResponse) decoded = chat.filterResponse(decoded);
+    ctx.response = decoded;
     const body = passthrough ? response.text : WIRE_APIS[chat.api].encodeResponse(decoded as CanonicalResponse, chat);
     ctx.httpStatus = 200;
     await sink.json(200, body, ctx.headers());

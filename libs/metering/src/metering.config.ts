@@ -20,6 +20,14 @@ export const meteringConfigShape = {
   METERING_RETENTION_ROLLUP_MONTHS: env.int(25, 0),
   /** How often the retention job runs (first run one minute after start); 0 turns it off. */
   METERING_RETENTION_INTERVAL_MS: env.int(3_600_000, 0),
+  /**
+   * The Redis holding ingress's budget counters: when set, metering reconciles them with the
+   * settled spend in ClickHouse (raises a counter that missed spend). Unset: no reconciliation.
+   */
+  ASC_REDIS_URL: sensitive(z.string().url().optional()),
+  /** Must equal ingress's INGRESS_REDIS_KEY_PREFIX. */
+  METERING_REDIS_KEY_PREFIX: env.str('asc:'),
+  METERING_BUDGET_RECONCILE_INTERVAL_MS: env.int(60_000, 1000),
 };
 
 export type MeteringConfig = ReturnType<typeof loadMeteringConfig>;

@@ -1,11 +1,12 @@
 import { LoggerService } from '@nestjs/common';
 import { AnalyticsStore, applyRetention, isRowRejection, migrate } from '@asc/analytics';
 import { meteringV1, protoFile } from '@asc/contracts';
-import { EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
+import { EVENT_BUDGET_THRESHOLD, EVENT_GATEWAY_REQUEST_COMPLETED, EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1 } from '@asc/events';
 import { bootstrapService, RunningService } from '@asc/service-kit';
+import { BudgetReconciler, ClickHouseSettledSpend, connectSpendRedis, RedisBudgetStore } from '@asc/spend';
 import { MeteringConfig } from './metering.config';
 import { MeteringModule } from './metering.module';
-import { recordRequestEvents } from './usage-recorder';
+import { recordBudgetEvents, recordRequestEvents } from './usage-recorder';
 
 export interface MeteringDependencies {
   store: AnalyticsStore;
@@ -32,8 +33,11 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
   });
   const subscription: Subscription = await deps.events.subscribe({
     groupId: config.METERING_CONSUMER_GROUP,
-    topics: [TOPIC_GATEWAY_REQUEST_V1],
-    handleBatch: (events) => recordRequestEvents(deps.store, database, events),
+    topics: [TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1],
+    handleBatch: async (events) => {
+      await recordRequestEvents(deps.store, database, events.flatMap((e) => (e.type === EVENT_GATEWAY_REQUEST_COMPLETED ? [e] : [])));
+      await recordBudgetEvents(deps.store, database, events.flatMap((e) => (e.type === EVENT_BUDGET_THRESHOLD ? [e] : [])));
+    },
     // A row ClickHouse cannot hold (a count above UInt32…) goes to the dead letters; an unreachable ClickHouse is retried.
     isRejection: isRowRejection,
   });
@@ -42,10 +46,20 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
     config.METERING_RETENTION_INTERVAL_MS,
     deps.logger,
   );
+  // Budget counters live in Redis (ingress); ClickHouse holds the settled spend they must not fall below.
+  const redis = config.ASC_REDIS_URL ? await connectSpendRedis(config.ASC_REDIS_URL, { commandTimeoutMs: 5000 }) : undefined;
+  const reconciler =
+    redis &&
+    new BudgetReconciler(new RedisBudgetStore(redis, { keyPrefix: config.METERING_REDIS_KEY_PREFIX }), new ClickHouseSettledSpend(deps.store, database), (err) =>
+      deps.logger?.warn?.(`budget reconciliation failed: ${(err as Error).message}`),
+    );
+  reconciler?.start(config.METERING_BUDGET_RECONCILE_INTERVAL_MS);
   return {
     ...running,
     close: async () => {
       retention.stop();
+      await reconciler?.stop();
+      redis?.disconnect();
       await subscription.stop();
       await running.close();
     },

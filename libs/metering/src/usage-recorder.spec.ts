@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ChdbStore, migrate, requestRow } from '@asc/analytics';
-import { createEvent, EVENT_GATEWAY_REQUEST_COMPLETED, parseEvent, serializeEvent, type RequestCompletedV1 } from '@asc/events';
-import { recordRequestEvents, toRequestRow } from './usage-recorder';
+import { createEvent, EVENT_BUDGET_THRESHOLD, EVENT_GATEWAY_REQUEST_COMPLETED, parseEvent, serializeEvent, type RequestCompletedV1 } from '@asc/events';
+import { recordBudgetEvents, recordRequestEvents, toRequestRow } from './usage-recorder';
 
 const TENANT = 'tenant_m';
 
@@ -73,6 +73,12 @@ describe('toRequestRow', () => {
     assert.equal(row.usage_estimated, 0);
     assert.equal(row.end_user_id, '');
     assert.equal(row.guardrail_actions, '[]');
+    assert.deepEqual([row.cache_hit, row.cost_saved_usd, row.budget_reserved_usd], [0, 0, 0]);
+  });
+
+  it('maps the spend fields: a cache hit with the cost it saved, the budget hold', () => {
+    const row = toRequestRow(event({ cacheHit: true, costUsd: 0, costSavedUsd: 0.004, budgetReservedUsd: 0.02 }));
+    assert.deepEqual([row.cache_hit, row.cost_usd, row.cost_saved_usd, row.budget_reserved_usd], [1, 0, 0.004, 0.02]);
   });
 
   it('maps the end user and the guardrail findings (detector, action, count) as JSON', () => {
@@ -115,5 +121,15 @@ describe('recordRequestEvents (chdb)', () => {
     assert.equal(gotOld?.usage_estimated, 0);
     const [n] = await store.query<{ n: string }>(`SELECT count() AS n FROM asc.requests`);
     assert.equal(n.n, '2');
+  });
+
+  it('stores budget.threshold events once per event id', async () => {
+    const crossing = createEvent(EVENT_BUDGET_THRESHOLD, { tenantId: TENANT, source: 'asc/test' }, {
+      tenantId: TENANT, scope: 'app', scopeId: 'app_1', period: 'day', periodKey: '2026-11-30', threshold: 1, limitUsd: 5, spentUsd: 5.001,
+    });
+    await recordBudgetEvents(store, 'asc', [crossing, crossing]);
+    await recordBudgetEvents(store, 'asc', [crossing]); // redelivered
+    const rows = await store.query<Record<string, unknown>>(`SELECT scope, scope_id, period_key, threshold, spent_usd FROM asc.budget_events FINAL`);
+    assert.deepEqual(rows, [{ scope: 'app', scope_id: 'app_1', period_key: '2026-11-30', threshold: 1, spent_usd: 5.001 }]);
   });
 });

@@ -1,7 +1,8 @@
-import { AnalyticsStore, insertRequestsIdempotent, RequestEventRow } from '@asc/analytics';
-import { EventOnTopic, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
+import { AnalyticsStore, BUDGET_EVENTS_TABLE, chSql, ident, insertRequestsIdempotent, RequestEventRow, sqlTuple } from '@asc/analytics';
+import { EventOnTopic, TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1 } from '@asc/events';
 
 type RequestEvent = EventOnTopic<typeof TOPIC_GATEWAY_REQUEST_V1>;
+type BudgetEvent = EventOnTopic<typeof TOPIC_SPEND_BUDGET_V1>;
 
 /** One request event as a ClickHouse row (integers rounded: the columns are UInt). */
 export function toRequestRow(event: RequestEvent): RequestEventRow {
@@ -46,6 +47,9 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     // Detector, action and count only: the event never carries matched text.
     guardrail_actions: JSON.stringify(d.guardrails ?? []),
     guardrail_action_count: (d.guardrails ?? []).reduce((n, g) => n + (g.action === 'allow' ? 0 : g.count), 0),
+    cache_hit: d.cacheHit ? 1 : 0,
+    cost_saved_usd: d.costSavedUsd ?? 0,
+    budget_reserved_usd: d.budgetReservedUsd ?? 0,
   };
 }
 
@@ -56,4 +60,40 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
 export async function recordRequestEvents(store: AnalyticsStore, database: string, events: RequestEvent[]): Promise<void> {
   if (!events.length) return;
   await insertRequestsIdempotent(store, database, events.map(toRequestRow));
+}
+
+/**
+ * Writes budget.threshold events to ClickHouse, skipping event ids already stored (a
+ * redelivered batch); a duplicate that slips past the check collapses in the
+ * ReplacingMergeTree (same sorting key), read with FINAL.
+ */
+export async function recordBudgetEvents(store: AnalyticsStore, database: string, events: BudgetEvent[]): Promise<void> {
+  if (!events.length) return;
+  const ids = [...new Set(events.map((e) => e.id))];
+  const present = new Set(
+    (
+      await store.query<{ event_id: string }>(
+        chSql`SELECT DISTINCT event_id FROM ${ident(database, BUDGET_EVENTS_TABLE)} WHERE event_id IN ${sqlTuple(ids)}`,
+      )
+    ).map((r) => r.event_id),
+  );
+  const insertedAt = Date.now();
+  const rows = new Map<string, Record<string, unknown>>();
+  for (const e of events) {
+    if (present.has(e.id) || rows.has(e.id)) continue;
+    rows.set(e.id, {
+      event_id: e.id,
+      tenant_id: e.tenantId,
+      scope: e.data.scope,
+      scope_id: e.data.scopeId,
+      period: e.data.period,
+      period_key: e.data.periodKey,
+      threshold: e.data.threshold,
+      limit_usd: e.data.limitUsd,
+      spent_usd: e.data.spentUsd,
+      occurred_at_ms: Date.parse(e.time) || insertedAt,
+      inserted_at_ms: insertedAt,
+    });
+  }
+  await store.insert(`${database}.${BUDGET_EVENTS_TABLE}`, [...rows.values()]);
 }

@@ -5,6 +5,7 @@ export const infra = {
   postgresUrl: process.env.ASC_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/asc',
   kafkaBrokers: (process.env.ASC_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
   clickhouseUrl: process.env.ASC_TEST_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123',
+  redisUrl: process.env.ASC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
 };
 
 /** True when CI demands the integration tier: missing infrastructure is then a failure. */
@@ -29,11 +30,12 @@ export function tcpReachable(hostPort: string, timeoutMs = 1000): Promise<boolea
  * throws when it is required (CI), and returns undefined when it is there.
  * Use as: `describe('x', { skip: await missingInfra('kafka') }, ...)`.
  */
-export async function missingInfra(...needs: Array<'postgres' | 'kafka' | 'clickhouse'>): Promise<string | undefined> {
+export async function missingInfra(...needs: Array<'postgres' | 'kafka' | 'clickhouse' | 'redis'>): Promise<string | undefined> {
   const targets: Record<string, string> = {
     postgres: infra.postgresUrl,
     kafka: infra.kafkaBrokers[0],
     clickhouse: infra.clickhouseUrl,
+    redis: infra.redisUrl,
   };
   for (const need of needs) {
     if (!(await tcpReachable(targets[need]))) {

@@ -381,6 +381,26 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       assert.deepEqual(agg, { reas: String(640 + 2 ** 32 - 1), est: '2' });
     });
 
+    it('stores the spend columns (migration 5) and budget events, old writers reading 0', async () => {
+      const rows = [
+        event({ event_id: 'sp-1', request_id: 'sp-req-1', tenant_id: 'tenant-sp', cost_usd: 0, cache_hit: true, cost_saved_usd: 0.0125 }),
+        event({ event_id: 'sp-2', request_id: 'sp-req-2', tenant_id: 'tenant-sp', cost_usd: 0.02, budget_reserved_usd: 0.05 }),
+      ];
+      assert.deepEqual(await insertRequestsIdempotent(store, db, rows), { inserted: 2, skipped: 0 });
+      const got = await Promise.all(rows.map((r) => requestRow(store, db, 'tenant-sp', r.request_id)));
+      assert.deepEqual(
+        got.map((r) => [r?.cache_hit, r?.cost_saved_usd, r?.budget_reserved_usd]),
+        [[1, 0.0125, 0], [0, 0, 0.05]],
+      );
+      await store.insert(`${db}.budget_events`, [
+        { event_id: 'be-1', tenant_id: 'tenant-sp', scope: 'key', scope_id: 'k1', period: 'month', period_key: '2026-11', threshold: 0.8, limit_usd: 100, spent_usd: 80.25, occurred_at_ms: Date.parse('2026-11-30T12:00:00Z'), inserted_at_ms: 1 },
+      ]);
+      const events = await store.query<Record<string, unknown>>(
+        chSql`SELECT scope_id, threshold, spent_usd, toString(day) AS day FROM ${ident(db, 'budget_events')} FINAL WHERE tenant_id = ${'tenant-sp'}`,
+      );
+      assert.deepEqual(events, [{ scope_id: 'k1', threshold: 0.8, spent_usd: 80.25, day: '2026-11-30' }]);
+    });
+
     it('reads 0 for reasoning_tokens/usage_estimated from a row written without them (older metering)', async () => {
       const { reasoning_tokens: _r, usage_estimated: _u, ...old } = event({ event_id: 'old-1', request_id: 'old-req', tenant_id: 'tenant-old' });
       await store.insert(`${db}.requests`, [{ ...old, stream: 0, inserted_at_ms: Date.now() }]);

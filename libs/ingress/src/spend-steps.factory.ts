@@ -1,0 +1,68 @@
+import type { EventPublisher } from '@asc/events';
+import {
+  connectSpendRedis,
+  MemoryBudgetStore,
+  MemoryRateLimitStore,
+  MemoryResponseCache,
+  RedisBudgetStore,
+  RedisRateLimitStore,
+  RedisResponseCache,
+} from '@asc/spend';
+import type { IngressConfig } from './ingress.config';
+import type { RequestContext } from './request-context';
+import type { RunnerStep } from './runner.types';
+import { spendPolicyOfDecision } from './spend-policy.mapper';
+import { ResponseCacheStep, SpendStep, type SpendPolicyOf } from './spend.steps';
+
+export interface SpendSteps {
+  /** In runner order: limits and budget, then the cache. */
+  steps: RunnerStep[];
+  /** 'redis' when the stores are shared across replicas. */
+  mode: 'redis' | 'memory';
+  close(): Promise<void>;
+}
+
+/**
+ * The spend steps with their stores: Redis (shared by every replica) when ASC_REDIS_URL is
+ * set, in process otherwise. Degradations (Redis down) are reported through `warn`.
+ */
+export async function createSpendSteps(
+  config: Pick<IngressConfig, 'ASC_REDIS_URL' | 'INGRESS_REDIS_KEY_PREFIX' | 'INGRESS_REDIS_COMMAND_TIMEOUT_MS' | 'INGRESS_CACHE_MAX_BYTES' | 'INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS'>,
+  deps: { events: EventPublisher; warn?: (message: string) => void; policyOf?: SpendPolicyOf },
+): Promise<SpendSteps> {
+  const policyOf = deps.policyOf ?? ((ctx: RequestContext) => spendPolicyOfDecision(ctx.decision));
+  const warn = deps.warn ?? (() => undefined);
+  let lastWarn = 0;
+  // One line per second at most while Redis is down, never the URL (it may hold a password).
+  const onDegraded = (err: unknown) => {
+    if (Date.now() - lastWarn < 1000) return;
+    lastWarn = Date.now();
+    warn(`spend store degraded: ${(err as Error)?.message ?? String(err)}`);
+  };
+  const common = { events: deps.events, policyOf, defaultMaxOutputTokens: config.INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS, onError: warn };
+  if (!config.ASC_REDIS_URL) {
+    const limits = new MemoryRateLimitStore();
+    const budgets = new MemoryBudgetStore();
+    const cache = new MemoryResponseCache({ maxBytes: config.INGRESS_CACHE_MAX_BYTES });
+    return {
+      mode: 'memory',
+      steps: [new SpendStep({ ...common, limits, budgets }), new ResponseCacheStep({ cache, policyOf })],
+      close: async () => {
+        await Promise.all([limits.close(), budgets.close(), cache.close()]);
+      },
+    };
+  }
+  const redis = await connectSpendRedis(config.ASC_REDIS_URL, { commandTimeoutMs: config.INGRESS_REDIS_COMMAND_TIMEOUT_MS, onError: onDegraded });
+  const keyPrefix = config.INGRESS_REDIS_KEY_PREFIX;
+  const limits = new RedisRateLimitStore(redis, { keyPrefix, onDegraded });
+  const budgets = new RedisBudgetStore(redis, { keyPrefix, onDegraded });
+  const cache = new RedisResponseCache(redis, { keyPrefix, onDegraded });
+  return {
+    mode: 'redis',
+    steps: [new SpendStep({ ...common, limits, budgets }), new ResponseCacheStep({ cache, policyOf })],
+    close: async () => {
+      await Promise.all([limits.close(), budgets.close()]);
+      redis.disconnect();
+    },
+  };
+}

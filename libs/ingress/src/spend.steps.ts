@@ -1,0 +1,224 @@
+import { createEvent, EVENT_BUDGET_THRESHOLD, type EventPublisher } from '@asc/events';
+import { estimateRequestInputTokens, estimateTokens, type MeteredUsage } from '@asc/providers';
+import {
+  admitRequest,
+  budgetLines,
+  cacheBypassRequested,
+  DEFAULT_CACHE_TTL_SECONDS,
+  failureModeOf,
+  rateLimitCounters,
+  rateLimitHeaders,
+  responseCacheKey,
+  SpendError,
+  StreamBudgetGuard,
+  type BudgetReservation,
+  type BudgetStore,
+  type RateLimitGrant,
+  type RateLimitStore,
+  type ResponseCache,
+  type SpendPolicy,
+  type ThresholdCrossing,
+} from '@asc/spend';
+import type { Deployment } from './control-plane.port';
+import { IngressError } from './ingress.error';
+import type { RequestContext } from './request-context';
+import type { RunnerStep, StepAnswer } from './runner.types';
+import { costUsd } from './usage';
+
+/** The spend settings of a request (mapped from its policy decision); undefined: no limits, budgets or cache. */
+export type SpendPolicyOf = (ctx: RequestContext) => SpendPolicy | undefined;
+
+export interface SpendStepOptions {
+  limits: RateLimitStore;
+  budgets: BudgetStore;
+  events: EventPublisher;
+  policyOf: SpendPolicyOf;
+  /** Output tokens held for a request that sets no max_tokens (streams grow the hold as they run). Default 4096. */
+  defaultMaxOutputTokens?: number;
+  /** Output tokens per mid-stream extension of the hold. Default 256. */
+  extendTokens?: number;
+  onError?: (message: string) => void;
+}
+
+interface Held {
+  grant: RateLimitGrant;
+  reservation?: BudgetReservation;
+  guard?: StreamBudgetGuard;
+}
+
+/** Marks a request the response cache answered (the spend step then charges nothing beyond the input estimate). */
+export const CACHE_HIT = 'cacheHit';
+
+/**
+ * Rate limits and budgets, one step: the RPM/TPM check and the budget hold leave together
+ * (one Redis round trip with auto-pipelining) before any upstream call; over a limit is a
+ * 429 with Retry-After, a maximum cost that does not fit a budget is OpenAI's 429
+ * insufficient_quota (each in the caller's API shape); a stream is cut in-band when its
+ * spend reaches the budget; after the request, TPM is corrected to the provider's usage
+ * and the hold is settled with the exact cost (thresholds crossed become budget.threshold
+ * events). x-ratelimit-* headers go on every answer.
+ */
+export class SpendStep implements RunnerStep {
+  readonly name = 'spend';
+  private readonly held = new WeakMap<RequestContext, Held>();
+
+  constructor(private readonly options: SpendStepOptions) {}
+
+  async before(ctx: RequestContext, candidates: readonly Deployment[]): Promise<void> {
+    const policy = this.options.policyOf(ctx);
+    const principal = ctx.principal;
+    if (!policy || !principal || (ctx.operation !== 'chat.completions' && ctx.operation !== 'embeddings')) return;
+    const subject = { tenantId: principal.tenantId, appId: principal.appId, keyId: principal.keyId, endUserId: ctx.endUserId, model: ctx.model };
+    const inputTokens = ctx.canonical
+      ? estimateRequestInputTokens(ctx.canonical)
+      : estimateTokens(JSON.stringify(ctx.embeddings?.body.input ?? ctx.requestBody));
+    const maxOutput = ctx.operation === 'embeddings' ? 0 : (ctx.canonical?.maxOutputTokens ?? this.options.defaultMaxOutputTokens ?? 4096);
+    // The most expensive deployment of the plan: a fallback may serve the request.
+    const inPrice = Math.max(0, ...candidates.map((d) => d.price?.inputPerMtokUsd ?? 0)) / 1e6;
+    const outPrice = Math.max(0, ...candidates.map((d) => d.price?.outputPerMtokUsd ?? 0)) / 1e6;
+    const amountUsd = inputTokens * inPrice + maxOutput * outPrice;
+    const lines = budgetLines(policy.budgets, subject, Date.now());
+    const failureMode = failureModeOf(policy);
+    let admission;
+    try {
+      admission = await admitRequest(
+        this.options.limits,
+        this.options.budgets,
+        { tenantId: principal.tenantId, counters: rateLimitCounters(policy, subject), tokens: inputTokens, failureMode },
+        lines.length ? { tenantId: principal.tenantId, requestId: ctx.requestId, lines, amountUsd, failureMode } : undefined,
+      );
+    } catch (err) {
+      if (err instanceof SpendError && err.code === 'spend_store_unavailable') {
+        throw new IngressError('spend_store_unavailable', 'limits cannot be checked right now; retry shortly', 503, undefined, '1');
+      }
+      throw err;
+    }
+    const headers = rateLimitHeaders(admission.rate);
+    delete headers['retry-after']; // the runner sets it from the error
+    Object.assign(ctx.responseHeaders, headers);
+    if (!admission.ok) {
+      if (admission.reason === 'rate_limited') {
+        const retryAfter = String(Math.max(1, Math.ceil(admission.rate.retryAfterMs / 1000)));
+        const kind = admission.rate.states.find((s) => s.exceeded)?.counter.kind ?? 'requests';
+        const message = admission.rate.tooLarge
+          ? `Request too large: it needs more ${kind} than the limit allows per minute`
+          : `Rate limit reached for ${kind}; retry after ${retryAfter}s`;
+        throw new IngressError('rate_limit_exceeded', message, 429, undefined, retryAfter);
+      }
+      const r = admission.refusedBy;
+      throw new IngressError(
+        'insufficient_quota',
+        `the ${r.line.ref.period}ly budget of the ${r.line.ref.scope} cannot cover this request's maximum cost (${amountUsd.toFixed(6)} USD; ${r.remainingUsd.toFixed(6)} USD left)`,
+        429,
+      );
+    }
+    const held: Held = { grant: admission.rate.grant, reservation: admission.reservation };
+    if (admission.reservation) {
+      ctx.eventExtras.budgetReservedUsd = amountUsd;
+      if (ctx.stream && outPrice > 0) {
+        held.guard = new StreamBudgetGuard(this.options.budgets, admission.reservation, {
+          inputCostUsd: inputTokens * inPrice,
+          outputUsdPerToken: outPrice,
+          extendTokens: this.options.extendTokens,
+        });
+      }
+    }
+    this.held.set(ctx, held);
+  }
+
+  onOutput(ctx: RequestContext, usage: MeteredUsage): IngressError | undefined {
+    const guard = this.held.get(ctx)?.guard;
+    if (!guard || guard.observe(usage.outputTokens) === 'continue') return undefined;
+    return new IngressError('insufficient_quota', 'the budget was exhausted while the response streamed; the output was cut here', 429);
+  }
+
+  async after(ctx: RequestContext): Promise<void> {
+    const held = this.held.get(ctx);
+    if (!held) return;
+    this.held.delete(ctx);
+    const hit = ctx.eventExtras[CACHE_HIT] === true;
+    // A cache hit keeps its input estimate charged to TPM; otherwise TPM counts what the provider used.
+    const tokens = hit ? held.grant.tokens : ctx.usage.inputTokens + ctx.usage.outputTokens;
+    await this.options.limits.correct(held.grant, tokens);
+    // An extension still in flight would otherwise add a hold after the settlement (held until its lease ends).
+    await held.guard?.idle();
+    const reservation = held.guard?.reservation ?? held.reservation;
+    if (!reservation) return;
+    const cost = ctx.deployment && !hit ? costUsd(ctx.usage, ctx.deployment.price) : 0;
+    if (cost <= 0) return this.options.budgets.release(reservation);
+    const crossings = await this.options.budgets.settle(reservation, cost);
+    for (const c of crossings) this.publish(ctx, c);
+  }
+
+  private publish(ctx: RequestContext, c: ThresholdCrossing): void {
+    try {
+      this.options.events.publish(
+        createEvent(
+          EVENT_BUDGET_THRESHOLD,
+          { tenantId: c.ref.tenantId, source: 'asc-ingress', traceparent: ctx.traceparent },
+          { tenantId: c.ref.tenantId, scope: c.ref.scope, scopeId: c.ref.id, period: c.ref.period, periodKey: c.ref.periodKey, threshold: c.threshold, limitUsd: c.limitUsd, spentUsd: c.spentUsd },
+        ),
+      );
+    } catch (err) {
+      this.options.onError?.(`could not enqueue a budget.threshold event: ${(err as Error).message}`);
+    }
+  }
+}
+
+export interface ResponseCacheStepOptions {
+  cache: ResponseCache;
+  policyOf: SpendPolicyOf;
+}
+
+/**
+ * The tenant's opt-in exact-match response cache for chat. A hit answers in the caller's
+ * API, streamed or not, with `x-asc-cache: hit`, and is metered as a cache hit with the
+ * cost it saved; `Cache-Control: no-cache` from the client bypasses it. Filled from
+ * non-streamed answers that succeeded (a stream is served from the cache, not stored).
+ */
+export class ResponseCacheStep implements RunnerStep {
+  readonly name = 'cache';
+  private readonly keys = new WeakMap<RequestContext, { key: string; ttl: number }>();
+
+  constructor(private readonly options: ResponseCacheStepOptions) {}
+
+  async before(ctx: RequestContext): Promise<StepAnswer | void> {
+    const policy = this.options.policyOf(ctx);
+    const canonical = ctx.canonical;
+    if (!policy?.cacheEnabled || !ctx.principal || ctx.operation !== 'chat.completions' || !canonical) return;
+    if (cacheBypassRequested(ctx.requestHeader('cache-control'))) {
+      ctx.responseHeaders['x-asc-cache'] = 'bypass';
+      return;
+    }
+    const key = responseCacheKey({
+      tenantId: ctx.principal.tenantId,
+      modelAlias: ctx.model,
+      request: { ...canonical },
+      // A policy change (e.g. new redaction rules) may change the answer.
+      options: { policyId: ctx.decision?.policyId ?? '', policyVersion: ctx.decision?.policyVersion ?? 0 },
+    });
+    const cached = await this.options.cache.get(key);
+    if (!cached) {
+      this.keys.set(ctx, { key, ttl: policy.cacheTtlSeconds || DEFAULT_CACHE_TTL_SECONDS });
+      ctx.responseHeaders['x-asc-cache'] = 'miss';
+      return;
+    }
+    ctx.responseHeaders['x-asc-cache'] = 'hit';
+    ctx.eventExtras[CACHE_HIT] = true;
+    ctx.eventExtras.costSavedUsd = cached.usage.costUsd;
+    return { response: cached.response as StepAnswer['response'] };
+  }
+
+  async after(ctx: RequestContext): Promise<void> {
+    const pending = this.keys.get(ctx);
+    if (!pending) return;
+    this.keys.delete(ctx);
+    const d = ctx.deployment;
+    if (ctx.status !== 'ok' || !ctx.response || !d || ctx.response.finishReason === 'error') return;
+    await this.options.cache.set(
+      pending.key,
+      { response: ctx.response, usage: { ...ctx.usage, cachedInputTokens: ctx.usage.cachedInputTokens ?? 0, reasoningTokens: ctx.usage.reasoningTokens ?? 0, costUsd: costUsd(ctx.usage, d.price) }, servedModel: d.upstreamModel, createdAtMs: Date.now() },
+      pending.ttl,
+    );
+  }
+}

@@ -1,0 +1,271 @@
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { ClickHouseHttpStore, insertRequestsIdempotent, migrate, type RequestEventRow } from '@asc/analytics';
+import { eventually, infra, missingInfra, tcpReachable } from '@asc/testing';
+import { ClickHouseSettledSpend, reconcileBudgets } from './budget-reconciler';
+import { RedisBudgetStore } from './redis-budget.adapter';
+import { connectSpendRedis } from './redis-client';
+import { RedisRateLimitStore } from './redis-rate-limit.adapter';
+import { RedisResponseCache } from './redis-response-cache.adapter';
+import { responseCacheKey } from './response-cache-key';
+import { SpendError } from './spend.error';
+import { StreamBudgetGuard } from './stream-budget-guard';
+import { budgetStoreContract, line, rid } from './testing/budget-store.contract';
+import { rateLimitStoreContract } from './testing/rate-limit-store.contract';
+import { answer, responseCacheContract } from './testing/response-cache.contract';
+
+/** A key prefix no other run uses; `drop` deletes every key under it. */
+function testPrefix(): string {
+  return `asc-test-${randomBytes(6).toString('hex')}:`;
+}
+
+async function drop(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+/** Opens one client per "replica" under a shared prefix; `close` drops the keys and quits. */
+async function replicas(n: number): Promise<{ clients: Redis[]; prefix: string; close(): Promise<void> }> {
+  const prefix = testPrefix();
+  const clients = await Promise.all(Array.from({ length: n }, () => connectSpendRedis(infra.redisUrl)));
+  return {
+    clients,
+    prefix,
+    close: async () => {
+      await drop(clients[0], prefix);
+      await Promise.all(clients.map((c) => c.quit()));
+    },
+  };
+}
+
+describe('spend stores on Redis', async () => {
+  const skip = await missingInfra('redis');
+
+  describe('contracts', { skip }, () => {
+    rateLimitStoreContract('redis', async (windowMs) => {
+      const r = await replicas(1);
+      const store = new RedisRateLimitStore(r.clients[0], { keyPrefix: r.prefix, windowMs });
+      return { store, dispose: async () => (await store.close(), await r.close()) };
+    });
+    budgetStoreContract('redis', async ({ leaseMs }) => {
+      const r = await replicas(1);
+      const store = new RedisBudgetStore(r.clients[0], { keyPrefix: r.prefix, leaseMs });
+      return { store, dispose: async () => (await store.close(), await r.close()) };
+    });
+    responseCacheContract('redis', async () => {
+      const r = await replicas(1);
+      const cache = new RedisResponseCache(r.clients[0], { keyPrefix: r.prefix });
+      return { cache, dispose: () => r.close() };
+    });
+  });
+
+  describe('two ingress replicas sharing one Redis', { skip }, () => {
+    it('admit exactly the RPM limit between them', async () => {
+      const r = await replicas(2);
+      try {
+        const stores = r.clients.map((c) => new RedisRateLimitStore(c, { keyPrefix: r.prefix }));
+        const counters = [{ scope: 'tenant' as const, id: 'shared', kind: 'requests' as const, limit: 30 }];
+        const all = await Promise.all(
+          Array.from({ length: 80 }, (_, i) => stores[i % 2].consume({ tenantId: 'shared', counters, tokens: 0, failureMode: 'open' })),
+        );
+        assert.equal(all.filter((d) => d.allowed).length, 30);
+        assert.ok(all.every((d) => !d.degraded));
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('100 concurrent requests on one budget: spend ≤ budget, every settlement counted', async () => {
+      const r = await replicas(2);
+      try {
+        const stores = r.clients.map((c) => new RedisBudgetStore(c, { keyPrefix: r.prefix }));
+        const l = line(1, 'app', 'app-1');
+        // Max cost 0.04 each; actual costs vary below it, as real responses do.
+        const settled = await Promise.all(
+          Array.from({ length: 100 }, async (_, i) => {
+            const store = stores[i % 2];
+            const res = await store.reserve({ tenantId: 't1', requestId: rid(), lines: [l], amountUsd: 0.04, failureMode: 'open' });
+            if (!res.ok) return 0;
+            const cost = 0.01 + (i % 4) * 0.01;
+            await store.settle(res.reservation, cost);
+            return cost;
+          }),
+        );
+        const [s] = await stores[0].status([l]);
+        const total = settled.reduce((a, b) => a + b, 0);
+        assert.ok(settled.filter((c) => c > 0).length >= 25, 'at least budget / max cost served');
+        assert.ok(s.spentUsd <= 1 + 1e-9, `spent ${s.spentUsd} > budget`);
+        assert.ok(Math.abs(s.spentUsd - total) < 1e-9, `counter ${s.spentUsd} ≠ settled ${total}: a settlement was lost`);
+        assert.equal(s.reservedUsd, 0);
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('100 concurrent streams cut at the cap: spend ≤ budget + 100 × one chunk', async () => {
+      const r = await replicas(2);
+      try {
+        const stores = r.clients.map((c) => new RedisBudgetStore(c, { keyPrefix: r.prefix }));
+        const l = line(0.5, 'key', 'key-1');
+        const price = 0.0001; // per output token
+        const chunk = 4; // tokens per streamed chunk = check granularity g
+        const results = await Promise.all(
+          Array.from({ length: 100 }, async (_, i) => {
+            const store = stores[i % 2];
+            // No max_tokens: hold input (0.0002) + 16 tokens, grow as the stream runs.
+            const res = await store.reserve({ tenantId: 't1', requestId: rid(), lines: [l], amountUsd: 0.0002 + 16 * price, failureMode: 'open' });
+            if (!res.ok) return { spent: 0, cut: false };
+            const guard = new StreamBudgetGuard(store, res.reservation, { inputCostUsd: 0.0002, outputUsdPerToken: price, extendTokens: 32 });
+            let tokens = 0;
+            let cut = false;
+            while (tokens < 200) {
+              if (guard.observe(tokens + chunk) === 'cut') {
+                cut = true;
+                break;
+              }
+              tokens += chunk;
+              await guard.idle();
+            }
+            // A cut stream is billed for the chunk it received but did not forward.
+            const spent = guard.spentUsd(cut ? tokens + chunk : tokens);
+            await store.settle(guard.reservation, spent);
+            return { spent, cut };
+          }),
+        );
+        const [s] = await stores[0].status([l]);
+        const total = results.reduce((a, b) => a + b.spent, 0);
+        assert.ok(results.some((x) => x.cut), 'the budget ran out mid-stream');
+        assert.ok(s.spentUsd <= 0.5 + 100 * chunk * price + 1e-9, `spent ${s.spentUsd} beyond the bound`);
+        assert.ok(Math.abs(s.spentUsd - total) < 1e-9, 'every stream metered exactly');
+        assert.equal(s.reservedUsd, 0);
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('cache entries written by one replica serve the other, per tenant only', async () => {
+      const r = await replicas(2);
+      try {
+        const [a, b] = r.clients.map((c) => new RedisResponseCache(c, { keyPrefix: r.prefix }));
+        const request = { messages: [{ role: 'user', content: 'same prompt' }] };
+        await a.set(responseCacheKey({ tenantId: 'ta', modelAlias: 'fast', request }), answer('for ta'), 60);
+        assert.deepEqual(await b.get(responseCacheKey({ tenantId: 'ta', modelAlias: 'fast', request })), answer('for ta'));
+        assert.equal(await b.get(responseCacheKey({ tenantId: 'tb', modelAlias: 'fast', request })), undefined);
+      } finally {
+        await r.close();
+      }
+    });
+  });
+
+  describe('a Redis outage', { skip }, () => {
+    let server: ChildProcess | undefined;
+    let url = '';
+
+    before(async () => {
+      // A private redis-server (never the shared 6379) that the test can kill.
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      url = `redis://127.0.0.1:${port}`;
+      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      await eventually(async () => assert.ok(await tcpReachable(`127.0.0.1:${port}`)), 10_000, 50);
+    });
+    after(() => {
+      server?.kill('SIGKILL');
+    });
+
+    it('fail-open limits per replica, fail-closed refuses, the cache misses; all without waiting', async () => {
+      const redis = await connectSpendRedis(url);
+      const degraded: unknown[] = [];
+      const limits = new RedisRateLimitStore(redis, { keyPrefix: 'o:', onDegraded: (e) => degraded.push(e) });
+      const budgets = new RedisBudgetStore(redis, { keyPrefix: 'o:', onDegraded: (e) => degraded.push(e) });
+      const cache = new RedisResponseCache(redis, { keyPrefix: 'o:' });
+      const counters = [{ scope: 'key' as const, id: 'k', kind: 'requests' as const, limit: 2 }];
+      const l = line(1);
+      try {
+        const key = responseCacheKey({ tenantId: 't1', modelAlias: 'm', request: { q: 1 } });
+        await cache.set(key, answer('cached'), 60);
+        assert.ok(await cache.get(key));
+        const up = await limits.consume({ tenantId: 't1', counters, tokens: 0, failureMode: 'closed' });
+        assert.equal(up.degraded, false);
+
+        server!.kill('SIGKILL');
+        await eventually(() => assert.notEqual(redis.status, 'ready'), 10_000, 20);
+
+        const t0 = Date.now();
+        // fail open: this replica's own counters apply, with the full limit.
+        const open = [];
+        for (let i = 0; i < 3; i++) open.push(await limits.consume({ tenantId: 't1', counters, tokens: 0, failureMode: 'open' }));
+        assert.deepEqual(open.map((d) => [d.allowed, d.degraded]), [[true, true], [true, true], [false, true]]);
+        const held = await budgets.reserve({ tenantId: 't1', requestId: rid(), lines: [l], amountUsd: 0.6, failureMode: 'open' });
+        assert.ok(held.ok && held.degraded && held.reservation.origin === 'local');
+        const over = await budgets.reserve({ tenantId: 't1', requestId: rid(), lines: [l], amountUsd: 0.6, failureMode: 'open' });
+        assert.equal(over.ok, false, 'the local fallback still enforces the budget on this replica');
+        if (held.ok) await budgets.settle(held.reservation, 0.5);
+        // fail closed: refused with a stable code.
+        await assert.rejects(
+          limits.consume({ tenantId: 't1', counters, tokens: 0, failureMode: 'closed' }),
+          (e: unknown) => e instanceof SpendError && e.code === 'spend_store_unavailable',
+        );
+        await assert.rejects(
+          budgets.reserve({ tenantId: 't1', requestId: rid(), lines: [l], amountUsd: 0.1, failureMode: 'closed' }),
+          (e: unknown) => e instanceof SpendError && e.code === 'spend_store_unavailable',
+        );
+        assert.equal(await cache.get(key), undefined, 'an unreachable cache is a miss');
+        await cache.set(key, answer('dropped'), 60);
+        assert.ok(Date.now() - t0 < 5000, 'no request waited for a reconnect');
+        assert.ok(degraded.length >= 5);
+      } finally {
+        await limits.close();
+        await budgets.close();
+        redis.disconnect();
+      }
+    });
+  });
+
+  describe('reconciliation with ClickHouse', { skip: skip ?? (await missingInfra('clickhouse')) }, () => {
+    it('raises a counter that missed spend to the settled spend, never lowers one', async () => {
+      const r = await replicas(1);
+      const analytics = new ClickHouseHttpStore({ url: infra.clickhouseUrl });
+      const database = `asc_test_${randomBytes(4).toString('hex')}`;
+      try {
+        await migrate(analytics, database);
+        const now = Date.now();
+        const row = (i: number, keyId: string, cost: number): RequestEventRow => ({
+          event_id: `e${i}`, request_id: `r${i}`, tenant_id: 't1', app_id: 'a1', key_id: keyId, end_user_id: '', guardrail_actions: '[]', api: 'openai.chat.completions',
+          stream: false, requested_model: 'm', served_model: 'm', provider: 'openai', deployment_id: 'd', region: 'eu',
+          credential_id: 'c', credential_version: 1, policy_id: 'p', policy_version: 1, decision: 'allow', reason_code: '',
+          status: 'ok', http_status: 200, input_tokens: 1, output_tokens: 1, cached_input_tokens: 0, reasoning_tokens: 0,
+          usage_estimated: false, cost_usd: cost, latency_ms: 1, ttft_ms: 0, started_at_ms: now, occurred_at_ms: now,
+        });
+        await insertRequestsIdempotent(analytics, database, [row(1, 'k1', 0.25), row(2, 'k1', 0.5), row(3, 'k2', 2)]);
+        const store = new RedisBudgetStore(r.clients[0], { keyPrefix: r.prefix });
+        const k1 = line(10, 'key', 'k1');
+        const k2 = line(10, 'key', 'k2');
+        // k1's counter lost its spend (e.g. settled on a replica during an outage); k2's counter is ahead of ClickHouse.
+        const res1 = await store.reserve({ tenantId: 't1', requestId: rid(), lines: [k1], amountUsd: 0.1, failureMode: 'closed' });
+        assert.ok(res1.ok);
+        await store.settle(res1.reservation, 0.1);
+        const res2 = await store.reserve({ tenantId: 't1', requestId: rid(), lines: [k2], amountUsd: 3, failureMode: 'closed' });
+        assert.ok(res2.ok);
+        await store.settle(res2.reservation, 3);
+
+        const result = await reconcileBudgets(store, new ClickHouseSettledSpend(analytics, database));
+        assert.equal(result.checked, 2);
+        assert.deepEqual(result.raised.map((x) => x.id), ['k1']);
+        const [s1, s2] = await store.status([k1, k2]);
+        assert.equal(s1.spentUsd, 0.75);
+        assert.equal(s2.spentUsd, 3);
+      } finally {
+        await analytics.command(`DROP DATABASE IF EXISTS ${database}`);
+        await analytics.close();
+        await r.close();
+      }
+    });
+  });
+});

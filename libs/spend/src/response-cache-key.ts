@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import { SpendError } from './spend.error';
+
+/**
+ * Request fields that do not change the answer and so stay out of the key: how it is
+ * delivered (stream, stream_options), who asks for metering (user, metadata) and storage
+ * flags. Everything else — messages, tools, temperature, seed, max tokens, response
+ * format, n… — changes the answer and is part of the key.
+ */
+export const CACHE_NEUTRAL_FIELDS: ReadonlySet<string> = new Set(['stream', 'stream_options', 'user', 'metadata', 'store']);
+
+export interface ResponseCacheKeyInput {
+  tenantId: string;
+  /** The model alias the client asked for (not the deployment: a different deployment of the same alias may answer). */
+  modelAlias: string;
+  /** The canonical request (after inbound translation), as JSON data. */
+  request: Record<string, unknown>;
+  /** Answer-changing options outside the request body (e.g. the policy's redaction version, the routing pin). */
+  options?: Record<string, unknown>;
+}
+
+/**
+ * `<tenant>:<sha256 hex>` over tenant, alias, the canonical request (keys sorted,
+ * neutral fields dropped) and options. The tenant is both hashed and the key's prefix, so
+ * two tenants sending the same prompt never share an entry and an entry reveals nothing
+ * about what another tenant asked.
+ */
+export function responseCacheKey(input: ResponseCacheKeyInput): string {
+  if (!input.tenantId) throw new SpendError('spend_invalid_input', 'tenantId is required');
+  if (!input.modelAlias) throw new SpendError('spend_invalid_input', 'modelAlias is required');
+  const body: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input.request)) if (!CACHE_NEUTRAL_FIELDS.has(k)) body[k] = v;
+  const digest = createHash('sha256')
+    .update(canonicalJson({ t: input.tenantId, m: input.modelAlias, r: body, o: input.options ?? {} }))
+    .digest('hex');
+  return `${encodeURIComponent(input.tenantId)}:${digest}`;
+}
+
+/** JSON with object keys sorted at every depth (undefined members dropped, as JSON.stringify does). */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** True when the client asked to bypass the cache (`Cache-Control: no-cache` or `no-store`). */
+export function cacheBypassRequested(cacheControl: string | undefined): boolean {
+  return !!cacheControl && /(^|,)\s*no-(cache|store)\s*(,|$)/i.test(cacheControl);
+}

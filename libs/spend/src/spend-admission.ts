@@ -1,0 +1,43 @@
+import type { BudgetReservation, BudgetReserveRequest, BudgetState, BudgetStore } from './budget-store.port';
+import type { RateLimitDecision, RateLimitRequest, RateLimitStore } from './rate-limit-store.port';
+
+export type SpendAdmission =
+  | { ok: true; rate: RateLimitDecision; reservation: BudgetReservation | undefined; degraded: boolean }
+  /** Over a rate limit: 429 with Retry-After and the x-ratelimit-* headers (rateLimitHeaders). */
+  | { ok: false; reason: 'rate_limited'; rate: RateLimitDecision }
+  /** The request's maximum cost does not fit a budget: OpenAI 429 insufficient_quota, before any upstream call. */
+  | { ok: false; reason: 'insufficient_quota'; rate: RateLimitDecision; refusedBy: BudgetState };
+
+/**
+ * The rate-limit check and the budget reservation of one request, issued together: with
+ * the Redis stores' auto-pipelining both scripts leave in one write and return in one
+ * round trip. Each is atomic by itself; when one refuses, the other is undone (the hold
+ * released, the token estimate refunded; the request still counts against RPM, as a
+ * refused request does at OpenAI). A fail-closed outage rethrows SpendError after undoing.
+ */
+export async function admitRequest(
+  limits: RateLimitStore,
+  budgets: BudgetStore,
+  rateLimit: RateLimitRequest,
+  budget: BudgetReserveRequest | undefined,
+): Promise<SpendAdmission> {
+  const [rate, reserved] = await Promise.allSettled([
+    limits.consume(rateLimit),
+    budget && budget.lines.length ? budgets.reserve(budget) : Promise.resolve(undefined),
+  ]);
+  const reservation = reserved.status === 'fulfilled' && reserved.value?.ok ? reserved.value.reservation : undefined;
+  const rateOk = rate.status === 'fulfilled' && rate.value.allowed;
+  const budgetOk = reserved.status === 'fulfilled' && (!reserved.value || reserved.value.ok);
+  if (rateOk && budgetOk) {
+    const degraded = rate.value.degraded || (reserved.status === 'fulfilled' && !!reserved.value?.degraded);
+    return { ok: true, rate: rate.value, reservation, degraded };
+  }
+  if (reservation) await budgets.release(reservation);
+  if (rate.status === 'fulfilled' && rate.value.allowed) await limits.correct(rate.value.grant, 0);
+  if (rate.status === 'rejected') throw rate.reason;
+  if (reserved.status === 'rejected') throw reserved.reason;
+  if (!rate.value.allowed) return { ok: false, reason: 'rate_limited', rate: rate.value };
+  const refused = reserved.value;
+  if (!refused || refused.ok) throw new Error('unreachable: budget refused without a refusal');
+  return { ok: false, reason: 'insufficient_quota', rate: rate.value, refusedBy: refused.refusedBy };
+}
