@@ -105,7 +105,8 @@ describe('admin changes are audited', async () => {
     assert.equal((weight.fields.before as { weight: number }).weight, 1);
     assert.equal((weight.fields.after as { weight: number }).weight, 5);
     const policyChange = tenantChanges[5];
-    assert.deepEqual((policyChange.fields.before as { allowedModels: string[] }).allowedModels, ['gpt-4o']);
+    assert.deepEqual((policyChange.fields.before as { document: { allowedModels: string[] } }).document.allowedModels, ['gpt-4o']);
+    assert.deepEqual((policyChange.fields.after as { document: { allowedModels: string[] } }).document.allowedModels, ['gpt-4o', 'claude']);
     assert.equal((tenantChanges[2].fields.after as { key: string }).key, '[redacted]');
 
     const platform = await eventually(async () => {

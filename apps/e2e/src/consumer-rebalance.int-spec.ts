@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, EVENT_GATEWAY_REQUEST_COMPLETED, KafkaEventBus, silentEventBusLogger, type RequestCompletedV1 } from '@asc/events';
 import { freePort } from '@asc/service-kit';
@@ -37,13 +37,15 @@ describe('consumer groups rebalance without loss or duplicates', async () => {
     const procs: NodeProcess[] = [];
     const common = () => ({ ASC_ADMIN_TOKEN: `adm_${run}`, KAFKA_BROKERS: infra.kafkaBrokers.join(','), KAFKA_TOPIC_PREFIX: prefix });
 
+    // Every audit replica signs checkpoints with the deployment's one key.
+    const signingKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const start = async (service: 'metering' | 'audit') => {
       const range = { from: 20_000, to: 32_000 };
       const [http, grpc] = [await freePort('127.0.0.1', range), await freePort('127.0.0.1', range)];
       const env: Record<string, string> =
         service === 'metering'
           ? { METERING_HTTP_PORT: `${http}`, METERING_GRPC_URL: `127.0.0.1:${grpc}`, CLICKHOUSE_URL: infra.clickhouseUrl, CLICKHOUSE_DATABASE: chDatabase, METERING_CONSUMER_GROUP: `metering-${run}` }
-          : { AUDIT_HTTP_PORT: `${http}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}` };
+          : { AUDIT_HTTP_PORT: `${http}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}`, AUDIT_SIGNING_KEY: signingKey };
       const proc = startNodeProcess(`apps/${service}/src/main.js`, { ...common(), ...env });
       procs.push(proc);
       await waitForReady(`http://127.0.0.1:${http}/readyz`, 90_000, proc);
