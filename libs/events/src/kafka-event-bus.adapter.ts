@@ -406,12 +406,13 @@ export class KafkaEventBus implements EventBus {
   }
 
   private async send(batch: readonly OutboundMessage[]): Promise<void> {
-    const byTopic = new Map<string, Array<{ key: string; value: string }>>();
+    const byTopic = new Map<string, Array<{ key: string; value: string; headers?: Record<string, string> }>>();
     for (const m of batch) {
       const topic = this.topicName(m.topic);
       let messages = byTopic.get(topic);
       if (!messages) byTopic.set(topic, (messages = []));
-      messages.push({ key: m.key, value: m.value });
+      // The trace context also as a Kafka header (W3C, as Kafka instrumentations expect); the envelope keeps it too.
+      messages.push(m.traceparent ? { key: m.key, value: m.value, headers: { traceparent: m.traceparent } } : { key: m.key, value: m.value });
     }
     let watchdog: NodeJS.Timeout | undefined;
     try {
