@@ -73,6 +73,8 @@ export interface KafkaEventBusOptions {
      * write to analytics stores raise it to get fewer, larger batches (fewer ClickHouse parts).
      */
     minBytes?: number;
+    /** Largest fetch per partition (kafkajs default 1 MiB ≈ 1 000 request events); raise it for fewer, larger sink writes. */
+    maxBytesPerPartition?: number;
     /**
      * Partitions handled in parallel by one member (default 6, the default partition count):
      * a partition whose batch is being retried does not hold up the others. Order within a
@@ -521,6 +523,8 @@ class KafkaSubscription {
       heartbeatInterval: c.heartbeatIntervalMs ?? 3_000,
       maxWaitTimeInMs: c.maxWaitTimeMs ?? 1_000,
       minBytes: c.minBytes ?? 1,
+      maxBytesPerPartition: c.maxBytesPerPartition ?? 1024 * 1024,
+      maxBytes: Math.max(10 * 1024 * 1024, (c.maxBytesPerPartition ?? 0) * 6),
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;

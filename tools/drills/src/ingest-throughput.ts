@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const store = new ClickHouseHttpStore({ url: clickhouseUrl });
   const options = { brokers, clientId: 'asc-drill', topicPrefix: prefix, logger: silentEventBusLogger, topics: { partitions: 6 } };
   const producer = new KafkaEventBus({ ...options, publisher: { lingerMs: 20, maxBatchSize: 2_000 } });
-  const consumerBus = new KafkaEventBus({ ...options, consumer: { minBytes: 256 * 1024, maxWaitTimeMs: 1_000, maxBatchSize: 5_000 } });
+  const consumerBus = new KafkaEventBus({ ...options, consumer: { minBytes: 256 * 1024, maxWaitTimeMs: 1_000, maxBatchSize: Number(process.env.DRILL_BATCH ?? 5_000), maxBytesPerPartition: Number(process.env.DRILL_FETCH_BYTES ?? 1024 * 1024) } });
   try {
     await migrate(store, db);
     await producer.ensureTopics();
