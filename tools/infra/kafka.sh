@@ -3,6 +3,8 @@
 # The jars come from Maven Central through deploy/kafka/pom.xml; no tarball, no Docker.
 #
 #   tools/infra/kafka.sh start|stop|status|restart|reset
+#   tools/infra/kafka.sh cluster start|stop|status|reset [NODE]   3-broker KRaft cluster on 19092-19094
+#   tools/infra/kafka.sh cluster kill NODE                        SIGKILL one broker (scale-out drills)
 #
 # Env: ASC_KAFKA_VERSION (3.9.1), ASC_CACHE_DIR (~/.cache/asc: jars in kafka-<version>/libs),
 #      ASC_DATA_DIR (<repo>/.asc: data, log and pid in infra/kafka), KAFKA_HEAP_OPTS
@@ -91,7 +93,7 @@ ensure_formatted() {
 # The broker answers a metadata request: proof that it serves clients, not only that the port is open.
 broker_answers() {
   timeout 45 java -Xmx128m "$TOOLS_LOG4J" -cp "$LIBS/*" org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" --list >/dev/null 2>"$DATA/check.err"
+    --bootstrap-server "$KAFKA_HOST:${1:-$KAFKA_PORT}" --list >/dev/null 2>"$DATA/check.err"
 }
 
 is_running() { pid_alive "$PIDFILE" "$MAIN_CLASS"; }
@@ -181,8 +183,101 @@ cmd_reset() {
   rm -rf "$DATA"
 }
 
+
+# --- cluster mode: three KRaft nodes (broker+controller) on 19092-19094 / 19192-19194 -------------
+# Its own data dir ($ASC_INFRA_DIR/kafka-cluster/node-N) and ports: the shared broker on 9092 is
+# never touched. Used by the scale-out drills (tools/drills/kafka-broker-loss.sh).
+CLUSTER_DATA="$ASC_INFRA_DIR/kafka-cluster"
+CLUSTER_NODES=(1 2 3)
+CLUSTER_HEAP="${KAFKA_CLUSTER_HEAP_OPTS:--Xms128m -Xmx384m}"
+node_port() { echo $((19091 + $1)); }
+node_controller_port() { echo $((19191 + $1)); }
+node_dir() { echo "$CLUSTER_DATA/node-$1"; }
+node_pidfile() { echo "$(node_dir "$1")/kafka.pid"; }
+# The main class plus this node's properties file: tells our node's java from any other.
+node_pattern() { echo "$(node_dir "$1")/server.properties"; }
+node_running() { pid_alive "$(node_pidfile "$1")" "$(node_pattern "$1")"; }
+
+cluster_start_node() {
+  local n="$1" dir port cport id t0
+  t0="$(now_s)"
+  dir="$(node_dir "$n")"; port="$(node_port "$n")"; cport="$(node_controller_port "$n")"
+  if node_running "$n"; then info "node $n already running (pid $(cat "$(node_pidfile "$n")"))"; return 0; fi
+  for p in "$port" "$cport"; do
+    port_open "$KAFKA_HOST" "$p" && die "port $KAFKA_HOST:$p is taken by another process ($(port_owner "$p"))" \
+      "stop it, or reset the cluster: tools/infra/kafka.sh cluster reset"
+  done
+  mkdir -p "$dir"
+  sed -e "s|@DATA_DIR@|$dir|g" -e "s|@NODE_ID@|$n|g" -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$cport|g" \
+    "$CONF/cluster.properties" >"$dir/server.properties"
+  if [ ! -f "$CLUSTER_DATA/cluster.id" ]; then
+    java -Xmx128m "$TOOLS_LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1 >"$CLUSTER_DATA/cluster.id"
+  fi
+  id="$(cat "$CLUSTER_DATA/cluster.id")"
+  if [ ! -f "$dir/metadata/meta.properties" ]; then
+    java -Xmx256m "$TOOLS_LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" --ignore-formatted >/dev/null 2>&1 ||
+      die "formatting node $n failed" "tools/infra/kafka.sh cluster reset"
+  fi
+  [ -f "$dir/kafka.log" ] && mv -f "$dir/kafka.log" "$dir/kafka.log.1"
+  # shellcheck disable=SC2086
+  nohup setsid java $CLUSTER_HEAP -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$CONF/log4j.properties" -Dkafka.logs.dir="$dir" \
+    -cp "$LIBS/*" "$MAIN_CLASS" "$dir/server.properties" >"$dir/kafka.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$(node_pidfile "$n")"
+  info "node $n starting on $KAFKA_HOST:$port (pid $!, $(elapsed "$t0"))"
+}
+
+cluster_wait() {
+  local deadline=$((SECONDS + START_TIMEOUT)) n
+  for n in "$@"; do
+    until port_open "$KAFKA_HOST" "$(node_port "$n")" && DATA="$(node_dir "$n")" broker_answers "$(node_port "$n")"; do
+      pid_running "$(node_pidfile "$n")" || { log_tail "$(node_dir "$n")/kafka.log" 40; die "node $n exited during startup" "tools/infra/kafka.sh cluster reset"; }
+      ((SECONDS < deadline)) || die "node $n did not answer within ${START_TIMEOUT}s (log $(node_dir "$n")/kafka.log)" "raise ASC_KAFKA_START_TIMEOUT"
+      sleep 0.5
+    done
+    info "node $n ready on $KAFKA_HOST:$(node_port "$n")"
+  done
+}
+
+cmd_cluster() {
+  local sub="${1:-}" nodes
+  shift || true
+  if [ $# -gt 0 ]; then nodes=("$@"); else nodes=("${CLUSTER_NODES[@]}"); fi
+  for n in "${nodes[@]}"; do case "$n" in 1 | 2 | 3) ;; *) die "cluster nodes are 1, 2 and 3 (got '$n')" ;; esac; done
+  case "$sub" in
+    start)
+      ensure_java
+      ensure_libs
+      mkdir -p "$CLUSTER_DATA"
+      for n in "${nodes[@]}"; do cluster_start_node "$n"; done
+      cluster_wait "${nodes[@]}"
+      ;;
+    stop) for n in "${nodes[@]}"; do stop_pid "$(node_pidfile "$n")" "$(node_pattern "$n")" 60 && info "node $n stopped" || info "node $n not running"; done ;;
+    kill)
+      [ $# -eq 1 ] || die "cluster kill takes one node (1, 2 or 3)"
+      node_running "$1" || die "node $1 is not running"
+      kill -KILL "$(cat "$(node_pidfile "$1")")"
+      info "node $1 killed (SIGKILL)"
+      ;;
+    status)
+      local rc=0
+      for n in "${nodes[@]}"; do
+        if node_running "$n" && port_open "$KAFKA_HOST" "$(node_port "$n")"; then info "node $n running on $KAFKA_HOST:$(node_port "$n")"; else info "node $n stopped"; rc=3; fi
+      done
+      return "$rc"
+      ;;
+    reset)
+      for n in "${CLUSTER_NODES[@]}"; do stop_pid "$(node_pidfile "$n")" "$(node_pattern "$n")" 60 || true; done
+      rm -rf "$CLUSTER_DATA"
+      info "cluster data removed"
+      ;;
+    *) echo "usage: $0 cluster start|stop|status|reset [NODE...] | cluster kill NODE" >&2; exit 2 ;;
+  esac
+}
+
 case "${1:-}" in
   start | stop | restart | reset) take_lock kafka ;;
+  cluster) shift; cmd_cluster "$@"; exit $? ;;
 esac
 case "${1:-}" in
   start) cmd_start ;;

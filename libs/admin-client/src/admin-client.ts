@@ -7,6 +7,18 @@ export interface AdminEndpoints {
   audit: string;
 }
 
+/** One stored version of a tenant's, app's or key's policy document. */
+export interface PolicyVersion {
+  tenantId: string;
+  scope: 'tenant' | 'app' | 'key';
+  scopeId: string;
+  policyId: string;
+  version: number;
+  rolledBackTo: number | null;
+  createdAt: string;
+  document: Record<string, unknown>;
+}
+
 export class AdminApiError extends Error {
   constructor(
     readonly status: number,
@@ -30,6 +42,8 @@ export interface DeploymentInput {
   price: { inputPerMtokUsd: number; outputPerMtokUsd: number; cachedInputPerMtokUsd?: number };
   weight?: number;
   priority?: number;
+  operations?: Array<'chat.completions' | 'embeddings' | 'count_tokens'> | null;
+  timeouts?: { connectMs?: number; ttftMs?: number; idleMs?: number; totalMs?: number } | null;
 }
 
 /**
@@ -54,16 +68,43 @@ export class AdminClient {
     return this.call<{ id: string; tenantId: string; name: string }>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/apps`, { name });
   }
 
-  createApiKey(tenantId: string, input: { appId: string; scopes?: string[]; key?: string }) {
-    return this.call<{ id: string; key: string; displayPrefix: string }>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/keys`, input);
+  createApiKey(tenantId: string, input: { appId: string; scopes?: string[]; key?: string; models?: string[]; operations?: string[]; expiresAt?: string }) {
+    return this.call<{ id: string; key: string; displayPrefix: string; models: string[]; operations: string[]; expiresAt: string | null }>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/keys`, input);
   }
 
   revokeApiKey(tenantId: string, keyId: string) {
     return this.call<{ id: string; status: string }>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/keys/${enc(keyId)}/revoke`, {});
   }
 
-  putPolicy(tenantId: string, input: { allowedModels: string[]; allowedRegions: string[] }) {
-    return this.call<{ tenantId: string; policyId: string; version: number }>('policy', 'PUT', `/admin/v1/tenants/${enc(tenantId)}/policy`, input);
+  /** The tenant's policy document (see libs/policy/src/policy-document.ts); `expectedVersion` guards a concurrent overwrite. */
+  putPolicy(tenantId: string, input: { allowedModels: string[]; allowedRegions: string[]; expectedVersion?: number } & Record<string, unknown>) {
+    return this.call<PolicyVersion>('policy', 'PUT', `/admin/v1/tenants/${enc(tenantId)}/policy`, input);
+  }
+
+  /** Narrows the tenant's policy for one app (every field optional; never widens). */
+  putAppPolicy(tenantId: string, appId: string, input: Record<string, unknown>) {
+    return this.call<PolicyVersion>('policy', 'PUT', `/admin/v1/tenants/${enc(tenantId)}/apps/${enc(appId)}/policy`, input);
+  }
+
+  /** Narrows the app's policy for one key (every field optional; never widens). */
+  putKeyPolicy(tenantId: string, keyId: string, input: Record<string, unknown>) {
+    return this.call<PolicyVersion>('policy', 'PUT', `/admin/v1/tenants/${enc(tenantId)}/keys/${enc(keyId)}/policy`, input);
+  }
+
+  policyVersions(tenantId: string) {
+    return this.call<{ tenantId: string; versions: PolicyVersion[] }>('policy', 'GET', `/admin/v1/tenants/${enc(tenantId)}/policy/versions`);
+  }
+
+  policyDiff(tenantId: string, from: number, to: number) {
+    return this.call<{ from: PolicyVersion; to: PolicyVersion; changes: Array<{ path: string; from?: unknown; to?: unknown }> }>(
+      'policy',
+      'GET',
+      `/admin/v1/tenants/${enc(tenantId)}/policy/diff?from=${from}&to=${to}`,
+    );
+  }
+
+  rollbackPolicy(tenantId: string, version: number) {
+    return this.call<PolicyVersion>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/policy/versions/${version}/rollback`, {});
   }
 
   createCredential(input: { name: string; provider: string; secret: string; tenantId?: string | null }) {
@@ -76,6 +117,18 @@ export class AdminClient {
 
   createDeployment(input: DeploymentInput) {
     return this.call<{ id: string } & DeploymentInput>('routing', 'POST', '/admin/v1/deployments', input);
+  }
+
+  /** Changes weights, priority, price, operations, timeouts or enabled: traffic shifts without a restart. */
+  updateDeployment(id: string, patch: Partial<Pick<DeploymentInput, 'weight' | 'priority' | 'operations' | 'timeouts'>> & { enabled?: boolean }) {
+    return this.call<{ id: string } & DeploymentInput>('routing', 'PATCH', `/admin/v1/deployments/${enc(id)}`, patch);
+  }
+
+  /** Outlier ejection per deployment, as one ingress replica sees it. */
+  deploymentHealth(ingressUrl: string) {
+    return fetch(`${ingressUrl}/admin/v1/deployments/health`, { headers: { authorization: `Bearer ${this.token}` } }).then(
+      async (r) => (await r.json()) as { data: Array<{ deploymentId: string; state: string; ejections: number }>; draining: boolean },
+    );
   }
 
   listDeployments(tenantId?: string) {
@@ -111,6 +164,15 @@ export class AdminClient {
       'metering',
       'GET',
       `/admin/v1/requests/${enc(requestId)}/timeline?tenantId=${enc(tenantId)}`,
+    );
+  }
+
+  /** Usage grouped by tenant, app, key or end user (each row names its group: app_id, key_id, end_user_id, tenant_id). */
+  usageBy(tenantId: string, groupBy: 'tenant' | 'app' | 'key' | 'end_user', fromMs = 0) {
+    return this.call<{ tenantId: string; groupBy: string; rows: Array<Record<string, string | number>> }>(
+      'metering',
+      'GET',
+      `/admin/v1/tenants/${enc(tenantId)}/usage?fromMs=${fromMs}&groupBy=${groupBy}`,
     );
   }
 

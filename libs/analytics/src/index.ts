@@ -40,8 +40,12 @@ export {
 export {
   insertRequestsIdempotent,
   requestRow,
+  usageBy,
   usageByModel,
+  USAGE_DIMENSIONS,
+  type DimensionUsage,
   type IdempotentInsertResult,
+  type UsageDimension,
   type ModelUsage,
   type RequestEventRow,
   type RequestRecord,

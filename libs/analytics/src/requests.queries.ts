@@ -10,6 +10,8 @@ export interface RequestEventRow {
   tenant_id: string;
   app_id: string;
   key_id: string;
+  /** The tenant's end user ('' when the request named none). */
+  end_user_id: string;
   api: string;
   stream: boolean | number;
   requested_model: string;
@@ -32,13 +34,22 @@ export interface RequestEventRow {
   reasoning_tokens: number;
   /** True/1 when a token count is the gateway's estimate rather than the provider's report. */
   usage_estimated: boolean | number;
+  fallback_count?: number;
+  /** JSON array of the attempts: [{deploymentId, provider, region, status, reasonCode, latencyMs}]. */
+  attempts?: string;
   cost_usd: number;
   latency_ms: number;
   ttft_ms: number;
   started_at_ms: number;
   occurred_at_ms: number;
+  /** The routing configuration version the request was routed under (migration 7); 0 when unknown. */
+  routing_version?: number;
   /** W3C trace id of the request ('' when none). Optional for writers older than migration 6. */
   trace_id?: string;
+  /** JSON array of {detector, action, count}: what each guardrail did (never the matched text). */
+  guardrail_actions: string;
+  /** Guardrail actions that redacted or blocked (the rollups sum it; migration 6). */
+  guardrail_action_count?: number;
 }
 
 /** A stored row, numbers normalised (UInt64 columns arrive as strings: see the port). */
@@ -61,7 +72,8 @@ export interface ModelUsage {
 
 const STRING_FIELDS = [
   'event_id', 'request_id', 'tenant_id', 'app_id', 'key_id', 'api', 'requested_model', 'served_model', 'provider',
-  'deployment_id', 'region', 'credential_id', 'policy_id', 'decision', 'reason_code', 'status',
+  'deployment_id', 'region', 'credential_id', 'policy_id', 'decision', 'reason_code', 'status', 'end_user_id',
+  'guardrail_actions',
 ] as const;
 const UINT_FIELDS: ReadonlyArray<readonly [keyof RequestEventRow, number]> = [
   ['credential_version', 2 ** 32 - 1],
@@ -78,7 +90,7 @@ const UINT_FIELDS: ReadonlyArray<readonly [keyof RequestEventRow, number]> = [
 ];
 /** UInt8 columns written as 0/1 (18.16 has no Bool). */
 const FLAG_FIELDS = ['stream', 'usage_estimated'] as const;
-const UINT64_FIELDS = ['policy_version', 'started_at_ms', 'occurred_at_ms', 'inserted_at_ms'] as const;
+const UINT64_FIELDS = ['policy_version', 'started_at_ms', 'occurred_at_ms', 'inserted_at_ms', 'routing_version'] as const;
 
 /** Refuses a row the columns cannot hold exactly (18.16 would wrap a negative into a UInt silently). */
 function checkRow(row: RequestEventRow, index: number): void {
@@ -92,6 +104,10 @@ function checkRow(row: RequestEventRow, index: number): void {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
       throw new AnalyticsError('analytics_invalid_row', `${where()}: ${f} must be an integer in [0, ${max}]`);
     }
+  }
+  const rv = row.routing_version;
+  if (rv !== undefined && (typeof rv !== 'number' || !Number.isSafeInteger(rv) || rv < 0)) {
+    throw new AnalyticsError('analytics_invalid_row', `${where()}: routing_version must be an integer in [0, ${Number.MAX_SAFE_INTEGER}]`);
   }
   if (typeof row.cost_usd !== 'number' || !Number.isFinite(row.cost_usd) || row.cost_usd < 0) {
     throw new AnalyticsError('analytics_invalid_row', `${where()}: cost_usd must be a finite number >= 0`);
@@ -161,7 +177,7 @@ export async function insertRequestsIdempotent(
   const insertedAt = Date.now();
   const fresh = candidates
     .filter((r) => !present.has(r.event_id))
-    .map((r) => ({ ...r, stream: r.stream ? 1 : 0, usage_estimated: r.usage_estimated ? 1 : 0, inserted_at_ms: insertedAt }));
+    .map((r) => ({ ...r, stream: r.stream ? 1 : 0, usage_estimated: r.usage_estimated ? 1 : 0, routing_version: r.routing_version ?? 0, inserted_at_ms: insertedAt }));
   await store.insert(`${database}.${REQUESTS_TABLE}`, fresh);
   return { inserted: fresh.length, skipped: rows.length - fresh.length };
 }
@@ -198,6 +214,66 @@ export async function usageByModel(
     ORDER BY cost DESC, model ASC`);
   return rows.map((r) => ({
     served_model: r.model,
+    requests: Number(r.n),
+    input_tokens: Number(r.inp),
+    output_tokens: Number(r.outp),
+    reasoning_tokens: Number(r.reas),
+    cost_usd: Number(r.cost),
+  }));
+}
+
+/** The dimensions usage can be grouped by, and the column each reads. */
+export const USAGE_DIMENSIONS = {
+  tenant: 'tenant_id',
+  app: 'app_id',
+  key: 'key_id',
+  end_user: 'end_user_id',
+  model: 'served_model',
+} as const;
+export type UsageDimension = keyof typeof USAGE_DIMENSIONS;
+
+export interface DimensionUsage {
+  /** The value of the grouped column ('' = requests without one, e.g. no end user). */
+  key: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_usd: number;
+}
+
+/**
+ * Usage of one tenant in [fromMs, toMs) grouped by tenant, app, key, end user or served
+ * model, most expensive first (at most `limit` groups). Exact under duplicate delivery (FINAL).
+ */
+export async function usageBy(
+  store: AnalyticsStore,
+  database: string,
+  tenantId: string,
+  dimension: UsageDimension,
+  fromMs: number,
+  toMs: number,
+  limit = 1000,
+): Promise<DimensionUsage[]> {
+  checkTenant(tenantId);
+  checkMs(fromMs, 'fromMs');
+  checkMs(toMs, 'toMs');
+  const column = USAGE_DIMENSIONS[dimension];
+  if (!column) throw new AnalyticsError('analytics_invalid_literal', `cannot group usage by ${String(dimension)}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new AnalyticsError('analytics_invalid_literal', 'limit must be 1..100000');
+  if (toMs <= fromMs) return [];
+  const rows = await store.query<{ k: string; n: string; inp: string; outp: string; reas: string; cost: number }>(chSql`
+    SELECT ${ident(column)} AS k, count() AS n, sum(input_tokens) AS inp, sum(output_tokens) AS outp,
+      sum(reasoning_tokens) AS reas, sum(cost_usd) AS cost
+    FROM ${ident(database, REQUESTS_TABLE)} FINAL
+    WHERE tenant_id = ${tenantId}
+      AND day >= toDate(${utcDay(fromMs)}) AND day <= toDate(${utcDay(toMs - 1)})
+      AND occurred_at_ms >= ${fromMs} AND occurred_at_ms < ${toMs}
+    GROUP BY ${ident(column)}
+    ORDER BY cost DESC, k ASC
+    LIMIT ${limit}`);
+  return rows.map((r) => ({
+    key: r.k,
     requests: Number(r.n),
     input_tokens: Number(r.inp),
     output_tokens: Number(r.outp),

@@ -108,6 +108,9 @@ export function utcDayOfMsSql(column: string): string {
  * Tokens are UInt32 per request (their sums are UInt64); epoch ms and policy_version UInt64.
  * Migration 2 adds reasoning_tokens UInt32 (a subset of output_tokens, 0 if the provider
  * reported none) and usage_estimated UInt8 (1 when a token count is the gateway's estimate).
+ * Migration 4 adds end_user_id String (the tenant's end user, '' when none was given) and
+ * guardrail_actions String: a JSON array of {detector, action, count} — what each guardrail
+ * did, never the matched text ('[]' or '' when none acted).
  */
 export const migrations: readonly Migration[] = [
   {
@@ -161,8 +164,28 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
     ],
   },
   {
+    // Every upstream attempt of a request (deployment, status, reason, latency) as JSON, and the
+    // number of fallbacks (attempts after the first), so analysts chart fallbacks per provider.
+    version: 3,
+    name: 'requests_attempts_fallback_count',
+    up: () => [
+      addColumn(REQUESTS_TABLE, 'fallback_count', 'UInt32', 'usage_estimated'),
+      addColumn(REQUESTS_TABLE, 'attempts', 'String', 'fallback_count'),
+    ],
+  },
+  {
+    // Rows stored before this migration read '' for both: no end user was recorded and no
+    // guardrail acted (there were none).
+    version: 4,
+    name: 'requests_end_user_guardrail_actions',
+    up: () => [
+      addColumn(REQUESTS_TABLE, 'end_user_id', 'String', 'key_id'),
+      addColumn(REQUESTS_TABLE, 'guardrail_actions', 'String'),
+    ],
+  },
+  {
     // Issue 12: the trace id of each request, and hourly rollups for analysts and dashboards.
-    // fallback_count / cache_hit / guardrail_actions are the columns the runner, the cache and
+    // fallback_count / cache_hit / guardrail_action_count are the columns the runner, the cache and
     // the guardrails fill (0 until they do); added here, idempotently, so the rollup can read
     // them whichever migration adds them first (same names and types).
     version: 6,
@@ -171,7 +194,7 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
       addColumn(REQUESTS_TABLE, 'trace_id', 'String'),
       addColumn(REQUESTS_TABLE, 'fallback_count', 'UInt32'),
       addColumn(REQUESTS_TABLE, 'cache_hit', 'UInt8'),
-      addColumn(REQUESTS_TABLE, 'guardrail_actions', 'UInt32'),
+      addColumn(REQUESTS_TABLE, 'guardrail_action_count', 'UInt32'),
       `CREATE TABLE IF NOT EXISTS ${ident(database, ROLLUP_HOURLY_TABLE)} (
   tenant_id String,
   hour_ms UInt64,
@@ -212,12 +235,19 @@ SELECT
   sumState(cost_usd) AS cost_usd_sum,
   sumState(toUInt64(fallback_count)) AS fallbacks_sum,
   sumState(toUInt64(cache_hit)) AS cache_hits_n,
-  sumState(toUInt64(guardrail_actions)) AS guardrail_actions_sum,
+  sumState(toUInt64(guardrail_action_count)) AS guardrail_actions_sum,
   quantilesIfState(0.5, 0.9, 0.99)(ttft_ms, toUInt8(ttft_ms > 0)) AS ttft_q,
   quantilesState(0.5, 0.9, 0.99)(latency_ms) AS latency_q
 FROM ${ident(database, REQUESTS_TABLE)}
 GROUP BY tenant_id, hour_ms, app_id, served_model, provider, status, reason_code, rollup_day`,
     ],
+  },
+  {
+    // The routing configuration version a request was routed under (issue 11); rows stored
+    // before read 0, "unknown", as the event field's default.
+    version: 7,
+    name: 'requests_routing_version',
+    up: () => [addColumn(REQUESTS_TABLE, 'routing_version', 'UInt64', 'policy_version')],
   },
 ];
 

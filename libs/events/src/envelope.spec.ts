@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createEvent, parseEvent, serializeEvent } from './envelope';
 import { EventBusError } from './event-bus.error';
-import { ALL_TOPICS, EVENT_CONTROL_CONFIG_CHANGED, EVENT_GATEWAY_REQUEST_COMPLETED, TOPIC_CONTROL_CONFIG_V1, TOPIC_GATEWAY_REQUEST_V1, topicOf } from './event-map';
+import { ALL_TOPICS, EVENT_CONTROL_CONFIG_CHANGED, EVENT_GATEWAY_REQUEST_COMPLETED, TOPIC_ADMIN_CHANGE_V1, TOPIC_CONTROL_CONFIG_V1, TOPIC_GATEWAY_REQUEST_V1, topicOf } from './event-map';
 import { requestCompleted } from './request-completed.fixture';
 import { uuidv7, uuidv7Time } from './uuidv7.util';
 
@@ -14,7 +14,7 @@ const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 describe('event map', () => {
   it('maps the request event to its versioned topic', () => {
     assert.equal(topicOf(TYPE), 'asc.gateway.request.v1');
-    assert.deepEqual(ALL_TOPICS, [TOPIC_GATEWAY_REQUEST_V1, TOPIC_CONTROL_CONFIG_V1]);
+    assert.deepEqual(ALL_TOPICS, [TOPIC_GATEWAY_REQUEST_V1, TOPIC_CONTROL_CONFIG_V1, TOPIC_ADMIN_CHANGE_V1]);
     assert.equal(topicOf(EVENT_CONTROL_CONFIG_CHANGED), TOPIC_CONTROL_CONFIG_V1);
   });
 });
@@ -159,6 +159,25 @@ describe('serializeEvent / parseEvent', () => {
     assert.ok(parsed.ok && parsed.event.type === TYPE);
     assert.equal(parsed.event.data.reasoningTokens, 32);
     assert.equal(parsed.event.data.usageEstimated, true);
+  });
+
+  it('reads a payload without endUserId/guardrails as no end user and no findings, and carries them when set', () => {
+    const json = JSON.parse(serializeEvent(createEvent(TYPE, ctx, requestCompleted()))) as { data: Record<string, unknown> };
+    delete json.data.endUserId;
+    delete json.data.guardrails;
+    const parsed = parseEvent(JSON.stringify(json));
+    assert.ok(parsed.ok && parsed.event.type === TYPE);
+    assert.equal(parsed.event.data.endUserId, '');
+    assert.deepEqual(parsed.event.data.guardrails, []);
+    const guardrails = [{ detector: 'us_ssn', action: 'redact' as const, count: 2 }];
+    const set = parseEvent(serializeEvent(createEvent(TYPE, ctx, requestCompleted({ endUserId: 'user-42', guardrails }))));
+    assert.ok(set.ok && set.event.type === TYPE);
+    assert.equal(set.event.data.endUserId, 'user-42');
+    assert.deepEqual(set.event.data.guardrails, guardrails);
+    for (const bad of [{ guardrails: [{ detector: 'email', action: 'mask', count: 1 }] }, { guardrails: [{ detector: '', action: 'allow', count: 1 }] }, { endUserId: 5 }]) {
+      const result = parseEvent(JSON.stringify({ ...json, data: { ...json.data, ...bad } }));
+      assert.equal(result.ok, false, JSON.stringify(bad));
+    }
   });
 
   it('refuses a reasoningTokens or usageEstimated of the wrong kind', () => {

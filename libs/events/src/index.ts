@@ -1,21 +1,27 @@
 export {
   ALL_TENANTS,
   ALL_TOPICS,
+  EVENT_ADMIN_CHANGE_RECORDED,
   EVENT_CONTROL_CONFIG_CHANGED,
   EVENT_GATEWAY_REQUEST_COMPLETED,
+  TOPIC_ADMIN_CHANGE_V1,
   TOPIC_CONTROL_CONFIG_V1,
   TOPIC_GATEWAY_REQUEST_V1,
   eventCatalog,
   isEventTopic,
   isEventType,
   topicOf,
+  type AdminChangeRecordedV1,
+  type AdminChangeValue,
   type ConfigChangedV1,
   type EventMap,
   type EventTopic,
   type EventType,
   type EventTypeOnTopic,
   type EventVersion,
+  type GuardrailFindingV1,
   type RequestCompletedV1,
+  type RequestAttemptV1,
 } from './event-map';
 export {
   createEvent,
@@ -50,6 +56,8 @@ export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.a
 export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adapter';
 export { uuidv7 } from './uuidv7.util';
 export { CONFIG_CHANGE_PUBLISHER, publishConfigChange } from './config-change';
+export { ADMIN_ACTOR_OPERATOR, publishAdminChange, redactSecrets } from './admin-change';
+export type { AdminChange } from './admin-change';
 export { CONFIG_LISTENER_GROUP_PREFIX, configListenerGroup, instanceSlot, listenToConfigChanges } from './config-change-listener';
 export {
   TOPIC_DEAD_LETTER_V1,

@@ -13,7 +13,7 @@ export type RoutableModel = routingV1.RoutableModel;
  * routing and secrets services; data-plane tests can run on a fake of this port.
  */
 export interface ControlPlane {
-  /** Resolves a key digest; undefined when the key is unknown, revoked or its tenant disabled. */
+  /** Resolves a key digest; undefined when the key is unknown, revoked or its tenant disabled; an expired key resolves to a principal whose expiresAtMs has passed (refused with that instant). */
   authenticate(keyHash: string): Promise<Principal | undefined>;
   decide(principal: Principal, model: string, operation: string): Promise<PolicyDecision>;
   plan(principal: Principal, model: string, allowedRegions: string[], operation: string): Promise<RoutePlan>;

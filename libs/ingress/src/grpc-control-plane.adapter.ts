@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { policyV1, routingV1, secretsV1 } from '@asc/contracts';
 import { ALL_TENANTS, ConfigChangedV1 } from '@asc/events';
@@ -23,7 +24,11 @@ export interface GrpcControlPlaneOptions {
  * with the tenant id (or is the key digest itself), so no entry can answer for another
  * tenant.
  */
+/** Stands for a key that policy says expired; the runner refuses it before using any field. */
+const EXPIRED_PRINCIPAL: Principal = { tenantId: '', appId: '', keyId: '', scopes: [], modelScopes: [], operationScopes: [], expiresAtMs: 0 };
+
 export class GrpcControlPlane implements ControlPlane {
+  private readonly logger = new Logger('ControlPlane');
   private readonly policy: GrpcClientHandle<typeof policyV1.PolicyServiceService>;
   private readonly routing: GrpcClientHandle<typeof routingV1.RoutingServiceService>;
   private readonly secrets: GrpcClientHandle<typeof secretsV1.SecretsServiceService>;
@@ -39,10 +44,12 @@ export class GrpcControlPlane implements ControlPlane {
     this.routing = createGrpcClient(routingV1.RoutingServiceService, options.routingTarget, defaults);
     this.secrets = createGrpcClient(secretsV1.SecretsServiceService, options.secretsTarget, defaults);
     const { cacheTtlMs, maxEntries, staleIfErrorMs } = options;
-    this.principals = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
-    this.decisions = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
-    this.plans = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
-    this.models = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
+    // Only an unreachable control plane is answered from the last good config; any other error is real.
+    const transient = (err: unknown) => err instanceof IngressError && err.code === 'control_plane_unavailable';
+    this.principals = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
+    this.decisions = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
+    this.plans = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
+    this.models = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
     // A lease is reused until shortly before it expires, never past it.
     this.leases = new TtlCache(Number.MAX_SAFE_INTEGER, maxEntries, 0);
   }
@@ -51,7 +58,10 @@ export class GrpcControlPlane implements ControlPlane {
     return this.principals.getOrLoad(keyHash, () =>
       this.call(async () => {
         const res = await this.policy.client.authenticateKey({ keyHash });
-        return res.found ? res.principal : undefined;
+        if (res.found) return res.principal;
+        // An expired key answers with when it expired: the runner refuses it with that instant.
+        if (res.reason === 'expired' && res.expiredAtMs) return { ...EXPIRED_PRINCIPAL, expiresAtMs: res.expiredAtMs };
+        return undefined;
       }, 'policy'),
     );
   }
@@ -119,15 +129,27 @@ export class GrpcControlPlane implements ControlPlane {
     this.secrets.close();
   }
 
+  /**
+   * Maps a control-plane failure: unreachable or too slow (UNAVAILABLE, DEADLINE_EXCEEDED,
+   * RESOURCE_EXHAUSTED) is a 503 that the caches may answer from stale config; anything else
+   * (INVALID_ARGUMENT, PERMISSION_DENIED, INTERNAL…) is a bug or a misconfiguration: logged
+   * with its code, answered 500, never hidden behind stale config.
+   */
   private async call<T>(fn: () => Promise<T>, service: string): Promise<T> {
     try {
       return await fn();
     } catch (err) {
+      const code = err instanceof GrpcCallError ? err.grpcCode : undefined;
       // secrets answers NOT_FOUND for a credential this tenant may not use (or that is gone).
-      if (service === 'secrets' && err instanceof GrpcCallError && err.grpcCode === status.NOT_FOUND) {
+      if (service === 'secrets' && code === status.NOT_FOUND) {
         throw new IngressError('credential_unavailable', 'the credential for this deployment is not available', 502);
       }
-      throw new IngressError('control_plane_unavailable', `the ${service} service is unavailable`, 503);
+      if (code === undefined || code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED || code === status.RESOURCE_EXHAUSTED) {
+        this.logger.warn(`${service} unreachable: ${code === undefined ? (err as Error).message : status[code]}`);
+        throw new IngressError('control_plane_unavailable', `the ${service} service is unavailable`, 503);
+      }
+      this.logger.error(`${service} refused a call with ${status[code] ?? code}: ${(err as Error).message}`);
+      throw new IngressError('control_plane_error', `the gateway could not get an answer from the ${service} service`, 500);
     }
   }
 }

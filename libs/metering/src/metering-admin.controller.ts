@@ -1,15 +1,19 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
-import { AnalyticsStore, queryRollups, requestRow, ROLLUP_DIMENSIONS, usageByModel, type RollupRow } from '@asc/analytics';
+import { AnalyticsStore, queryRollups, requestRow, ROLLUP_DIMENSIONS, USAGE_DIMENSIONS, usageBy, usageByModel, UsageDimension, type RollupRow } from '@asc/analytics';
 import { AdminGuard } from '@asc/service-kit';
 import { DomainError } from '@asc/tenancy';
 import { ANALYTICS_STORE, METERING_DATABASE } from './metering.tokens';
 import { buildTimeline, type RequestTimeline } from './request-timeline';
 
-const window = z.object({
-  fromMs: z.coerce.number().int().nonnegative().default(0),
-  toMs: z.coerce.number().int().nonnegative().optional(),
-});
+const window = z
+  .object({
+    fromMs: z.coerce.number().int().nonnegative().default(0),
+    toMs: z.coerce.number().int().nonnegative().optional(),
+    /** model (default, the original shape) | tenant | app | key | end_user. */
+    groupBy: z.enum(Object.keys(USAGE_DIMENSIONS) as [UsageDimension, ...UsageDimension[]]).default('model'),
+  })
+  .strict();
 
 const analyticsQuery = z.object({
   fromMs: z.coerce.number().int().nonnegative().default(0),
@@ -60,8 +64,13 @@ export class MeteringAdminController {
 
   @Get('usage')
   async usage(@Param('tenantId') tenantId: string, @Query() query: unknown) {
-    const { fromMs, toMs } = window.parse(query ?? {});
-    return { tenantId, rows: await usageByModel(this.store, this.database, tenantId, fromMs, toMs ?? Date.now() + 60_000) };
+    const { fromMs, toMs, groupBy } = window.parse(query ?? {});
+    const to = toMs ?? Date.now() + 60_000;
+    if (groupBy === 'model') return { tenantId, groupBy, rows: await usageByModel(this.store, this.database, tenantId, fromMs, to) };
+    // Each row names its group under the column it came from (app_id, key_id, end_user_id, tenant_id).
+    const column = USAGE_DIMENSIONS[groupBy];
+    const rows = await usageBy(this.store, this.database, tenantId, groupBy, fromMs, to);
+    return { tenantId, groupBy, rows: rows.map(({ key, ...usage }) => ({ [column]: key, ...usage })) };
   }
 
   /** The tenant-scoped view of the rollups. */

@@ -51,6 +51,8 @@ function fromOlderIngress(requestId: string) {
   const json = JSON.parse(serializeEvent(event({ requestId }))) as { data: Record<string, unknown> };
   delete json.data.reasoningTokens;
   delete json.data.usageEstimated;
+  delete json.data.endUserId;
+  delete json.data.guardrails;
   const parsed = parseEvent(JSON.stringify(json));
   assert.ok(parsed.ok && parsed.event.type === EVENT_GATEWAY_REQUEST_COMPLETED);
   return parsed.event;
@@ -65,10 +67,22 @@ describe('toRequestRow', () => {
     assert.equal(row.latency_ms, 1235);
   });
 
-  it('maps an event from an older ingress to 0 / not estimated', () => {
+  it('maps an event from an older ingress to 0 / not estimated / no end user / no guardrail action', () => {
     const row = toRequestRow(fromOlderIngress('req_old'));
     assert.equal(row.reasoning_tokens, 0);
     assert.equal(row.usage_estimated, 0);
+    assert.equal(row.end_user_id, '');
+    assert.equal(row.guardrail_actions, '[]');
+  });
+
+  it('maps the end user and the guardrail findings (detector, action, count) as JSON', () => {
+    const guardrails = [
+      { detector: 'email', action: 'redact' as const, count: 2 },
+      { detector: 'prompt_injection', action: 'block' as const, count: 1 },
+    ];
+    const row = toRequestRow(event({ endUserId: 'user-7', guardrails }));
+    assert.equal(row.end_user_id, 'user-7');
+    assert.deepEqual(JSON.parse(row.guardrail_actions), guardrails);
   });
 });
 
@@ -87,13 +101,15 @@ describe('recordRequestEvents (chdb)', () => {
   });
 
   it('stores the new fields, and defaults for an older event, once per event id', async () => {
-    const fresh = event({ requestId: 'req_new', reasoningTokens: 640, usageEstimated: true });
+    const fresh = event({ requestId: 'req_new', reasoningTokens: 640, usageEstimated: true, endUserId: 'u-1', guardrails: [{ detector: 'iban', action: 'redact', count: 1 }] });
     const old = fromOlderIngress('req_old');
     await recordRequestEvents(store, 'asc', [fresh, old]);
     await recordRequestEvents(store, 'asc', [fresh]); // redelivered
     const got = await requestRow(store, 'asc', TENANT, 'req_new');
     assert.equal(got?.reasoning_tokens, 640);
     assert.equal(got?.usage_estimated, 1);
+    assert.equal(got?.end_user_id, 'u-1');
+    assert.deepEqual(JSON.parse(String(got?.guardrail_actions)), [{ detector: 'iban', action: 'redact', count: 1 }]);
     const gotOld = await requestRow(store, 'asc', TENANT, 'req_old');
     assert.equal(gotOld?.reasoning_tokens, 0);
     assert.equal(gotOld?.usage_estimated, 0);

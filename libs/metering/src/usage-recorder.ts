@@ -12,6 +12,7 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     tenant_id: event.tenantId,
     app_id: d.appId,
     key_id: d.keyId,
+    end_user_id: d.endUserId ?? '',
     api: d.api,
     stream: d.stream ? 1 : 0,
     requested_model: d.requestedModel,
@@ -33,14 +34,18 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     // Parsing fills both for an event from an older ingress; `??` covers a hand-built one.
     reasoning_tokens: d.reasoningTokens ?? 0,
     usage_estimated: d.usageEstimated ? 1 : 0,
+    fallback_count: d.fallbackCount ?? 0,
+    attempts: JSON.stringify(d.attempts ?? []),
     cost_usd: d.costUsd,
     latency_ms: Math.round(d.latencyMs),
     ttft_ms: Math.round(d.ttftMs),
     started_at_ms: d.startedAtMs,
     occurred_at_ms: Date.parse(event.time) || d.startedAtMs,
+    routing_version: d.routingVersion ?? 0,
     trace_id: d.traceId ?? '',
-    // Lead: when the runner/cache/guardrail fields land on the event, map them here:
-    // fallback_count: d.fallbackCount, cache_hit: d.cacheHit ? 1 : 0, guardrail_actions: sum of d.guardrails[].count.
+    // Detector, action and count only: the event never carries matched text.
+    guardrail_actions: JSON.stringify(d.guardrails ?? []),
+    guardrail_action_count: (d.guardrails ?? []).reduce((n, g) => n + (g.action === 'allow' ? 0 : g.count), 0),
   };
 }
 

@@ -1,6 +1,14 @@
+export { allows, decideWith, denyResponse, effectivePolicy, intersectAllowlists, minCap } from './effective-policy';
+export type { EffectiveGuardrails, EffectivePolicy, KeyScopes } from './effective-policy';
+export { diffPolicyDocuments } from './policy-diff';
+export type { PolicyChange } from './policy-diff';
+export { appPolicyDocument, BUILTIN_DETECTORS, keyPolicyDocument, tenantPolicyDocument } from './policy-document';
+export type { NarrowingPolicyDocument, PolicyScope, TenantPolicyDocument } from './policy-document';
 export { loadPolicyConfig, policyConfigShape } from './policy.config';
 export type { PolicyConfig } from './policy.config';
 export { PolicyError } from './policy.error';
+export { PolicyVersionsService } from './policy-versions.service';
+export type { PolicyVersionView } from './policy-versions.service';
 export { startPolicyService } from './start-policy';
 export type { RunningPolicyService } from './start-policy';
 export { TenancyService } from './tenancy.service';

@@ -5,7 +5,8 @@ import { databaseProbe } from '@asc/db';
 import { ServiceKitModule } from '@asc/service-kit';
 import { PolicyAdminController } from './policy-admin.controller';
 import { PolicyGrpcController } from './policy-grpc.controller';
-import { POLICY_DATA_SOURCE, TenancyService } from './tenancy.service';
+import { POLICY_DATA_SOURCE, PolicyVersionsService } from './policy-versions.service';
+import { TenancyService } from './tenancy.service';
 
 @Module({})
 export class PolicyModule {
@@ -31,8 +32,9 @@ export class PolicyModule {
         { provide: CONFIG_CHANGE_PUBLISHER, useValue: options.events ?? null },
         { provide: POLICY_DATA_SOURCE, useValue: options.dataSource },
         TenancyService,
+        PolicyVersionsService,
       ],
-      exports: [TenancyService],
+      exports: [TenancyService, PolicyVersionsService],
     };
   }
 }

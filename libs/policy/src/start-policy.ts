@@ -5,15 +5,18 @@ import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService } from '@asc/service-kit';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AppEntity } from './entities/app.entity';
-import { TenantPolicyEntity } from './entities/tenant-policy.entity';
+import { PolicyVersionEntity } from './entities/policy-version.entity';
 import { TenantEntity } from './entities/tenant.entity';
 import { InitialPolicy1764230400000 } from './migrations/1764230400000-initial-policy';
+import { PolicyVersions1765000000008 } from './migrations/1765000000008-policy-versions';
 import { PolicyConfig } from './policy.config';
 import { PolicyModule } from './policy.module';
+import { PolicyVersionsService } from './policy-versions.service';
 import { TenancyService } from './tenancy.service';
 
 export interface RunningPolicyService extends RunningService {
   readonly tenancy: TenancyService;
+  readonly policies: PolicyVersionsService;
 }
 
 export async function startPolicyService(
@@ -24,8 +27,8 @@ export async function startPolicyService(
     {
       url: config.POLICY_DATABASE_URL,
       schema: 'policy',
-      entities: [TenantEntity, AppEntity, ApiKeyEntity, TenantPolicyEntity],
-      migrations: [InitialPolicy1764230400000],
+      entities: [TenantEntity, AppEntity, ApiKeyEntity, PolicyVersionEntity],
+      migrations: [InitialPolicy1764230400000, PolicyVersions1765000000008],
     },
     async (dataSource) => {
       const running = await bootstrapService({
@@ -36,11 +39,16 @@ export async function startPolicyService(
         logger: options.logger,
       });
       const tenancy = running.app.get(TenancyService);
+      const policies = running.app.get(PolicyVersionsService);
       // Other replicas' writes: drop what they changed from this replica's caches too.
-      const listening = options.configChanges && (await listenToConfigChanges(options.configChanges, 'policy', (c) => tenancy.invalidate(c)));
+      const listening = options.configChanges && (await listenToConfigChanges(options.configChanges, 'policy', (c) => {
+        tenancy.invalidate(c);
+        if (c.kind === 'policy') policies.invalidateTenant(c.tenantId);
+      }));
       return {
         ...running,
         tenancy,
+        policies,
         close: async () => {
           await listening?.stop();
           await running.close();

@@ -6,11 +6,10 @@ import { CONFIG_CHANGE_PUBLISHER, ConfigChangedV1, EventPublisher, publishConfig
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@asc/tenancy';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AppEntity } from './entities/app.entity';
-import { TenantPolicyEntity } from './entities/tenant-policy.entity';
 import { TenantEntity } from './entities/tenant.entity';
 import { PolicyError } from './policy.error';
+import { POLICY_DATA_SOURCE } from './policy-versions.service';
 
-export const POLICY_DATA_SOURCE = Symbol('POLICY_DATA_SOURCE');
 
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{1,62}$/;
 const newId = (prefix: string) => `${prefix}_${randomBytes(10).toString('hex')}`;
@@ -21,22 +20,20 @@ const CACHE_LIMIT = 50_000;
 const CACHE_MAX_AGE_MS = 30_000;
 
 /**
- * Tenants, apps, API keys and the tenant policy. Reads on the request path (key lookup,
- * decide) are served from bounded in-memory maps that every write through this service
- * invalidates.
+ * Tenants, apps and API keys. The key lookup on the request path is served from a bounded
+ * in-memory map that every write through this service invalidates. Policies live in
+ * PolicyVersionsService.
  */
 @Injectable()
 export class TenancyService implements OnModuleDestroy {
   private readonly tenants: Repository<TenantEntity>;
   private readonly apps: Repository<AppEntity>;
   private readonly keys: Repository<ApiKeyEntity>;
-  private readonly policies: Repository<TenantPolicyEntity>;
-  private readonly principalCache = new Map<string, policyV1.AuthenticateKeyResponse>();
-  private readonly policyCache = new Map<string, TenantPolicyEntity | null>();
+  /** Key digest → answer and the key's expiry (checked on every read: a cached key still expires on time). */
+  private readonly principalCache = new Map<string, { response: policyV1.AuthenticateKeyResponse; expiresAtMs: number }>();
   /** Backstop for a change event that never arrived (another replica's write, log outage). */
   private readonly flushTimer = setInterval(() => {
     this.principalCache.clear();
-    this.policyCache.clear();
   }, CACHE_MAX_AGE_MS).unref();
 
   constructor(
@@ -46,7 +43,6 @@ export class TenancyService implements OnModuleDestroy {
     this.tenants = dataSource.getRepository(TenantEntity);
     this.apps = dataSource.getRepository(AppEntity);
     this.keys = dataSource.getRepository(ApiKeyEntity);
-    this.policies = dataSource.getRepository(TenantPolicyEntity);
   }
 
   async createTenant(input: { id?: string; name: string }): Promise<TenantEntity> {
@@ -72,17 +68,40 @@ export class TenancyService implements OnModuleDestroy {
     return this.apps.save(this.apps.create({ id: newId('app'), tenantId, name }));
   }
 
+  async listApps(tenantId: string): Promise<AppEntity[]> {
+    await this.getTenant(tenantId);
+    return this.apps.find({ where: { tenantId }, order: { createdAt: 'ASC' } });
+  }
+
+  async getApp(tenantId: string, appId: string): Promise<AppEntity> {
+    const app = await this.apps.findOneBy({ id: appId, tenantId });
+    if (!app) throw new PolicyError('app_not_found', `app ${appId} not found for tenant ${tenantId}`, 404);
+    return app;
+  }
+
   /** Creates a key and returns it once; only its digest is stored. */
-  async createApiKey(tenantId: string, appId: string, scopes: string[], presetKey?: string): Promise<{ id: string; key: string; displayPrefix: string }> {
+  async createApiKey(
+    tenantId: string,
+    appId: string,
+    scopes: string[],
+    presetKey?: string,
+    restrictions: { models?: string[]; operations?: string[]; expiresAt?: Date | null } = {},
+  ): Promise<{ id: string; key: string; displayPrefix: string; models: string[]; operations: string[]; expiresAt: Date | null }> {
     const app = await this.apps.findOneBy({ id: appId, tenantId });
     if (!app) throw new PolicyError('app_not_found', `app ${appId} not found for tenant ${tenantId}`, 404, 'appId');
     const key = presetKey ?? generateApiKey();
     const keyHash = hashApiKey(key);
     if (await this.keys.existsBy({ keyHash })) throw new PolicyError('key_exists', 'this key is already registered', 409);
     const entity = await this.keys.save(
-      this.keys.create({ id: newId('key'), tenantId, appId, keyHash, displayPrefix: apiKeyDisplayPrefix(key), scopes, status: 'active', revokedAt: null }),
+      this.keys.create({ id: newId('key'), tenantId, appId, keyHash, displayPrefix: apiKeyDisplayPrefix(key), scopes,
+        modelScopes: restrictions.models ?? [],
+        operationScopes: restrictions.operations ?? [],
+        expiresAt: restrictions.expiresAt ?? null,
+        status: 'active',
+        revokedAt: null,
+      }),
     );
-    return { id: entity.id, key, displayPrefix: entity.displayPrefix };
+    return { id: entity.id, key, displayPrefix: entity.displayPrefix, models: entity.modelScopes, operations: entity.operationScopes, expiresAt: entity.expiresAt };
   }
 
   async listApiKeys(tenantId: string): Promise<Array<Omit<ApiKeyEntity, 'keyHash'>>> {
@@ -98,74 +117,50 @@ export class TenancyService implements OnModuleDestroy {
     publishConfigChange(this.events, 'asc-policy', { tenantId, kind: 'api_key', entityId: keyId, keyHash: key.keyHash });
   }
 
-  async setPolicy(tenantId: string, input: { allowedModels: string[]; allowedRegions: string[] }): Promise<TenantPolicyEntity> {
-    await this.getTenant(tenantId);
-    const current = await this.policies.findOneBy({ tenantId });
-    const saved = await this.policies.save(
-      this.policies.create({
-        tenantId,
-        policyId: current?.policyId ?? newId('pol'),
-        version: (current?.version ?? 0) + 1,
-        allowedModels: input.allowedModels,
-        allowedRegions: input.allowedRegions,
-      }),
-    );
-    this.policyCache.delete(tenantId);
-    publishConfigChange(this.events, 'asc-policy', { tenantId, kind: 'policy', entityId: saved.policyId });
-    return saved;
-  }
-
-  async getPolicy(tenantId: string): Promise<TenantPolicyEntity | null> {
-    if (this.policyCache.has(tenantId)) return this.policyCache.get(tenantId) ?? null;
-    const policy = await this.policies.findOneBy({ tenantId });
-    this.remember(this.policyCache, tenantId, policy);
-    return policy;
-  }
-
   async authenticate(keyHash: string): Promise<policyV1.AuthenticateKeyResponse> {
     const cached = this.principalCache.get(keyHash);
-    if (cached) return cached;
-    const rows: Array<{ id: string; tenant_id: string; app_id: string; scopes: string[]; status: string; tenant_status: string }> =
-      await this.keys.query(
-        `SELECT k.id, k.tenant_id, k.app_id, k.scopes, k.status, t.status AS tenant_status
+    if (cached) return expire(cached.response, cached.expiresAtMs);
+    const rows: Array<{
+      id: string;
+      tenant_id: string;
+      app_id: string;
+      scopes: string[];
+      model_scopes: string[];
+      operation_scopes: string[];
+      expires_at: Date | null;
+      status: string;
+      tenant_status: string;
+    }> = await this.keys.query(
+        `SELECT k.id, k.tenant_id, k.app_id, k.scopes, k.model_scopes, k.operation_scopes, k.expires_at, k.status, t.status AS tenant_status
            FROM policy.api_keys k JOIN policy.tenants t ON t.id = k.tenant_id
           WHERE k.key_hash = $1`,
         [keyHash],
       );
     const row = rows[0];
     let result: policyV1.AuthenticateKeyResponse;
-    if (!row) result = { found: false, principal: undefined, reason: 'unknown' };
-    else if (row.status !== 'active') result = { found: false, principal: undefined, reason: 'revoked' };
-    else if (row.tenant_status !== 'active') result = { found: false, principal: undefined, reason: 'tenant_disabled' };
-    else result = { found: true, principal: { tenantId: row.tenant_id, appId: row.app_id, keyId: row.id, scopes: row.scopes }, reason: '' };
-    // Unknown digests are not cached: a flood of random keys must not evict real ones.
-    if (row) this.remember(this.principalCache, keyHash, result);
-    return result;
-  }
-
-  /** Default deny: no policy, or a model outside the policy, is refused. */
-  async decide(request: policyV1.DecideRequest): Promise<policyV1.DecideResponse> {
-    const deny = (reasonCode: string, reason: string, policy?: TenantPolicyEntity | null): policyV1.DecideResponse => ({
-      decision: policyV1.Decision.DECISION_DENY,
-      reasonCode,
-      reason,
-      allowedRegions: [],
-      policyId: policy?.policyId ?? '',
-      policyVersion: policy?.version ?? 0,
-    });
-    const policy = await this.getPolicy(request.tenantId);
-    if (!policy) return deny('no_policy', 'this tenant has no policy: every model is denied');
-    if (!policy.allowedModels.includes('*') && !policy.allowedModels.includes(request.model)) {
-      return deny('model_not_allowed', `model ${request.model} is not allowed for this tenant`, policy);
+    const expiresAtMs = row?.expires_at ? row.expires_at.getTime() : 0;
+    if (!row) result = { found: false, principal: undefined, reason: 'unknown', expiredAtMs: 0 };
+    else if (row.status !== 'active') result = { found: false, principal: undefined, reason: 'revoked', expiredAtMs: 0 };
+    else if (row.tenant_status !== 'active') result = { found: false, principal: undefined, reason: 'tenant_disabled', expiredAtMs: 0 };
+    else {
+      result = {
+        found: true,
+        principal: {
+          tenantId: row.tenant_id,
+          appId: row.app_id,
+          keyId: row.id,
+          scopes: row.scopes,
+          modelScopes: row.model_scopes,
+          operationScopes: row.operation_scopes,
+          expiresAtMs,
+        },
+        reason: '',
+        expiredAtMs: 0,
+      };
     }
-    return {
-      decision: policyV1.Decision.DECISION_ALLOW,
-      reasonCode: 'allowed',
-      reason: '',
-      allowedRegions: policy.allowedRegions,
-      policyId: policy.policyId,
-      policyVersion: policy.version,
-    };
+    // Unknown digests are not cached: a flood of random keys must not evict real ones.
+    if (row) this.remember(this.principalCache, keyHash, { response: result, expiresAtMs });
+    return expire(result, expiresAtMs);
   }
 
   onModuleDestroy(): void {
@@ -175,11 +170,16 @@ export class TenancyService implements OnModuleDestroy {
   /** Applies a change announced by another replica of this service. */
   invalidate(change: ConfigChangedV1): void {
     if (change.kind === 'api_key' && change.keyHash) this.principalCache.delete(change.keyHash);
-    if (change.kind === 'policy') this.policyCache.delete(change.tenantId);
   }
 
   private remember<V>(cache: Map<string, V>, key: string, value: V): void {
     if (cache.size >= CACHE_LIMIT) cache.clear();
     cache.set(key, value);
   }
+}
+
+/** A key past its expiry is refused with reason "expired" and the instant it expired. */
+export function expire(response: policyV1.AuthenticateKeyResponse, expiresAtMs: number, nowMs = Date.now()): policyV1.AuthenticateKeyResponse {
+  if (!response.found || !expiresAtMs || nowMs < expiresAtMs) return response;
+  return { found: false, principal: undefined, reason: 'expired', expiredAtMs: expiresAtMs };
 }

@@ -15,9 +15,7 @@ import {
   isObject,
   JsonObject,
   optBoolean,
-  optInteger,
   optNumber,
-  optStopList,
   optString,
   rejectUnknownFields,
   requireArray,
@@ -84,42 +82,53 @@ function decodeToolCalls(raw: unknown, param: string): CanonicalToolCall[] {
   });
 }
 
+interface ChatMessageOptions {
+  developerRole: boolean;
+  allowPrefix: boolean;
+}
+
+interface DecodedChatMessages {
+  system: string[];
+  messages: CanonicalMessage[];
+  prefill: boolean;
+}
+
 /** Messages shared by OpenAI and Mistral chat (roles system/developer/user/assistant/tool). */
-export function decodeChatMessages(raw: unknown, opts: { developerRole: boolean; allowPrefix: boolean }): { system: string[]; messages: CanonicalMessage[]; prefill: boolean } {
+export function decodeChatMessages(raw: unknown, opts: ChatMessageOptions): DecodedChatMessages {
   const list = requireArray(raw, 'messages');
   if (!list.length) throw invalidParam('messages', "'messages' must contain at least one message");
-  const system: string[] = [];
-  const messages: CanonicalMessage[] = [];
-  let prefill = false;
-  list.forEach((m, i) => {
-    const p = `messages[${i}]`;
-    const msg = requireObject(m, p);
-    const role = msg.role;
-    if (msg.name !== undefined && role !== 'tool') throw unsupported(`${p}.name`, 'participant names are not supported when the request is served by another provider');
-    if (role === 'system' || (role === 'developer' && opts.developerRole)) {
-      const text = decodeChatContent(msg.content, `${p}.content`, false)
-        .map((part) => (part.type === 'text' ? part.text : ''))
-        .join('');
-      if (messages.length === 0) system.push(text);
-      else messages.push({ role: 'system', content: text });
-    } else if (role === 'user') {
-      messages.push({ role: 'user', content: decodeChatContent(msg.content, `${p}.content`, true) });
-    } else if (role === 'assistant') {
-      if (msg.refusal !== undefined && msg.refusal !== null) throw unsupported(`${p}.refusal`, 'assistant refusals cannot be replayed to another provider');
-      if (msg.audio !== undefined && msg.audio !== null) throw unsupported(`${p}.audio`, 'audio is not supported');
-      if (msg.prefix !== undefined && msg.prefix !== false) {
-        if (!opts.allowPrefix) throw unsupported(`${p}.prefix`, "'prefix' is not supported");
-        if (msg.prefix !== true || i !== list.length - 1) throw invalidParam(`${p}.prefix`, "'prefix': true is allowed only on the last message");
-        prefill = true;
-      }
-      messages.push({ role: 'assistant', content: decodeChatContent(msg.content, `${p}.content`, false), toolCalls: decodeToolCalls(msg.tool_calls, `${p}.tool_calls`) });
-    } else if (role === 'tool') {
-      messages.push({ role: 'tool', toolCallId: requireString(msg.tool_call_id, `${p}.tool_call_id`), content: decodeChatContent(msg.content, `${p}.content`, false) });
-    } else {
-      throw new TranslationError('unsupported_message_role', `message role '${String(role)}' is not supported`, `${p}.role`);
+  const out: DecodedChatMessages = { system: [], messages: [], prefill: false };
+  list.forEach((m, i) => decodeChatMessage(requireObject(m, `messages[${i}]`), i, i === list.length - 1, opts, out));
+  return out;
+}
+
+/** Adds message `i` to `out`: a leading system/developer message is hoisted into `system`. */
+function decodeChatMessage(msg: JsonObject, i: number, last: boolean, opts: ChatMessageOptions, out: DecodedChatMessages): void {
+  const p = `messages[${i}]`;
+  const role = msg.role;
+  if (msg.name !== undefined && role !== 'tool') throw unsupported(`${p}.name`, 'participant names are not supported when the request is served by another provider');
+  if (role === 'system' || (role === 'developer' && opts.developerRole)) {
+    const text = decodeChatContent(msg.content, `${p}.content`, false)
+      .map((part) => (part.type === 'text' ? part.text : ''))
+      .join('');
+    if (out.messages.length === 0) out.system.push(text);
+    else out.messages.push({ role: 'system', content: text });
+  } else if (role === 'user') {
+    out.messages.push({ role: 'user', content: decodeChatContent(msg.content, `${p}.content`, true) });
+  } else if (role === 'assistant') {
+    if (msg.refusal !== undefined && msg.refusal !== null) throw unsupported(`${p}.refusal`, 'assistant refusals cannot be replayed to another provider');
+    if (msg.audio !== undefined && msg.audio !== null) throw unsupported(`${p}.audio`, 'audio is not supported');
+    if (msg.prefix !== undefined && msg.prefix !== false) {
+      if (!opts.allowPrefix) throw unsupported(`${p}.prefix`, "'prefix' is not supported");
+      if (msg.prefix !== true || !last) throw invalidParam(`${p}.prefix`, "'prefix': true is allowed only on the last message");
+      out.prefill = true;
     }
-  });
-  return { system, messages, prefill };
+    out.messages.push({ role: 'assistant', content: decodeChatContent(msg.content, `${p}.content`, false), toolCalls: decodeToolCalls(msg.tool_calls, `${p}.tool_calls`) });
+  } else if (role === 'tool') {
+    out.messages.push({ role: 'tool', toolCallId: requireString(msg.tool_call_id, `${p}.tool_call_id`), content: decodeChatContent(msg.content, `${p}.content`, false) });
+  } else {
+    throw new TranslationError('unsupported_message_role', `message role '${String(role)}' is not supported`, `${p}.role`);
+  }
 }
 
 export function decodeChatTools(raw: unknown): CanonicalTool[] | undefined {
@@ -184,35 +193,218 @@ export function assignDefined<T extends object, K extends keyof T>(target: T, ke
   if (value !== undefined) target[key] = value;
 }
 
+// --- OpenAI's own rules ----------------------------------------------------------------------
+// A body OpenAI's API refuses is refused for every upstream, in OpenAI's terms: code
+// `invalid_type` when a field has the wrong JSON type, `invalid_value` when its value is not
+// allowed, `param` the path of the field. These are checked in one pass with the decoding;
+// whatever only stops translation (a field valid in OpenAI that another API cannot express) is
+// kept aside until the whole body has met the rules, so it never hides a refusal.
+
+const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'];
+const RESPONSE_FORMAT_TYPES = ['text', 'json_object', 'json_schema'];
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const POSITIVE_INTEGER = { integer: true, above: 0 };
+
+const jsonType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+
+function wrongType(param: string, expected: string, v: unknown): TranslationError {
+  return new TranslationError('invalid_type', v === undefined ? `${param}: is required` : `${param}: Expected ${expected}, received ${jsonType(v)}`, param);
+}
+
+const wrongValue = (param: string, message: string): TranslationError => new TranslationError('invalid_value', `${param}: ${message}`, param);
+
+function ruleObject(v: unknown, param: string): JsonObject {
+  if (!isObject(v)) throw wrongType(param, 'object', v);
+  return v;
+}
+
+function ruleArray(v: unknown, param: string, max = Infinity): unknown[] {
+  if (!Array.isArray(v)) throw wrongType(param, 'array', v);
+  if (v.length > max) throw wrongValue(param, `Array must contain at most ${max} element(s)`);
+  return v;
+}
+
+function ruleString(v: unknown, param: string, min = 0, max = Infinity): string {
+  if (typeof v !== 'string') throw wrongType(param, 'string', v);
+  if (v.length < min) throw wrongValue(param, `String must contain at least ${min} character(s)`);
+  if (v.length > max) throw wrongValue(param, `String must contain at most ${max} character(s)`);
+  return v;
+}
+
+function ruleBoolean(v: unknown, param: string): boolean {
+  if (typeof v !== 'boolean') throw wrongType(param, 'boolean', v);
+  return v;
+}
+
+function ruleNumber(v: unknown, param: string, rule: { integer?: boolean; min?: number; max?: number; above?: number } = {}): number {
+  if (typeof v !== 'number') throw wrongType(param, 'number', v);
+  if (rule.integer && !Number.isInteger(v)) throw new TranslationError('invalid_type', `${param}: Expected integer, received float`, param);
+  if (rule.above !== undefined && v <= rule.above) throw wrongValue(param, `Number must be greater than ${rule.above}`);
+  if (rule.min !== undefined && v < rule.min) throw wrongValue(param, `Number must be greater than or equal to ${rule.min}`);
+  if (rule.max !== undefined && v > rule.max) throw wrongValue(param, `Number must be less than or equal to ${rule.max}`);
+  return v;
+}
+
+function ruleEnum(v: unknown, param: string, values: readonly string[]): string {
+  if (typeof v === 'string' && values.includes(v)) return v;
+  const expected = values.map((x) => `'${x}'`).join(' | ');
+  if (typeof v !== 'string') throw wrongType(param, expected, v);
+  throw wrongValue(param, `Invalid enum value. Expected ${expected}, received '${v}'`);
+}
+
+function ruleFunctionType(v: unknown, param: string): void {
+  if (v !== 'function') throw wrongValue(param, 'Invalid literal value, expected "function"');
+}
+
+/** Whether `v` is given; with `nullable`, null counts as not given (OpenAI allows null on that field). */
+const present = (v: unknown, nullable: boolean): boolean => v !== undefined && (v !== null || !nullable);
+
+/** The first problem that only stops translation (or that the decoder alone finds), raised once OpenAI's rules have all passed. */
+class DeferredProblem {
+  first?: TranslationError;
+
+  note(problem: TranslationError): void {
+    this.first ??= problem;
+  }
+
+  run<T>(decode: () => T): T | undefined {
+    try {
+      return decode();
+    } catch (err) {
+      if (!(err instanceof TranslationError)) throw err;
+      this.note(err);
+      return undefined;
+    }
+  }
+}
+
+/** Content: a string, null or a list of parts that each have a type. */
+function checkOpenAIContent(content: unknown, param: string): void {
+  if (content === undefined || content === null || typeof content === 'string') return;
+  const parts = Array.isArray(content) && content.every((part) => isObject(part) && typeof part.type === 'string') ? (content as JsonObject[]) : undefined;
+  if (!parts) throw wrongValue(param, 'must be a string, null or an array of content parts with a type');
+  const untyped = parts.findIndex((part) => part.type === '');
+  if (untyped >= 0) throw wrongValue(`${param}[${untyped}].type`, 'String must contain at least 1 character(s)');
+}
+
+function checkOpenAIToolCalls(raw: unknown, param: string): number {
+  if (raw === undefined) return 0;
+  const calls = ruleArray(raw, param);
+  calls.forEach((c, i) => {
+    const p = `${param}[${i}]`;
+    const call = ruleObject(c, p);
+    ruleString(call.id, `${p}.id`, 1);
+    ruleFunctionType(call.type, `${p}.type`);
+    const fn = ruleObject(call.function, `${p}.function`);
+    ruleString(fn.name, `${p}.function.name`, 1);
+    ruleString(fn.arguments, `${p}.function.arguments`);
+  });
+  return calls.length;
+}
+
+/** A message as OpenAI accepts it: a known role, typed fields, content unless an assistant calls tools, a tool message's call id. */
+function checkOpenAIMessage(raw: unknown, p: string): JsonObject {
+  const msg = ruleObject(raw, p);
+  const role = ruleEnum(msg.role, `${p}.role`, MESSAGE_ROLES);
+  checkOpenAIContent(msg.content, `${p}.content`);
+  if (msg.name !== undefined) ruleString(msg.name, `${p}.name`);
+  const toolCalls = checkOpenAIToolCalls(msg.tool_calls, `${p}.tool_calls`);
+  if (msg.tool_call_id !== undefined) ruleString(msg.tool_call_id, `${p}.tool_call_id`);
+  const c = msg.content;
+  const hasContent = c !== undefined && c !== null && c !== '' && !(Array.isArray(c) && !c.length);
+  if (!hasContent && (role !== 'assistant' || !toolCalls)) throw wrongValue(`${p}.content`, `${role === 'assistant' ? 'an' : 'a'} ${role} message needs content`);
+  if (role === 'tool' && !msg.tool_call_id) throw wrongValue(`${p}.tool_call_id`, 'a tool message needs tool_call_id');
+  return msg;
+}
+
+function decodeOpenAIMessages(raw: unknown, deferred: DeferredProblem): DecodedChatMessages {
+  const list = ruleArray(raw, 'messages');
+  if (!list.length) throw wrongValue('messages', 'must contain at least one message');
+  const out: DecodedChatMessages = { system: [], messages: [], prefill: false };
+  const opts: ChatMessageOptions = { developerRole: true, allowPrefix: false };
+  list.forEach((m, i) => {
+    const msg = checkOpenAIMessage(m, `messages[${i}]`);
+    deferred.run(() => decodeChatMessage(msg, i, i === list.length - 1, opts, out));
+  });
+  return out;
+}
+
+function decodeOpenAITools(raw: unknown): CanonicalTool[] | undefined {
+  if (raw === undefined) return undefined;
+  return ruleArray(raw, 'tools', 128).map((t, i) => {
+    const p = `tools[${i}]`;
+    const tool = ruleObject(t, p);
+    ruleFunctionType(tool.type, `${p}.type`);
+    const fn = ruleObject(tool.function, `${p}.function`);
+    const name = ruleString(fn.name, `${p}.function.name`);
+    if (!TOOL_NAME.test(name)) throw wrongValue(`${p}.function.name`, 'must be 1-64 characters of a-z, A-Z, 0-9, _ or -');
+    const description = fn.description === undefined ? undefined : ruleString(fn.description, `${p}.function.description`);
+    const out: CanonicalTool = { name, jsonSchema: fn.parameters === undefined ? { type: 'object', properties: {} } : ruleObject(fn.parameters, `${p}.function.parameters`) };
+    assignDefined(out, 'description', description);
+    if (present(fn.strict, true)) out.strict = ruleBoolean(fn.strict, `${p}.function.strict`);
+    return out;
+  });
+}
+
+/** `stop`: one string or at most 4. */
+function decodeOpenAIStop(raw: unknown): string[] | undefined {
+  if (!present(raw, true)) return undefined;
+  if (typeof raw === 'string') return [raw];
+  if (!Array.isArray(raw) || !raw.every((s) => typeof s === 'string')) throw wrongValue('stop', 'must be a string or an array of at most 4 strings');
+  return ruleArray(raw, 'stop', 4) as string[];
+}
+
+/**
+ * Reads an OpenAI chat completions body. OpenAI's own rules hold whatever the upstream (a
+ * TranslationError with `invalid_type` / `invalid_value`); a body that meets them but cannot be
+ * translated throws its first `unsupported_*` problem, which a caller may use to pass the body
+ * unchanged to an OpenAI upstream instead.
+ */
 export function decodeOpenAIRequest(body: unknown): CanonicalRequest {
   const b = requireObject(body, 'body');
-  rejectUnknownFields(b, REQUEST_FIELDS);
-  const n = optInteger(b.n, 'n', 1);
-  if (n !== undefined && n !== 1) throw unsupported('n', "only 'n': 1 is supported when the request is served by another provider");
-  if (b.logprobs === true) throw unsupported('logprobs', 'logprobs are not supported when the request is served by another provider');
-  const { system, messages } = decodeChatMessages(b.messages, { developerRole: true, allowPrefix: false });
-  const stream = optBoolean(b.stream, 'stream') ?? false;
-  const streamOptions = b.stream_options === undefined || b.stream_options === null ? undefined : requireObject(b.stream_options, 'stream_options');
-  const req: CanonicalRequest = {
-    model: requireString(b.model, 'model'),
-    system,
-    messages,
-    stream,
-    streamUsage: optBoolean(streamOptions?.include_usage, 'stream_options.include_usage') ?? false,
-  };
-  assignDefined(req, 'tools', decodeChatTools(b.tools));
-  assignDefined(req, 'toolChoice', decodeChatToolChoice(b.tool_choice, false));
-  assignDefined(req, 'parallelToolCalls', optBoolean(b.parallel_tool_calls, 'parallel_tool_calls'));
-  assignDefined(req, 'maxOutputTokens', optInteger(b.max_completion_tokens, 'max_completion_tokens', 1) ?? optInteger(b.max_tokens, 'max_tokens', 1));
-  assignDefined(req, 'temperature', optNumber(b.temperature, 'temperature', 0, 2));
-  assignDefined(req, 'topP', optNumber(b.top_p, 'top_p', 0, 1));
-  assignDefined(req, 'presencePenalty', optNumber(b.presence_penalty, 'presence_penalty', -2, 2));
-  assignDefined(req, 'frequencyPenalty', optNumber(b.frequency_penalty, 'frequency_penalty', -2, 2));
-  assignDefined(req, 'stop', optStopList(b.stop, 'stop'));
-  assignDefined(req, 'seed', optInteger(b.seed, 'seed'));
-  assignDefined(req, 'responseFormat', decodeChatResponseFormat(b.response_format));
-  assignDefined(req, 'user', optString(b.user, 'user'));
-  assignDefined(req, 'metadata', decodeMetadata(b.metadata, 'metadata'));
+  // The order of the checks keeps the first refusal of each kind what it has always been.
+  const deferred = new DeferredProblem();
+  deferred.run(() => rejectUnknownFields(b, REQUEST_FIELDS));
+  if (b.logprobs === true) deferred.note(unsupported('logprobs', 'logprobs are not supported when the request is served by another provider'));
+  const model = ruleString(b.model, 'model', 1, 256);
+  const { system, messages } = decodeOpenAIMessages(b.messages, deferred);
+  const stream = present(b.stream, true) ? ruleBoolean(b.stream, 'stream') : false;
+  const streamOptions = present(b.stream_options, true) ? ruleObject(b.stream_options, 'stream_options') : undefined;
+  const includeUsage = streamOptions?.include_usage === undefined ? undefined : ruleBoolean(streamOptions.include_usage, 'stream_options.include_usage');
+  const maxTokens = present(b.max_tokens, true) ? ruleNumber(b.max_tokens, 'max_tokens', POSITIVE_INTEGER) : undefined;
+  const maxCompletionTokens = present(b.max_completion_tokens, true) ? ruleNumber(b.max_completion_tokens, 'max_completion_tokens', POSITIVE_INTEGER) : undefined;
+  const temperature = present(b.temperature, true) ? ruleNumber(b.temperature, 'temperature', { min: 0, max: 2 }) : undefined;
+  const topP = present(b.top_p, true) ? ruleNumber(b.top_p, 'top_p', { min: 0, max: 1 }) : undefined;
+  if (present(b.n, true) && ruleNumber(b.n, 'n', { integer: true, min: 1 }) !== 1) throw wrongValue('n', 'ASC serves one choice per request');
+  const stop = decodeOpenAIStop(b.stop);
+  const seed = present(b.seed, true) ? ruleNumber(b.seed, 'seed', { integer: true }) : undefined;
+  const user = b.user === undefined ? undefined : ruleString(b.user, 'user', 0, 256);
+  const tools = decodeOpenAITools(b.tools);
+  const toolChoiceValid = b.tool_choice === undefined || b.tool_choice === 'none' || b.tool_choice === 'auto' || b.tool_choice === 'required' || (isObject(b.tool_choice) && b.tool_choice.type === 'function');
+  if (!toolChoiceValid) throw wrongValue('tool_choice', "must be 'none', 'auto', 'required' or an object of type 'function'");
+  const toolChoice = deferred.run(() => decodeChatToolChoice(b.tool_choice, false));
+  const parallelToolCalls = b.parallel_tool_calls === undefined ? undefined : ruleBoolean(b.parallel_tool_calls, 'parallel_tool_calls');
+  const presencePenalty = deferred.run(() => optNumber(b.presence_penalty, 'presence_penalty', -2, 2));
+  const frequencyPenalty = deferred.run(() => optNumber(b.frequency_penalty, 'frequency_penalty', -2, 2));
+  if (b.response_format !== undefined) ruleEnum(ruleObject(b.response_format, 'response_format').type, 'response_format.type', RESPONSE_FORMAT_TYPES);
+  const responseFormat = deferred.run(() => decodeChatResponseFormat(b.response_format));
+  const metadata = deferred.run(() => decodeMetadata(b.metadata, 'metadata'));
+  if (deferred.first) throw deferred.first;
+
+  const req: CanonicalRequest = { model, system, messages, stream, streamUsage: includeUsage ?? false };
+  assignDefined(req, 'tools', tools);
+  assignDefined(req, 'toolChoice', toolChoice);
+  assignDefined(req, 'parallelToolCalls', parallelToolCalls);
+  assignDefined(req, 'maxOutputTokens', maxCompletionTokens ?? maxTokens);
+  assignDefined(req, 'temperature', temperature);
+  assignDefined(req, 'topP', topP);
+  assignDefined(req, 'presencePenalty', presencePenalty);
+  assignDefined(req, 'frequencyPenalty', frequencyPenalty);
+  assignDefined(req, 'stop', stop);
+  assignDefined(req, 'seed', seed);
+  assignDefined(req, 'responseFormat', responseFormat);
+  assignDefined(req, 'user', user);
+  assignDefined(req, 'metadata', metadata);
   return req;
 }
 

@@ -55,12 +55,35 @@ describe('OpenAI chat codec', () => {
     assert.deepEqual([req.toolChoice, req.maxOutputTokens, req.stop, req.seed, req.stream, req.streamUsage], [{ name: 'f' }, 9, ['END'], 3, true, true]);
   });
 
+  it("refuses what OpenAI's API refuses, in OpenAI's codes, before anything that only stops translation", () => {
+    const user = { role: 'user', content: 'x' };
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [user], n: 2 }), 'invalid_value', 'n');
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [user], temperature: 3 }), 'invalid_value', 'temperature');
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [user], max_tokens: '9' }), 'invalid_type', 'max_tokens');
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [] }), 'invalid_value', 'messages');
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [{ role: 'user', content: '' }] }), 'invalid_value', 'messages[0].content');
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [user], tools: [{ type: 'function', function: { name: 'bad name!' } }] }), 'invalid_value', 'tools[0].function.name');
+    // An untranslatable field earlier in the body does not hide a refusal later in it.
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [{ role: 'user', name: 'bob', content: 'x' }, { role: 'tool', content: 'y' }] }), 'invalid_value', 'messages[1].tool_call_id');
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [user], logit_bias: { 1: 2 }, stop: ['a', 'b', 'c', 'd', 'e'] }), 'invalid_value', 'stop');
+    // Checks only the decoder makes keep their code and their place after the untranslatable field.
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [user], presence_penalty: 3 }), 'invalid_parameter', 'presence_penalty');
+    refused(() => decodeOpenAIRequest({ model: 'm', messages: [user], logit_bias: { 1: 2 }, presence_penalty: 3 }), 'unsupported_parameter', 'logit_bias');
+  });
+
+  it("keeps OpenAI's rules to OpenAI bodies: Mistral's decoder, which shares the message helpers, is as lenient as before", () => {
+    const req = decodeMistralRequest({
+      model: 'm',
+      messages: [{ role: 'user', content: '' }, { role: 'assistant', content: 'ok', tool_calls: [{ id: 'abcDEF123', function: { name: 'f.x', arguments: { a: 1 } } }] }],
+      tools: [{ type: 'function', function: { name: 'has space', parameters: null } }],
+      stop: ['a', 'b', 'c', 'd', 'e'],
+    });
+    assert.deepEqual([req.messages.length, req.tools?.[0].name, req.stop?.length], [2, 'has space', 5]);
+  });
+
   it('refuses what it cannot carry instead of dropping it', () => {
     refused(() => decodeOpenAIRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }], logit_bias: { 1: 2 } }), 'unsupported_parameter', 'logit_bias');
-    refused(() => decodeOpenAIRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }], n: 2 }), 'unsupported_parameter', 'n');
-    refused(() => decodeOpenAIRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }], temperature: 3 }), 'invalid_parameter', 'temperature');
     refused(() => decodeOpenAIRequest({ model: 'm', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] }), 'unsupported_content', 'messages[0].content[0].type');
-    refused(() => decodeOpenAIRequest({ model: 'm', messages: [] }), 'invalid_parameter', 'messages');
     refused(() => encodeOpenAIRequest({ ...base, messages: [...base.messages, { role: 'assistant', content: [{ type: 'text', text: 'Sure' }], toolCalls: [] }], assistantPrefill: true }, 'gpt'), 'unsupported_parameter', 'messages');
     refused(() => encodeOpenAIRequest({ ...base, messages: [{ role: 'tool', toolCallId: 'x', content: [{ type: 'text', text: 'boom' }], isError: true }] }, 'gpt'), 'unsupported_parameter', 'messages[0].is_error');
   });

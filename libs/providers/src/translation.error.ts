@@ -3,6 +3,9 @@ export type TranslationErrorCode =
   | 'invalid_request'
   | 'missing_parameter'
   | 'invalid_parameter'
+  // OpenAI's own codes for a body its API refuses: the JSON type is wrong / the value is not allowed.
+  | 'invalid_type'
+  | 'invalid_value'
   | 'unsupported_parameter'
   | 'unsupported_content'
   | 'unsupported_message_role'

@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { routingV1 } from '@asc/contracts';
 import { createGrpcClient, createLogger, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
-import { eventually, missingInfra, throwawayDatabase } from '@asc/testing';
-import { MemoryEventBus } from '@asc/events';
+import { eventually, infra, missingInfra, throwawayDatabase } from '@asc/testing';
+import { KafkaEventBus, MemoryEventBus, silentEventBusLogger } from '@asc/events';
 import { RunningRoutingService, startRoutingService } from './start-routing';
 
 const ADMIN_TOKEN = 'routing-it-admin-token';
@@ -12,6 +12,7 @@ const ADMIN_TOKEN = 'routing-it-admin-token';
 
 describe('routing service', async () => {
   const skip = await missingInfra('postgres');
+  const skipKafka = skip ?? (await missingInfra('kafka'));
 
   describe('admin API and Plan over gRPC', { skip }, () => {
     let db: { url: string; drop(): Promise<void> };
@@ -194,6 +195,48 @@ describe('routing service', async () => {
       assert.deepEqual(await ids('tenant-a', model, ['*']), [b, a]);
     });
 
+    it('keeps every routing config version, diffs two, and rolls back as a new version', async () => {
+      const id = await create({ model: 'versioned-model', weight: 10, tenantId: 'tenant-v' });
+      const afterCreate = (await plan('tenant-v', 'versioned-model', ['*'])).configVersion;
+      assert.equal((await admin('PATCH', `/deployments/${id}`, { weight: 70 })).status, 200);
+      const other = await create({ model: 'versioned-model', weight: 5 });
+      const latest = (await plan('tenant-v', 'versioned-model', ['*'])).configVersion;
+      assert.equal(latest, afterCreate + 2, 'every write is one new version');
+
+      const listed = (await admin('GET', '/routing/versions?limit=3')).body as unknown as { versions: Array<{ version: number; change: string }> };
+      assert.deepEqual(listed.versions.map((v) => [v.version, v.change]), [
+        [latest, 'deployment.create'],
+        [latest - 1, 'deployment.update'],
+        [afterCreate, 'deployment.create'],
+      ]);
+      const diff = (await admin('GET', `/routing/versions/${afterCreate}/diff/${latest}`)).body as unknown as {
+        added: Array<{ id: string }>; removed: unknown[]; changed: Array<{ id: string; fields: Record<string, { from: unknown; to: unknown }> }>;
+      };
+      assert.deepEqual(diff.added.map((d) => d.id), [other]);
+      assert.deepEqual(diff.removed, []);
+      assert.deepEqual(diff.changed, [{ id, fields: { weight: { from: 10, to: 70 } } }]);
+      const scoped = (await admin('GET', `/routing/versions/${latest}?tenantId=tenant-v`)).body as unknown as { deployments: Array<{ id: string; tenantId: string | null }> };
+      assert.ok(scoped.deployments.every((d) => d.tenantId === null || d.tenantId === 'tenant-v'));
+
+      const rolled = await admin('POST', `/routing/versions/${afterCreate}/rollback`);
+      assert.equal(rolled.status, 200, JSON.stringify(rolled.body));
+      assert.equal(rolled.body.version, latest + 1);
+      assert.equal(rolled.body.change, `rollback:${afterCreate}`);
+      assert.equal((await admin('GET', `/deployments/${id}`)).body.weight, 10);
+      assert.equal((await admin('GET', `/deployments/${other}`)).body.enabled, false, 'created after the target: disabled, not deleted');
+      const served = await plan('tenant-v', 'versioned-model', ['*']);
+      assert.deepEqual(served.deployments.map((d) => d.id), [id]);
+      assert.equal(served.configVersion, latest + 1);
+      // The rolled-back-to version itself is unchanged and still there.
+      assert.equal(((await admin('GET', `/routing/versions/${afterCreate}`)).body as unknown as { deployments: unknown[] }).deployments.length > 0, true);
+
+      const missing = await admin('GET', '/routing/versions/999999');
+      assert.equal(missing.status, 404);
+      const bad = await admin('GET', '/routing/versions/abc/diff/1');
+      assert.equal(bad.status, 400);
+      assert.equal((bad.body.error as { param: string }).param, 'from');
+    });
+
     it('answers a malformed Plan with INVALID_ARGUMENT', async () => {
       await assert.rejects(plan('', 'support-chat', ['*']), (err: unknown) => err instanceof GrpcCallError && err.grpcCode === status.INVALID_ARGUMENT);
     });
@@ -240,6 +283,80 @@ describe('routing service', async () => {
         await a.close();
         await b.close();
         await bus.close();
+        await db.drop();
+      }
+    });
+  });
+
+  describe('two replicas as separate Kafka clients (scale-out, docs/reliability.md)', { skip: skipKafka }, () => {
+    it('converge on every change written through either replica: create, re-prioritise, disable', async () => {
+      const db = await throwawayDatabase();
+      const prefix = `it-routing-${Date.now().toString(36)}.`;
+      // One bus per replica, as two pods have: changes travel through the real topic.
+      const buses = [0, 1].map(
+        (i) => new KafkaEventBus({ brokers: infra.kafkaBrokers, topicPrefix: prefix, clientId: `routing-replica-${i}`, logger: silentEventBusLogger, publisher: { lingerMs: 0 } }),
+      );
+      await buses[0].ensureTopics();
+      const config = async () => ({
+        ROUTING_HTTP_HOST: '127.0.0.1',
+        ROUTING_HTTP_PORT: 0,
+        ROUTING_GRPC_URL: `127.0.0.1:${await freePort()}`,
+        ROUTING_DATABASE_URL: db.url,
+        ASC_ADMIN_TOKEN: ADMIN_TOKEN,
+        KAFKA_BROKERS: infra.kafkaBrokers,
+        KAFKA_TOPIC_PREFIX: prefix,
+      });
+      const [configA, configB] = [await config(), await config()];
+      const common = { collectProcessMetrics: false, logger: createLogger('warn') };
+      const a = await startRoutingService(configA, { ...common, events: buses[0], configChanges: buses[0] });
+      const b = await startRoutingService(configB, { ...common, events: buses[1], configChanges: buses[1] });
+      const clients = [configA, configB].map((c) => createGrpcClient(routingV1.RoutingServiceService, c.ROUTING_GRPC_URL));
+      const plans = () =>
+        Promise.all(clients.map(async (c) => (await c.client.plan({ tenantId: 'tenant-a', model: 'scale-model', allowedRegions: ['*'], operation: 'chat' })).deployments.map((d) => d.id)));
+      const create = (via: typeof a, priority: number) =>
+        via.deployments.create({
+          tenantId: null,
+          model: 'scale-model',
+          provider: 'openai',
+          upstreamModel: 'gpt-4o-mini',
+          region: 'eu-west-1',
+          baseUrl: 'https://api.openai.com/v1',
+          credentialId: 'cred_x',
+          price: { inputPerMtokUsd: 1, outputPerMtokUsd: 2 },
+          priority,
+        });
+      const converged = async (expected: string[]) => {
+        const t0 = Date.now();
+        await eventually(async () => assert.deepEqual(await plans(), [expected, expected]), 20_000, 25);
+        return Date.now() - t0;
+      };
+      try {
+        const first = await create(a, 10);
+        await converged([first.id]); // both replicas now cache this plan
+        // A consumer group joins a few seconds after start; until both replicas listen, the
+        // 30 s backstop would be what converges them. Wait for a change to travel both ways.
+        await eventually(async () => {
+          const probe = await create(b, 0);
+          try {
+            await eventually(async () => assert.deepEqual(await plans(), [[probe.id, first.id], [probe.id, first.id]]), 1_500, 25);
+          } finally {
+            await a.deployments.disable(probe.id);
+          }
+          await eventually(async () => assert.deepEqual(await plans(), [[first.id], [first.id]]), 1_500, 25);
+        }, 30_000, 0);
+        const timings: number[] = [];
+        const second = await create(b, 1); // written through B, cached by A
+        timings.push(await converged([second.id, first.id]));
+        await a.deployments.update(first.id, { priority: 0 }); // through A, cached by B
+        timings.push(await converged([first.id, second.id]));
+        await b.deployments.disable(first.id);
+        timings.push(await converged([second.id]));
+        console.log(`[drill] two routing replicas over Kafka converged in ${timings.join(' / ')} ms (create / re-prioritise / disable)`);
+      } finally {
+        for (const c of clients) c.close();
+        await a.close();
+        await b.close();
+        await Promise.all(buses.map((x) => x.close()));
         await db.drop();
       }
     });

@@ -1,5 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { AdminGuard } from '@asc/service-kit';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, EventPublisher, publishAdminChange } from '@asc/events';
+import { AdminCaller, AdminGuard, Caller } from '@asc/service-kit';
 import { createCredentialSchema, listCredentialsQuery, rotateCredentialSchema } from './credential.schemas';
 import { CredentialsService } from './credentials.service';
 
@@ -7,11 +8,17 @@ import { CredentialsService } from './credentials.service';
 @Controller('admin/v1')
 @UseGuards(AdminGuard)
 export class SecretsAdminController {
-  constructor(private readonly credentials: CredentialsService) {}
+  constructor(
+    private readonly credentials: CredentialsService,
+    @Inject(CONFIG_CHANGE_PUBLISHER) private readonly events: EventPublisher | null,
+  ) {}
 
   @Post('credentials')
-  create(@Body() body: unknown) {
-    return this.credentials.create(createCredentialSchema.parse(body ?? {}));
+  async create(@Body() body: unknown, @Caller() caller: AdminCaller) {
+    // Metadata only: the secret is in the request body, never in what is recorded.
+    const after = await this.credentials.create(createCredentialSchema.parse(body ?? {}));
+    publishAdminChange(this.events, 'asc-secrets', { ...caller, tenantId: after.tenantId ?? ALL_TENANTS, action: 'credential.create', targetType: 'credential', targetId: after.id, after });
+    return after;
   }
 
   @Get('credentials')
@@ -26,7 +33,11 @@ export class SecretsAdminController {
 
   @Post('credentials/:id/rotate')
   @HttpCode(200)
-  rotate(@Param('id') id: string, @Body() body: unknown) {
-    return this.credentials.rotate(id, rotateCredentialSchema.parse(body ?? {}).secret);
+  async rotate(@Param('id') id: string, @Body() body: unknown, @Caller() caller: AdminCaller) {
+    const secret = rotateCredentialSchema.parse(body ?? {}).secret;
+    const before = await this.credentials.get(id);
+    const after = await this.credentials.rotate(id, secret);
+    publishAdminChange(this.events, 'asc-secrets', { ...caller, tenantId: after.tenantId ?? ALL_TENANTS, action: 'credential.rotate', targetType: 'credential', targetId: id, before, after });
+    return after;
   }
 }

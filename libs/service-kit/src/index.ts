@@ -14,3 +14,5 @@ export { AdminErrorFilter } from './admin-error.filter';
 export { runMain } from './run-main';
 export { freePort } from './free-port';
 export { grpcStatusOf, rpcErrorFrom } from './rpc-error';
+export { adminCallerOf, Caller } from './admin-caller.decorator';
+export type { AdminCaller } from './admin-caller.decorator';

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
 import { infra } from './infra';
@@ -12,9 +12,15 @@ export interface ProductionSuite {
   readonly http: Record<ProductionService, number>;
   readonly grpc: Record<ProductionService, number>;
   readonly procs: Map<ProductionService, NodeProcess>;
+  /** The environment each service was started with (to start another replica of one). */
+  readonly env: Record<ProductionService, Record<string, string>>;
   readonly admin: AdminClient;
   /** Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:1234/v1 */
   readonly ingressBaseUrl: string;
+  /** Prefix of this run's Kafka topics (what a test reads the events from). */
+  readonly kafkaTopicPrefix: string;
+  /** This run's ClickHouse database. */
+  readonly clickhouseDatabase: string;
   /** Stops the processes, then drops the run's Postgres database and ClickHouse database. */
   stop(): Promise<void>;
 }
@@ -50,7 +56,7 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
       SECRETS_DATABASE_URL: db.url,
       SECRETS_KEK: randomBytes(32).toString('base64'),
     },
-    audit: { AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}` },
+    audit: { AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}`, AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
     metering: {
       METERING_HTTP_PORT: `${http.metering}`,
       METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`,
@@ -88,5 +94,16 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
   const endpoints = Object.fromEntries(
     (['policy', 'routing', 'secrets', 'metering', 'audit'] as const).map((s) => [s, `http://127.0.0.1:${http[s]}`]),
   ) as unknown as AdminEndpoints;
-  return { http, grpc, procs, admin: new AdminClient(endpoints, adminToken), ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`, stop };
+  const envs = Object.fromEntries(PRODUCTION_SERVICES.map((s) => [s, { ...common, ...env[s] }])) as unknown as Record<ProductionService, Record<string, string>>;
+  return {
+    http,
+    grpc,
+    procs,
+    env: envs,
+    admin: new AdminClient(endpoints, adminToken),
+    ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`,
+    kafkaTopicPrefix: common.KAFKA_TOPIC_PREFIX,
+    clickhouseDatabase: db.name,
+    stop,
+  };
 }

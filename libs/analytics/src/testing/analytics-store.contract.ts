@@ -6,7 +6,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import { AnalyticsError } from '../analytics.error';
 import type { AnalyticsStore } from '../analytics-store.port';
-import { insertRequestsIdempotent, requestRow, usageByModel, type RequestEventRow } from '../requests.queries';
+import { insertRequestsIdempotent, requestRow, usageBy, usageByModel, type RequestEventRow } from '../requests.queries';
 import { addColumn, appliedMigrations, dropPartitionsOlderThan, migrate, migrations, type Migration } from '../schema';
 import { applyRetention, queryRollups } from '../rollups.queries';
 import { chSql, ident, sqlLiteral, sqlTuple, type SqlValue } from '../sql-literal';
@@ -102,6 +102,7 @@ export function event(overrides: Partial<RequestEventRow> = {}): RequestEventRow
     tenant_id: 'tenant-a',
     app_id: 'app-1',
     key_id: 'key-1',
+    end_user_id: '',
     api: 'chat.completions',
     stream: false,
     requested_model: 'gpt-4o',
@@ -127,6 +128,9 @@ export function event(overrides: Partial<RequestEventRow> = {}): RequestEventRow
     ttft_ms: 120,
     started_at_ms: T0 - 850,
     occurred_at_ms: T0,
+    fallback_count: 0,
+    attempts: '[]',
+    guardrail_actions: '[]',
     ...overrides,
   };
 }
@@ -246,6 +250,16 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       ]);
     });
 
+    it('has the migration 4 columns (end user, guardrail actions) with their types', async () => {
+      const cols = await store.query<{ name: string; type: string }>(
+        chSql`SELECT name, type FROM system.columns WHERE database = ${db} AND table = ${'requests'} AND name IN ${sqlTuple(['end_user_id', 'guardrail_actions'])} ORDER BY name`,
+      );
+      assert.deepEqual(cols, [
+        { name: 'end_user_id', type: 'String' },
+        { name: 'guardrail_actions', type: 'String' },
+      ]);
+    });
+
     it('migrates a fresh database twice, and concurrently, without error', async () => {
       for (const name of [`${db}_twice`, `${db}_race`]) await store.command(`DROP DATABASE IF EXISTS ${ident(name)}`);
       try {
@@ -271,11 +285,14 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       await store.command(`DROP DATABASE IF EXISTS ${ident(up)}`);
       try {
         assert.deepEqual(await migrate(store, up, migrations.slice(0, 1)), [1]);
-        const { reasoning_tokens: _r, usage_estimated: _u, ...v1 } = event({ event_id: 'up-1', request_id: 'up-req' });
+        const { reasoning_tokens: _r, usage_estimated: _u, end_user_id: _e, guardrail_actions: _g, fallback_count: _f, attempts: _a, ...v1 } = event({ event_id: 'up-1', request_id: 'up-req' });
         await store.insert(`${up}.requests`, [{ ...v1, stream: 0, inserted_at_ms: 1 }]);
         assert.deepEqual(await migrate(store, up), migrations.map((m) => m.version).filter((v) => v > 1));
         const got = await requestRow(store, up, v1.tenant_id, 'up-req');
-        assert.deepEqual([got?.event_id, got?.reasoning_tokens, got?.usage_estimated], ['up-1', 0, 0]);
+        assert.deepEqual(
+          [got?.event_id, got?.reasoning_tokens, got?.usage_estimated, got?.routing_version, got?.end_user_id, got?.guardrail_actions],
+          ['up-1', 0, 0, 0, '', ''],
+        );
       } finally {
         await store.command(`DROP DATABASE IF EXISTS ${ident(up)}`);
       }
@@ -331,7 +348,7 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
 
   describe(`${engine}: requests`, () => {
     it('stores a request event and reads it back for its tenant only', async () => {
-      const row = event({ event_id: 'rr-1', request_id: 'rr-req', tenant_id: 'tenant-rr', stream: true, reason_code: "q'uote" });
+      const row = event({ event_id: 'rr-1', request_id: 'rr-req', tenant_id: 'tenant-rr', stream: true, reason_code: "q'uote", routing_version: 42 });
       assert.deepEqual(await insertRequestsIdempotent(store, db, [row]), { inserted: 1, skipped: 0 });
       const got = await requestRow(store, db, 'tenant-rr', 'rr-req');
       assert.ok(got);
@@ -414,6 +431,26 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
       assert.deepEqual(await usageByModel(store, db, 'tenant-nobody', T0, T0 + DAY), []);
       assert.deepEqual(await usageByModel(store, db, 'tenant-u', T0, T0), []);
       await assert.rejects(usageByModel(store, db, '', T0, T0 + DAY), rejects('analytics_invalid_literal'));
+    });
+
+    it('groups usage by app, key and end user, and stores the guardrail actions as written', async () => {
+      const actions = JSON.stringify([{ detector: 'us_ssn', action: 'redact', count: 2 }]);
+      await insertRequestsIdempotent(store, db, [
+        event({ event_id: 'g-1', tenant_id: 'tenant-g', app_id: 'app-a', key_id: 'k1', end_user_id: 'alice', cost_usd: 1, occurred_at_ms: T0, guardrail_actions: actions, request_id: 'g-req-1' }),
+        event({ event_id: 'g-2', tenant_id: 'tenant-g', app_id: 'app-a', key_id: 'k2', end_user_id: 'bob', cost_usd: 2, occurred_at_ms: T0 + 1 }),
+        event({ event_id: 'g-3', tenant_id: 'tenant-g', app_id: 'app-b', key_id: 'k3', end_user_id: 'alice', cost_usd: 4, occurred_at_ms: T0 + 2 }),
+        event({ event_id: 'g-4', tenant_id: 'tenant-g', app_id: 'app-b', key_id: 'k3', end_user_id: '', cost_usd: 0.5, occurred_at_ms: T0 + 3 }),
+        event({ event_id: 'g-5', tenant_id: 'tenant-h', app_id: 'app-a', end_user_id: 'alice', cost_usd: 100, occurred_at_ms: T0 }),
+      ]);
+      const keys = async (dimension: Parameters<typeof usageBy>[3]) =>
+        (await usageBy(store, db, 'tenant-g', dimension, T0, T0 + DAY)).map((r) => [r.key, r.requests, r.cost_usd]);
+      assert.deepEqual(await keys('end_user'), [['alice', 2, 5], ['bob', 1, 2], ['', 1, 0.5]]);
+      assert.deepEqual(await keys('app'), [['app-b', 2, 4.5], ['app-a', 2, 3]]);
+      assert.deepEqual(await keys('key'), [['k3', 2, 4.5], ['k2', 1, 2], ['k1', 1, 1]]);
+      assert.deepEqual(await keys('tenant'), [['tenant-g', 4, 7.5]]);
+      const row = await requestRow(store, db, 'tenant-g', 'g-req-1');
+      assert.deepEqual([row?.end_user_id, JSON.parse(String(row?.guardrail_actions))], ['alice', JSON.parse(actions)]);
+      await assert.rejects(usageBy(store, db, 'tenant-g', 'colour' as 'app', T0, T0 + DAY), rejects('analytics_invalid_literal'));
     });
 
     it('refuses rows the columns cannot hold', async () => {

@@ -1,0 +1,163 @@
+import { isIPv6 } from 'node:net';
+
+/**
+ * Built-in PII/PHI detectors: a regular-expression source each, combined into one
+ * alternation so a prompt is scanned in one pass, and a validator that rejects look-alikes
+ * (Luhn for cards, mod-97 for IBANs, number ranges for SSNs, node's parser for IPv6).
+ */
+
+export const BUILTIN_DETECTORS = [
+  'email',
+  'phone',
+  'us_ssn',
+  'credit_card',
+  'iban',
+  'ip_address',
+  'date_of_birth',
+  'medical_record_number',
+] as const;
+export type BuiltinDetector = (typeof BUILTIN_DETECTORS)[number];
+
+export interface DetectorSpec {
+  /** Regex source; any group it has is named, and the name is unique across detectors (they share one regex). */
+  source: string;
+  /** The match is a finding only if this accepts it (default: always). */
+  validate?: (value: string) => boolean;
+  /** Normalises a value so that the same datum written twice gets the same placeholder. */
+  normalize?: (value: string) => string;
+  /**
+   * For context-anchored detectors (date of birth): the matched text starts with a label
+   * ("DOB: ") that stays, and only the trailing value is redacted. The regex source ends
+   * with a named value group; this is its name. When the group did not take part in the
+   * match, the whole match is the value.
+   */
+  valueGroup?: string;
+  /** Extends the match leftwards over characters of this class (the local part of an e-mail). */
+  extendLeft?: RegExp;
+  /** Without it, a match that extendLeft could not extend is no match (an "@" alone). */
+  allowEmptyExtension?: boolean;
+  /** The character before the (extended) match must not be one of these. */
+  notPrecededBy?: RegExp;
+}
+
+const digitsOnly = (v: string) => v.replace(/\D/g, '');
+
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+export function ibanValid(raw: string): boolean {
+  const iban = raw.replace(/[\s-]/g, '').toUpperCase();
+  if (iban.length < 15 || iban.length > 34 || !/^[A-Z]{2}\d{2}[A-Z0-9]+$/.test(iban)) return false;
+  const rearranged = iban.slice(4) + iban.slice(0, 4);
+  // mod-97 over the letters-as-numbers string, computed piecewise to stay within a double.
+  let remainder = 0;
+  for (const ch of rearranged) {
+    const code = ch.charCodeAt(0);
+    const value = code >= 65 ? String(code - 55) : ch;
+    for (const digit of value) remainder = (remainder * 10 + (digit.charCodeAt(0) - 48)) % 97;
+  }
+  return remainder === 1;
+}
+
+function ssnValid(raw: string): boolean {
+  const d = digitsOnly(raw).slice(-9);
+  if (d.length !== 9) return false;
+  const area = Number(d.slice(0, 3));
+  return area !== 0 && area !== 666 && area < 900 && d.slice(3, 5) !== '00' && d.slice(5) !== '0000';
+}
+
+function phoneValid(raw: string): boolean {
+  const n = digitsOnly(raw).length;
+  return n >= 8 && n <= 15;
+}
+
+// ASCII word boundaries: the combined regex runs without the `u` flag, because V8 is ~20×
+// slower on case-insensitive Unicode regexes (measured: 292 vs 14 µs/KiB for the injection list).
+const NOT_AFTER_ALNUM = '(?<![A-Za-z0-9_])';
+const NOT_BEFORE_ALNUM = '(?![A-Za-z0-9_])';
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const MONTHS = 'jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?';
+const DATE =
+  `(?:\\d{4}[-/.]\\d{1,2}[-/.]\\d{1,2}|\\d{1,2}[-/.]\\d{1,2}[-/.]\\d{2,4}|(?:${MONTHS})\\.? \\d{1,2}(?:st|nd|rd|th)?,? \\d{4}|\\d{1,2}(?:st|nd|rd|th)? (?:${MONTHS})\\.?,? \\d{4})`;
+
+/** The built-in MRN shape: a label then 6-10 digits. Tenants can replace it. */
+export const DEFAULT_MRN_PATTERN = `${NOT_AFTER_ALNUM}(?:mrn|medical record(?: number| no\\.?)?)\\s*[:#]?\\s*\\d{6,10}${NOT_BEFORE_ALNUM}`;
+
+export const DETECTOR_SPECS: Record<Exclude<BuiltinDetector, 'medical_record_number'>, DetectorSpec | DetectorSpec[]> = {
+  email: {
+    // Matched from the "@" and extended left over the local part in code: a regex that
+    // starts with the local part's class retries at every letter of every word (~55 µs/KiB).
+    source: `@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}${NOT_BEFORE_ALNUM}`,
+    extendLeft: /[A-Za-z0-9._%+-]/,
+    normalize: (v) => v.toLowerCase(),
+  },
+  iban: {
+    source: `${NOT_AFTER_ALNUM}[A-Za-z]{2}\\d{2}(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,3})?${NOT_BEFORE_ALNUM}`,
+    validate: ibanValid,
+    normalize: (v) => v.replace(/\s/g, '').toUpperCase(),
+  },
+  credit_card: {
+    source: `(?<![\\d-])\\d(?:[ -]?\\d){12,18}(?![\\d])`,
+    validate: (v) => {
+      const d = digitsOnly(v);
+      return d.length >= 13 && d.length <= 19 && luhnValid(d);
+    },
+    normalize: digitsOnly,
+  },
+  us_ssn: {
+    // Formatted anywhere; nine bare digits only right after an SSN label.
+    source: `(?:(?<![\\d-])\\d{3}(?<ssnsep>[- ])\\d{2}\\k<ssnsep>\\d{4}(?![\\d-])|${NOT_AFTER_ALNUM}(?:ssn|social security(?: number| no\\.?)?)\\s*[:#]?\\s*(?<ssnv>\\d{9})(?!\\d))`,
+    valueGroup: 'ssnv',
+    validate: ssnValid,
+    normalize: digitsOnly,
+  },
+  date_of_birth: {
+    source: `${NOT_AFTER_ALNUM}(?:dob|d\\.o\\.b\\.?|date of birth|birth ?date|birthday|born(?: on)?)\\s*[:#-]?\\s*(?<dob>${DATE})`,
+    valueGroup: 'dob',
+  },
+  ip_address: [
+    { source: `(?<![\\d.])${OCTET}(?:\\.${OCTET}){3}(?![\\d]|\\.\\d)`, normalize: (v) => v },
+    {
+      // IPv6, matched from its first colon and extended left over the first group: a regex
+      // that starts with a hex digit retries at every a-f letter of the prose (~30 µs/KiB).
+      source: `:(?:[0-9a-f]{0,4}:){0,6}[0-9a-f]{0,4}(?![A-Za-z0-9_:])`,
+      extendLeft: /[0-9a-fA-F]/,
+      allowEmptyExtension: true,
+      notPrecededBy: /[A-Za-z0-9_:.]/,
+      validate: (v) => isIPv6(v) && /[0-9a-fA-F]/.test(v),
+      normalize: (v) => v.toLowerCase(),
+    },
+  ],
+  phone: {
+    // International (+CC …) or North American (area and exchange codes start with 2-9).
+    source:
+      `(?:(?<![A-Za-z0-9_+])\\+\\d{1,3}(?:[ .-]?\\(?\\d{1,4}\\)?){2,6}(?![\\d])` +
+      `|(?<![A-Za-z0-9_])(?:\\([2-9]\\d\\d\\)[ ]?|[2-9]\\d\\d[-. ])[2-9]\\d\\d[-. ]\\d{4}(?![\\d]))`,
+    validate: phoneValid,
+    normalize: digitsOnly,
+  },
+};
+
+/** Injection phrasings seen in the wild; tenants add their own patterns. Case-insensitive. */
+export const BUILTIN_INJECTION_PATTERNS: readonly string[] = [
+  '\\b(?:ignore|disregard|forget|override)\\s+(?:all\\s+|any\\s+|the\\s+|your\\s+)*(?:previous|prior|above|earlier|preceding|system)\\s+(?:instructions|prompts?|rules|directions|messages)',
+  '\\b(?:reveal|print|show|repeat|leak)\\s+(?:me\\s+)?(?:your|the)\\s+(?:system\\s+prompt|hidden\\s+instructions|initial\\s+instructions)',
+  '\\byou\\s+are\\s+now\\s+(?:dan|in\\s+developer\\s+mode|jailbroken|unrestricted)\\b',
+  '\\bdo\\s+anything\\s+now\\b',
+  '\\b(?:act|pretend|behave)\\s+as\\s+(?:if\\s+you\\s+(?:are|were)\\s+)?(?:an?\\s+)?(?:unfiltered|unrestricted|uncensored)\\b',
+  '\\bwithout\\s+(?:any\\s+)?(?:restrictions|filters|guardrails|safety\\s+guidelines)\\s*[,.:]?\\s*(?:answer|respond|tell)',
+  '\\bnew\\s+instructions\\s*:',
+  '<\\s*/?\\s*system\\s*>',
+];

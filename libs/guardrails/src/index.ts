@@ -1,0 +1,12 @@
+export { mergeFindings, scanCanonicalRequest, scanCanonicalResponse } from './canonical-guardrails';
+export type { CanonicalScan } from './canonical-guardrails';
+export { BUILTIN_DETECTORS, BUILTIN_INJECTION_PATTERNS, DEFAULT_MRN_PATTERN, ibanValid, luhnValid } from './detectors';
+export type { BuiltinDetector } from './detectors';
+export { compileGuardrails, CompiledGuardrails, DENY_TERM_DETECTOR, INJECTION_DETECTOR, RedactionSession } from './guardrails';
+export type { GuardrailAction, GuardrailFinding, GuardrailsConfig, ScanResult } from './guardrails';
+export { guardrailsFromDecision } from './guardrails-config.mapper';
+export { guardrailBlockedError, GuardrailsError } from './guardrails.error';
+export { LABELLED_SET } from './labelled-set';
+export type { LabelledCase } from './labelled-set';
+export { measureLabelledSet } from './labelled-set.measure';
+export type { LabelledSetMeasurement } from './labelled-set.measure';
