@@ -1,3 +1,4 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { DeadLetterSink } from './dead-letter';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
 import { parseEvent, type DeadLetterCode, type EventOnTopic } from './envelope';
@@ -132,14 +133,54 @@ function freshEvents<P extends EventTopic>(items: Array<Item<P>>, reuse: boolean
   });
 }
 
+const tracer = trace.getTracer('asc-events');
+
+/** The remote parent a traceparent names (parsed here: no dependency on a global propagator). */
+function parentOf(traceparent: string | undefined): Context {
+  const m = traceparent ? /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent) : null;
+  if (!m) return ROOT_CONTEXT;
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId: m[1], spanId: m[2], traceFlags: parseInt(m[3], 16), isRemote: true });
+}
+
+/**
+ * One CONSUMER span per event, child of the request's trace (the envelope's traceparent),
+ * around the handler's work on the batch: the consumers' step of the request's one trace.
+ * With no tracer provider registered these are no-ops.
+ */
+function consumerSpans<P extends EventTopic>(p: DeliverBatchParams<P>, items: Array<Item<P>>): Span[] {
+  return items.map((item) => {
+    const parent = parentOf(item.event.traceparent);
+    return tracer.startSpan(
+      `consume ${p.topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.destination.name': p.topic,
+          'messaging.consumer.group.name': p.groupId,
+          'messaging.kafka.offset': Number(item.offset),
+          'asc.event.id': item.event.id,
+        },
+      },
+      parent,
+    );
+  });
+}
+
 async function deliverItems<P extends EventTopic>(p: DeliverBatchParams<P>, items: Array<Item<P>>, firstTry = true): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     if (!p.isActive()) return false;
+    const spans = consumerSpans(p, items);
     try {
       await p.subscription.handleBatch(freshEvents(items, firstTry && attempt === 1));
       p.stats.delivered += items.length;
+      for (const span of spans) span.end();
       return true;
     } catch (err) {
+      for (const span of spans) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : 'error' });
+        span.end();
+      }
       if (p.subscription.isRejection?.(err)) {
         if (items.length === 1) {
           const fields = errorFields(err);

@@ -15,6 +15,8 @@ export interface OutboundMessage {
   bytes: number;
   /** Its position in the spool, when there is one (acknowledged there once the log has it). */
   seq?: number;
+  /** W3C trace context of the event (sent as a Kafka header). */
+  traceparent?: string;
 }
 
 /** Writes one batch to the log; rejects if any of it may not have been written. */
@@ -174,7 +176,7 @@ export class BatchingPublisher implements EventPublisher {
       }
       // Caught up (nothing only on disk) and room in memory: the fast path, no read back.
       if (this.loadedUpTo === seq && this.hasRoom(bytes)) {
-        this.items.push({ topic, key: event.tenantId, value, bytes, seq });
+        this.items.push({ topic, key: event.tenantId, value, bytes, seq, traceparent: event.traceparent });
         this.bufferedBytes += bytes;
         this.loadedUpTo = seq + 1;
       }
@@ -186,7 +188,7 @@ export class BatchingPublisher implements EventPublisher {
       this.overflow(event.tenantId);
       return;
     }
-    this.items.push({ topic, key: event.tenantId, value, bytes });
+    this.items.push({ topic, key: event.tenantId, value, bytes, traceparent: event.traceparent });
     this.bufferedBytes += bytes;
     this.accepted++;
     this.schedule();

@@ -1,6 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Kafka, logLevel, type Admin, type ISocketFactory } from 'kafkajs';
 import { eventually, infra, missingInfra } from '@asc/testing';
@@ -201,6 +204,33 @@ describe('KafkaEventBus against a real broker', async () => {
     );
   });
 
+  it('with a spool, what a process could not send while the broker was unreachable goes out at the next start, in order', opts, async () => {
+    const { make, topicName, group } = await busesFor();
+    const spoolDir = mkdtempSync(join(tmpdir(), 'asc-spool-int-'));
+    try {
+      // Broker unreachable: the events stay on disk; close() gives up quickly and keeps them.
+      const down = make({ brokers: [`127.0.0.1:${await closedPort()}`], spool: { dir: spoolDir }, publisher: { closeTimeoutMs: 500, retry: { initialMs: 50, maxMs: 200 } } });
+      const expected = new Map<string, number[]>();
+      for (let i = 0; i < 500; i++) {
+        const tenant = `tenant_${i % 5}`;
+        down.publish(requestEvent(tenant, i));
+        expected.set(tenant, [...(expected.get(tenant) ?? []), i]);
+      }
+      await down.close();
+      assert.equal(down.stats().failed, 0, 'nothing counted lost: it is in the spool');
+      // Next start, broker reachable: the spool is sent before anything new.
+      const up = make({ spool: { dir: spoolDir } });
+      await up.flush({ timeoutMs: 60_000 });
+      const received: RequestEvent[] = [];
+      await make().subscribe({ groupId: group, topics: [TOPIC], handleBatch: async (events) => void received.push(...events) });
+      await eventually(() => assert.equal(received.length, 500), 60_000);
+      assertPerTenantOrder(received, expected);
+      assert.equal(await highWatermark(topicName), 500, 'each event on the log once');
+    } finally {
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  });
+
   it('commits nothing while handleBatch fails and redelivers the same events until it succeeds', opts, async () => {
     const { first: producer, make, topicName, group } = await busesFor();
     for (let i = 0; i < 100; i++) producer.publish(requestEvent('tenant_a', i));
@@ -325,7 +355,7 @@ describe('KafkaEventBus against a real broker', async () => {
       await net.close();
     }
     const total = seq;
-    assert.deepEqual({ ...producer.stats(), retries: 0 }, { buffered: 0, sent: total, failed: 0, retries: 0 });
+    assert.deepEqual({ ...producer.stats(), retries: 0 }, { buffered: 0, sent: total, failed: 0, retries: 0, spooledBytes: 0, lostByTenant: {} });
 
     const received: RequestEvent[] = [];
     const sub = await make().subscribe({ groupId: group, topics: [TOPIC], handleBatch: collect(received) });

@@ -65,6 +65,9 @@ describe('request timeline (chdb)', () => {
     const attempts = steps.filter((s) => s.step === 'attempt');
     assert.deepEqual(attempts.map((a) => a.detail.deploymentId), ['dep_a', 'dep_b']);
     assert.ok(steps.indexOf(attempts[1]) < steps.findIndex((s) => s.step === 'completed'));
+    // As stored in ClickHouse: the same list as JSON text.
+    const stored = { ...record, attempts: JSON.stringify((record as unknown as { attempts: unknown[] }).attempts) } as unknown as Parameters<typeof buildTimeline>[0];
+    assert.deepEqual(buildTimeline(stored).steps.filter((s) => s.step === 'attempt').map((a) => a.detail.deploymentId), ['dep_a', 'dep_b']);
   });
 });
 

@@ -18,6 +18,18 @@ export interface RequestTimeline {
 /** A step list an event may carry (the request runner's attempts/steps): any array of objects with a time. */
 type StepLike = Record<string, unknown> & { atMs?: unknown; startedAtMs?: unknown; name?: unknown; step?: unknown };
 
+/** A step list as stored: an array, or the JSON text of one (ClickHouse String columns). */
+function parseList(value: unknown): unknown[] | undefined {
+  if (Array.isArray(value)) return value;
+  if (typeof value !== 'string' || !value.startsWith('[')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function flat(detail: Record<string, unknown>): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const [k, v] of Object.entries(detail)) {
@@ -46,14 +58,14 @@ export function buildTimeline(record: RequestRecord, extra: TimelineStep[] = [])
       detail: { decision: row.decision, policyId: row.policy_id, policyVersion: Number(row.policy_version), reasonCode: row.reason_code },
     },
   ];
-  for (const key of ['attempts', 'steps']) {
-    const list = row[key];
+  for (const key of ['attempts', 'steps', 'guardrail_actions']) {
+    const list = parseList(row[key]);
     if (!Array.isArray(list)) continue;
     list.forEach((item: unknown, i) => {
       if (typeof item !== 'object' || item === null) return;
       const s = item as StepLike;
       const at = typeof s.atMs === 'number' ? s.atMs : typeof s.startedAtMs === 'number' ? s.startedAtMs : t0;
-      const name = typeof s.step === 'string' ? s.step : typeof s.name === 'string' ? s.name : `${key.replace(/s$/, '')}`;
+      const name = typeof s.step === 'string' ? s.step : typeof s.name === 'string' ? s.name : key === 'attempts' ? 'attempt' : key === 'steps' ? 'step' : 'guardrail_action';
       steps.push({ atMs: at, step: name, detail: { index: i, ...flat(s) } });
     });
   }

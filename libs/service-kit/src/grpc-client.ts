@@ -1,4 +1,5 @@
 import { Client, credentials, Metadata, ServiceError, status } from '@grpc/grpc-js';
+import { traceContextClientInterceptor } from './grpc-trace.interceptor';
 
 /** The shape of one unary method in a ts-proto `outputServices=grpc-js` service definition. */
 interface UnaryMethodDefinition<Req, Res> {
@@ -50,6 +51,7 @@ export function createGrpcClient<D extends object>(
   const channel = new Client(address, credentials.createInsecure(), {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    interceptors: [traceContextClientInterceptor],
   });
   const client = {} as Record<string, unknown>;
   for (const [name, raw] of Object.entries(definition)) {

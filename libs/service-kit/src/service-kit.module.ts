@@ -1,4 +1,6 @@
 import { DynamicModule, Global, Module, Provider } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { GrpcServerSpanInterceptor } from './grpc-trace.interceptor';
 import { ADMIN_TOKEN, AdminGuard } from './admin.guard';
 import { HealthController } from './health.controller';
 import { METRICS, ServiceMetrics } from './metrics';
@@ -27,6 +29,8 @@ export class ServiceKitModule {
       controllers: [HealthController],
       providers: [
         { provide: READINESS, useValue: readiness },
+        // Every gRPC handler runs in a span that continues the caller's trace.
+        { provide: APP_INTERCEPTOR, useClass: GrpcServerSpanInterceptor },
         { provide: METRICS, useValue: new ServiceMetrics(options.service, options.collectProcessMetrics) },
         ...admin,
       ],
