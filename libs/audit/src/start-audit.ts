@@ -2,7 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { auditV1, protoFile } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { EventSubscriber, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
-import { bootstrapService, RunningService } from '@asc/service-kit';
+import { bootstrapService, RunningService, grpcSecurityFromConfig } from '@asc/service-kit';
 import { AuditTrailService } from './audit-trail.service';
 import { AuditConfig } from './audit.config';
 import { AuditModule } from './audit.module';
@@ -23,7 +23,7 @@ export async function startAuditService(config: AuditConfig, deps: AuditDependen
         name: 'audit',
         module: AuditModule.forRoot({ dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: deps.collectProcessMetrics ?? true }),
         http: { host: config.AUDIT_HTTP_HOST, port: config.AUDIT_HTTP_PORT },
-        grpc: { url: config.AUDIT_GRPC_URL, package: auditV1.ASC_AUDIT_V1_PACKAGE_NAME, protoFile: protoFile('audit') },
+        grpc: { url: config.AUDIT_GRPC_URL, package: auditV1.ASC_AUDIT_V1_PACKAGE_NAME, protoFile: protoFile('audit'), security: grpcSecurityFromConfig('audit', 'AUDIT', config) },
         logger: deps.logger,
       });
       const trail = running.app.get(AuditTrailService);

@@ -5,9 +5,11 @@ import { GatewayService } from './gateway.service';
 import { parseInboundChat } from './inbound-apis';
 import { IngressError, toIngressError } from './ingress.error';
 import { beginRecord } from './request-record';
+import { AllowedCallers, ANY_CALLER } from '@asc/service-kit';
 
 /** The gRPC edge: the same governed path as HTTP, for product teams' backends. */
 @Controller()
+@AllowedCallers(ANY_CALLER)
 @ingressV1.IngressServiceControllerMethods()
 export class IngressGrpcController implements ingressV1.IngressServiceController {
   constructor(private readonly chat: GatewayService) {}

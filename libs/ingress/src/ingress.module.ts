@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { EventPublisher } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
-import { ServiceKitModule } from '@asc/service-kit';
+import { ServiceKitModule, ServiceKitOptions } from '@asc/service-kit';
 import { CatalogService } from './catalog.service';
 import { DataPlaneController } from './data-plane.controller';
 import { GatewayService } from './gateway.service';
@@ -15,6 +15,8 @@ export interface IngressModuleOptions extends IngressOptions {
   events: EventPublisher;
   upstream: OpenAICompatibleClient;
   collectProcessMetrics: boolean;
+  /** Health and metrics are served by the ops server (start-ingress), with these registries. */
+  health: ServiceKitOptions['health'];
 }
 
 @Module({})
@@ -22,7 +24,7 @@ export class IngressModule {
   static forRoot(options: IngressModuleOptions): DynamicModule {
     return {
       module: IngressModule,
-      imports: [ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics })],
+      imports: [ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics, health: options.health })],
       controllers: [DataPlaneController, IngressGrpcController],
       providers: [
         { provide: CONTROL_PLANE, useValue: options.controlPlane },

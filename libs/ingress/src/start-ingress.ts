@@ -2,7 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { ingressV1, protoFile } from '@asc/contracts';
 import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
-import { bootstrapService, RunningService } from '@asc/service-kit';
+import { bootstrapService, grpcSecurityFromConfig, ReadinessRegistry, RunningService, ServiceKitModule, ServiceMetrics } from '@asc/service-kit';
 import { ControlPlane } from './control-plane.port';
 import { GrpcControlPlane } from './grpc-control-plane.adapter';
 import { IngressErrorFilter } from './ingress-error.filter';
@@ -20,6 +20,7 @@ export interface IngressDependencies {
 }
 
 export async function startIngressService(config: IngressConfig, deps: IngressDependencies): Promise<RunningService> {
+  const security = grpcSecurityFromConfig('ingress', 'INGRESS', config);
   const controlPlane =
     deps.controlPlane ??
     new GrpcControlPlane({
@@ -30,8 +31,11 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
       staleIfErrorMs: config.INGRESS_STALE_IF_ERROR_MS,
       deadlineMs: config.INGRESS_CONTROL_PLANE_DEADLINE_MS,
       maxEntries: 100_000,
+      security,
     });
   const upstream = new OpenAICompatibleClient();
+  // /metrics names every tenant: it and the probes live on the ops port, never on the data plane.
+  const shared = { metrics: new ServiceMetrics('ingress', deps.collectProcessMetrics ?? true), readiness: new ReadinessRegistry() };
   const running = await bootstrapService({
     name: 'ingress',
     module: IngressModule.forRoot({
@@ -40,9 +44,11 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
       upstream,
       upstreamTimeoutMs: config.INGRESS_UPSTREAM_TIMEOUT_MS,
       collectProcessMetrics: deps.collectProcessMetrics ?? true,
+      health: { separate: shared },
     }),
+    ops: { host: config.INGRESS_OPS_HOST, port: config.INGRESS_OPS_PORT, module: ServiceKitModule.ops(shared) },
     http: { host: config.INGRESS_HTTP_HOST, port: config.INGRESS_HTTP_PORT, bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES },
-    grpc: { url: config.INGRESS_GRPC_URL, package: ingressV1.ASC_INGRESS_V1_PACKAGE_NAME, protoFile: protoFile('ingress') },
+    grpc: { url: config.INGRESS_GRPC_URL, package: ingressV1.ASC_INGRESS_V1_PACKAGE_NAME, protoFile: protoFile('ingress'), security, requireClientCertificate: false },
     errorFilter: new IngressErrorFilter(),
     logger: deps.logger,
   });

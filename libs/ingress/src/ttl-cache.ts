@@ -27,9 +27,16 @@ export class TtlCache<K, V> {
       this.set(key, value, ttlFor?.(value));
       return value;
     } catch (err) {
-      if (entry && now - entry.storedAt < this.staleIfErrorMs) return entry.value;
+      if (entry && now - entry.storedAt < this.staleIfErrorMs && !(err instanceof SourceAnswered)) return entry.value;
+      if (err instanceof SourceAnswered) this.entries.delete(key);
       throw err;
     }
+  }
+
+  /** The fresh value, without loading. */
+  peek(key: K): V | undefined {
+    const entry = this.entries.get(key);
+    return entry && this.now() < entry.expiresAt ? entry.value : undefined;
   }
 
   set(key: K, value: V, ttlOverrideMs?: number): void {
@@ -64,3 +71,9 @@ export class TtlCache<K, V> {
     this.entries.clear();
   }
 }
+
+/**
+ * Thrown by a loader when the source answered but had no value (e.g. "no such key"): not
+ * an outage, so no stale value is served and the old entry is dropped.
+ */
+export class SourceAnswered extends Error {}

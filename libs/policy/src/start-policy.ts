@@ -2,7 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { policyV1, protoFile } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
-import { bootstrapService, RunningService } from '@asc/service-kit';
+import { bootstrapService, RunningService, grpcSecurityFromConfig } from '@asc/service-kit';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AppEntity } from './entities/app.entity';
 import { TenantPolicyEntity } from './entities/tenant-policy.entity';
@@ -32,7 +32,7 @@ export async function startPolicyService(
         name: 'policy',
         module: PolicyModule.forRoot({ events: options.events, dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
         http: { host: config.POLICY_HTTP_HOST, port: config.POLICY_HTTP_PORT },
-        grpc: { url: config.POLICY_GRPC_URL, package: policyV1.ASC_POLICY_V1_PACKAGE_NAME, protoFile: protoFile('policy') },
+        grpc: { url: config.POLICY_GRPC_URL, package: policyV1.ASC_POLICY_V1_PACKAGE_NAME, protoFile: protoFile('policy'), security: grpcSecurityFromConfig('policy', 'POLICY', config) },
         logger: options.logger,
       });
       const tenancy = running.app.get(TenancyService);

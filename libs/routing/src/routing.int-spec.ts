@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { routingV1 } from '@asc/contracts';
 import { createGrpcClient, createLogger, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
-import { eventually, missingInfra, throwawayDatabase } from '@asc/testing';
+import { eventually, missingInfra, testPki, throwawayDatabase } from '@asc/testing';
 import { MemoryEventBus } from '@asc/events';
 import { RunningRoutingService, startRoutingService } from './start-routing';
 
@@ -59,10 +59,11 @@ describe('routing service', async () => {
           ASC_ADMIN_TOKEN: ADMIN_TOKEN,
           KAFKA_BROKERS: [],
           KAFKA_TOPIC_PREFIX: '',
+          ...testPki().config('routing'),
         },
         { collectProcessMetrics: false, logger: createLogger('warn') },
       );
-      grpc = createGrpcClient(routingV1.RoutingServiceService, `127.0.0.1:${grpcPort}`);
+      grpc = createGrpcClient(routingV1.RoutingServiceService, `127.0.0.1:${grpcPort}`, { security: testPki().security('ingress'), service: 'routing' });
     });
 
     after(async () => {
@@ -211,12 +212,13 @@ describe('routing service', async () => {
         ASC_ADMIN_TOKEN: ADMIN_TOKEN,
         KAFKA_BROKERS: [],
         KAFKA_TOPIC_PREFIX: '',
+        ...testPki().config('routing'),
       });
       const options = { collectProcessMetrics: false, logger: createLogger('warn'), events: bus, configChanges: bus };
       const [configA, configB] = [await config(), await config()];
       const a = await startRoutingService(configA, options);
       const b = await startRoutingService(configB, options);
-      const grpcB = createGrpcClient(routingV1.RoutingServiceService, configB.ROUTING_GRPC_URL);
+      const grpcB = createGrpcClient(routingV1.RoutingServiceService, configB.ROUTING_GRPC_URL, { security: testPki().security('ingress'), service: 'routing' });
       try {
         const planB = () => grpcB.client.plan({ tenantId: 'tenant-a', model: 'replica-model', allowedRegions: ['*'], operation: 'chat' });
         const create = (priority: number) =>

@@ -1,8 +1,10 @@
 import { Controller } from '@nestjs/common';
 import { secretsV1 } from '@asc/contracts';
 import { CredentialsService } from './credentials.service';
+import { AllowedCallers } from '@asc/service-kit';
 
 @Controller()
+@AllowedCallers('ingress')
 @secretsV1.SecretsServiceControllerMethods()
 export class SecretsGrpcController implements secretsV1.SecretsServiceController {
   constructor(private readonly credentials: CredentialsService) {}

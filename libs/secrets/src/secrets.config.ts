@@ -1,3 +1,4 @@
+import { grpcSecurityConfigShape } from '@asc/service-kit';
 import { ConfigError, env, loadConfig, sensitive } from '@asc/config';
 import { isBase64Key } from './crypto/local-key-encryption-key.adapter';
 
@@ -5,6 +6,8 @@ import { isBase64Key } from './crypto/local-key-encryption-key.adapter';
 export const secretsConfigShape = {
   SECRETS_HTTP_HOST: env.str('127.0.0.1'),
   SECRETS_HTTP_PORT: env.port(8084),
+  /** mTLS identity of this service (SECRETS_TLS_CERT_FILE, _KEY_FILE, _CA_FILE) or ASC_GRPC_INSECURE=1. */
+  ...grpcSecurityConfigShape('SECRETS'),
   SECRETS_GRPC_URL: env.str('127.0.0.1:50054'),
   SECRETS_DATABASE_URL: sensitive(env.str()),
   ASC_ADMIN_TOKEN: sensitive(env.str()),

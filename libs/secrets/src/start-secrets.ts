@@ -2,7 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { protoFile, secretsV1 } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
-import { bootstrapService, RunningService } from '@asc/service-kit';
+import { bootstrapService, RunningService, grpcSecurityFromConfig } from '@asc/service-kit';
 import { CredentialsService } from './credentials.service';
 import { KeyEncryptionKey } from './crypto/key-encryption-key.port';
 import { LocalKeyEncryptionKey } from './crypto/local-key-encryption-key.adapter';
@@ -48,7 +48,7 @@ export async function startSecretsService(
           collectProcessMetrics: options.collectProcessMetrics ?? true,
         }),
         http: { host: config.SECRETS_HTTP_HOST, port: config.SECRETS_HTTP_PORT },
-        grpc: { url: config.SECRETS_GRPC_URL, package: secretsV1.ASC_SECRETS_V1_PACKAGE_NAME, protoFile: protoFile('secrets') },
+        grpc: { url: config.SECRETS_GRPC_URL, package: secretsV1.ASC_SECRETS_V1_PACKAGE_NAME, protoFile: protoFile('secrets'), security: grpcSecurityFromConfig('secrets', 'SECRETS', config) },
         logger: options.logger,
       });
       const credentials = running.app.get(CredentialsService);

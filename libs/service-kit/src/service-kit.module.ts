@@ -12,6 +12,12 @@ export interface ServiceKitOptions {
   adminToken?: string;
   /** Readiness checks served by /readyz, e.g. { database: databaseProbe(ds) }. */
   probes?: Record<string, ReadinessProbe>;
+  /**
+   * Where /healthz, /readyz and /metrics are served: 'here' (this HTTP server, the
+   * ops/admin port of the control-plane services) or an ops server apart (ingress), which
+   * is given the same registries through `ServiceKitModule.ops`.
+   */
+  health?: 'here' | { separate: { metrics: ServiceMetrics; readiness: ReadinessRegistry } };
 }
 
 /** Health, readiness, metrics and the admin guard shared by every service. */
@@ -19,18 +25,31 @@ export interface ServiceKitOptions {
 @Module({})
 export class ServiceKitModule {
   static forRoot(options: ServiceKitOptions): DynamicModule {
-    const readiness = new ReadinessRegistry();
+    const separate = typeof options.health === 'object' ? options.health.separate : undefined;
+    const readiness = separate?.readiness ?? new ReadinessRegistry();
     for (const [name, probe] of Object.entries(options.probes ?? {})) readiness.register(name, probe);
     const admin: Provider[] = options.adminToken === undefined ? [] : [{ provide: ADMIN_TOKEN, useValue: options.adminToken }, AdminGuard];
     return {
       module: ServiceKitModule,
-      controllers: [HealthController],
+      controllers: separate ? [] : [HealthController],
       providers: [
         { provide: READINESS, useValue: readiness },
-        { provide: METRICS, useValue: new ServiceMetrics(options.service, options.collectProcessMetrics) },
+        { provide: METRICS, useValue: separate?.metrics ?? new ServiceMetrics(options.service, options.collectProcessMetrics) },
         ...admin,
       ],
       exports: [READINESS, METRICS, ...(options.adminToken === undefined ? [] : [ADMIN_TOKEN, AdminGuard])],
+    };
+  }
+
+  /** The ops server's module: health, readiness and metrics of registries shared with the service. */
+  static ops(shared: { metrics: ServiceMetrics; readiness: ReadinessRegistry }): DynamicModule {
+    return {
+      module: ServiceKitModule,
+      controllers: [HealthController],
+      providers: [
+        { provide: READINESS, useValue: shared.readiness },
+        { provide: METRICS, useValue: shared.metrics },
+      ],
     };
   }
 }

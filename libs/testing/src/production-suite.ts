@@ -3,6 +3,7 @@ import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
 import { infra } from './infra';
 import { NodeProcess, startNodeProcess, waitForReady } from './processes';
+import { testPki, TestPki } from './test-pki';
 import { throwawayDatabase } from './throwaway-database';
 
 export const PRODUCTION_SERVICES = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'] as const;
@@ -13,6 +14,10 @@ export interface ProductionSuite {
   readonly grpc: Record<ProductionService, number>;
   readonly procs: Map<ProductionService, NodeProcess>;
   readonly admin: AdminClient;
+  /** The run's local CA and certificates: every gRPC channel between the services is mTLS. */
+  readonly pki: TestPki;
+  /** Ingress's ops port (/healthz, /readyz, /metrics). */
+  readonly ingressOpsUrl: string;
   /** Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:1234/v1 */
   readonly ingressBaseUrl: string;
   /** Stops the processes, then drops the run's Postgres database and ClickHouse database. */
@@ -34,6 +39,8 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
   // outgoing connection (Kafka, Postgres clients) before the service binds it.
   const listenRange = { from: 20_000, to: 32_000 };
   for (const s of PRODUCTION_SERVICES) [http[s], grpc[s]] = [await freePort('127.0.0.1', listenRange), await freePort('127.0.0.1', listenRange)];
+  const opsPort = await freePort('127.0.0.1', listenRange);
+  const pki = testPki();
   const adminToken = `adm_${randomBytes(16).toString('hex')}`;
   const common = {
     ASC_ADMIN_TOKEN: adminToken,
@@ -42,16 +49,18 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
     LOG_LEVEL: options.logLevel ?? 'warn',
   };
   const env: Record<ProductionService, Record<string, string>> = {
-    policy: { POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: db.url },
-    routing: { ROUTING_HTTP_PORT: `${http.routing}`, ROUTING_GRPC_URL: `127.0.0.1:${grpc.routing}`, ROUTING_DATABASE_URL: db.url },
+    policy: { ...pki.env('policy'), POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: db.url },
+    routing: { ...pki.env('routing'), ROUTING_HTTP_PORT: `${http.routing}`, ROUTING_GRPC_URL: `127.0.0.1:${grpc.routing}`, ROUTING_DATABASE_URL: db.url },
     secrets: {
+      ...pki.env('secrets'),
       SECRETS_HTTP_PORT: `${http.secrets}`,
       SECRETS_GRPC_URL: `127.0.0.1:${grpc.secrets}`,
       SECRETS_DATABASE_URL: db.url,
       SECRETS_KEK: randomBytes(32).toString('base64'),
     },
-    audit: { AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}` },
+    audit: { ...pki.env('audit'), AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}` },
     metering: {
+      ...pki.env('metering'),
       METERING_HTTP_PORT: `${http.metering}`,
       METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`,
       CLICKHOUSE_URL: infra.clickhouseUrl,
@@ -59,7 +68,9 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
       METERING_CONSUMER_GROUP: `metering-${run}`,
     },
     ingress: {
+      ...pki.env('ingress'),
       INGRESS_HTTP_PORT: `${http.ingress}`,
+      INGRESS_OPS_PORT: `${opsPort}`,
       INGRESS_GRPC_URL: `127.0.0.1:${grpc.ingress}`,
       POLICY_GRPC_TARGET: `127.0.0.1:${grpc.policy}`,
       ROUTING_GRPC_TARGET: `127.0.0.1:${grpc.routing}`,
@@ -78,7 +89,8 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
       PRODUCTION_SERVICES.map(async (s) => {
         const proc = startNodeProcess(`apps/${s}/src/main.js`, { ...common, ...env[s] });
         procs.set(s, proc);
-        await waitForReady(`http://127.0.0.1:${http[s]}/readyz`, 90_000, proc);
+        // Ingress's probes are on its ops port; its data-plane port serves only the provider APIs.
+        await waitForReady(`http://127.0.0.1:${s === 'ingress' ? opsPort : http[s]}/readyz`, 90_000, proc);
       }),
     );
   } catch (err) {
@@ -88,5 +100,14 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
   const endpoints = Object.fromEntries(
     (['policy', 'routing', 'secrets', 'metering', 'audit'] as const).map((s) => [s, `http://127.0.0.1:${http[s]}`]),
   ) as unknown as AdminEndpoints;
-  return { http, grpc, procs, admin: new AdminClient(endpoints, adminToken), ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`, stop };
+  return {
+    http,
+    grpc,
+    procs,
+    admin: new AdminClient(endpoints, adminToken),
+    pki,
+    ingressOpsUrl: `http://127.0.0.1:${opsPort}`,
+    ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`,
+    stop,
+  };
 }
