@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ import { eventually, NodeProcess, startNodeProcess } from '@asc/testing';
  */
 describe('embedded suite (npm start) driven by the openai SDK', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'asc-e2e-'));
-  const demoKey = `demo_${Date.now()}_e2e_key`;
+  const demoKey = `demo_${randomBytes(16).toString('hex')}`;
   let proc: NodeProcess;
   let baseURL: string;
   let opsURL: string;

@@ -1,5 +1,6 @@
 import { ConfigError, env, loadConfig, sensitive } from '@asc/config';
 import { initTelemetry } from '@asc/service-kit';
+import { IMPORTED_KEY_RULE, isStrongApiKey } from '@asc/tenancy';
 import { z } from 'zod';
 import { startEmbeddedSuite } from './embedded-suite';
 
@@ -13,7 +14,7 @@ const embeddedConfigShape = {
   ASC_OPS_PORT: env.port().optional(),
   /** "auto": every internal service takes a free port (tests, several suites on one machine). */
   ASC_EMBEDDED_PORTS: env.oneOf(['fixed', 'auto'], 'fixed'),
-  ASC_DEMO_API_KEY: sensitive(z.string().regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces').optional()),
+  ASC_DEMO_API_KEY: sensitive(z.string().regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces').refine(isStrongApiKey, IMPORTED_KEY_RULE).optional()),
   OPENAI_API_KEY: sensitive(z.string().min(1).optional()),
   /** Serve the demo models from this OpenAI-compatible base URL (e.g. a vLLM or an external simulator). */
   ASC_DEMO_UPSTREAM_URL: env.url().optional(),

@@ -11,3 +11,5 @@ export type { IngressConfig } from './ingress.config';
 export { IngressError } from './ingress.error';
 export { startIngressService } from './start-ingress';
 export type { IngressDependencies } from './start-ingress';
+export { AuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle';
+export type { AuthThrottleOptions } from './auth-throttle';

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
 import { AdminGuard } from '@asc/service-kit';
+import { IMPORTED_KEY_RULE, isStrongApiKey } from '@asc/tenancy';
 import { TenancyService } from './tenancy.service';
 
 const createTenant = z.object({ id: z.string().optional(), name: z.string().min(1).max(200) }).strict();
@@ -10,7 +11,11 @@ const createKey = z
     appId: z.string().min(1),
     scopes: z.array(z.string()).default(['inference']),
     /** Imports an existing key (e.g. when migrating from another gateway) instead of generating one. */
-    key: z.string().regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces').optional(),
+    key: z
+      .string()
+      .regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces')
+      .refine(isStrongApiKey, IMPORTED_KEY_RULE)
+      .optional(),
   })
   .strict();
 const putPolicy = z

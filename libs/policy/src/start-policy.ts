@@ -8,6 +8,7 @@ import { AppEntity } from './entities/app.entity';
 import { TenantPolicyEntity } from './entities/tenant-policy.entity';
 import { TenantEntity } from './entities/tenant.entity';
 import { InitialPolicy1764230400000 } from './migrations/1764230400000-initial-policy';
+import { ShortKeyDisplayPrefix1765000000010 } from './migrations/1765000000010-short-key-display-prefix';
 import { PolicyConfig } from './policy.config';
 import { PolicyModule } from './policy.module';
 import { TenancyService } from './tenancy.service';
@@ -25,7 +26,7 @@ export async function startPolicyService(
       url: config.POLICY_DATABASE_URL,
       schema: 'policy',
       entities: [TenantEntity, AppEntity, ApiKeyEntity, TenantPolicyEntity],
-      migrations: [InitialPolicy1764230400000],
+      migrations: [InitialPolicy1764230400000, ShortKeyDisplayPrefix1765000000010],
     },
     async (dataSource) => {
       const running = await bootstrapService({

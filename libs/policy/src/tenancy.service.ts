@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, QueryFailedError, Repository } from 'typeorm';
 import { policyV1 } from '@asc/contracts';
 import { CONFIG_CHANGE_PUBLISHER, ConfigChangedV1, EventPublisher, publishConfigChange } from '@asc/events';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@asc/tenancy';
@@ -54,8 +54,15 @@ export class TenancyService implements OnModuleDestroy {
     if (!TENANT_ID.test(id)) {
       throw new PolicyError('invalid_tenant_id', 'tenant id must be 2-63 chars of a-z, 0-9, "-" or "_"', 400, 'id');
     }
-    if (await this.tenants.existsBy({ id })) throw new PolicyError('tenant_exists', `tenant ${id} already exists`, 409, 'id');
-    return this.tenants.save(this.tenants.create({ id, name: input.name, status: 'active' }));
+    const exists = () => new PolicyError('tenant_exists', `tenant ${id} already exists`, 409, 'id');
+    if (await this.tenants.existsBy({ id })) throw exists();
+    // A concurrent create of the same id loses on the primary key: 409, not 500.
+    return this.tenants.insert(this.tenants.create({ id, name: input.name, status: 'active' })).then(
+      () => this.getTenant(id),
+      (err: unknown) => {
+        throw isUniqueViolation(err) ? exists() : err;
+      },
+    );
   }
 
   async getTenant(tenantId: string): Promise<TenantEntity> {
@@ -69,7 +76,9 @@ export class TenancyService implements OnModuleDestroy {
     if (await this.apps.existsBy({ tenantId, name })) {
       throw new PolicyError('app_exists', `app ${name} already exists for this tenant`, 409, 'name');
     }
-    return this.apps.save(this.apps.create({ id: newId('app'), tenantId, name }));
+    return this.apps.save(this.apps.create({ id: newId('app'), tenantId, name })).catch((err: unknown) => {
+      throw isUniqueViolation(err) ? new PolicyError('app_exists', `app ${name} already exists for this tenant`, 409, 'name') : err;
+    });
   }
 
   /** Creates a key and returns it once; only its digest is stored. */
@@ -79,9 +88,11 @@ export class TenancyService implements OnModuleDestroy {
     const key = presetKey ?? generateApiKey();
     const keyHash = hashApiKey(key);
     if (await this.keys.existsBy({ keyHash })) throw new PolicyError('key_exists', 'this key is already registered', 409);
-    const entity = await this.keys.save(
-      this.keys.create({ id: newId('key'), tenantId, appId, keyHash, displayPrefix: apiKeyDisplayPrefix(key), scopes, status: 'active', revokedAt: null }),
-    );
+    const entity = await this.keys
+      .save(this.keys.create({ id: newId('key'), tenantId, appId, keyHash, displayPrefix: apiKeyDisplayPrefix(key), scopes, status: 'active', revokedAt: null }))
+      .catch((err: unknown) => {
+        throw isUniqueViolation(err) ? new PolicyError('key_exists', 'this key is already registered', 409) : err;
+      });
     return { id: entity.id, key, displayPrefix: entity.displayPrefix };
   }
 
@@ -100,16 +111,25 @@ export class TenancyService implements OnModuleDestroy {
 
   async setPolicy(tenantId: string, input: { allowedModels: string[]; allowedRegions: string[] }): Promise<TenantPolicyEntity> {
     await this.getTenant(tenantId);
-    const current = await this.policies.findOneBy({ tenantId });
-    const saved = await this.policies.save(
-      this.policies.create({
-        tenantId,
-        policyId: current?.policyId ?? newId('pol'),
-        version: (current?.version ?? 0) + 1,
-        allowedModels: input.allowedModels,
-        allowedRegions: input.allowedRegions,
-      }),
-    );
+    // One atomic upsert: concurrent writers each get their own version, never a 500 or a repeat.
+    const rows: Array<{ tenant_id: string; policy_id: string; version: string; allowed_models: string[]; allowed_regions: string[]; updated_at: Date }> =
+      await this.policies.query(
+        `INSERT INTO policy.tenant_policies AS p (tenant_id, policy_id, version, allowed_models, allowed_regions, updated_at)
+         VALUES ($1, $2, 1, $3, $4, now())
+         ON CONFLICT (tenant_id) DO UPDATE
+           SET version = p.version + 1, allowed_models = EXCLUDED.allowed_models, allowed_regions = EXCLUDED.allowed_regions, updated_at = now()
+         RETURNING tenant_id, policy_id, version, allowed_models, allowed_regions, updated_at`,
+        [tenantId, newId('pol'), input.allowedModels, input.allowedRegions],
+      );
+    const row = rows[0];
+    const saved = this.policies.create({
+      tenantId: row.tenant_id,
+      policyId: row.policy_id,
+      version: Number(row.version),
+      allowedModels: row.allowed_models,
+      allowedRegions: row.allowed_regions,
+      updatedAt: row.updated_at,
+    });
     this.policyCache.delete(tenantId);
     publishConfigChange(this.events, 'asc-policy', { tenantId, kind: 'policy', entityId: saved.policyId });
     return saved;
@@ -182,4 +202,9 @@ export class TenancyService implements OnModuleDestroy {
     if (cache.size >= CACHE_LIMIT) cache.clear();
     cache.set(key, value);
   }
+}
+
+/** Postgres unique_violation: a concurrent writer inserted the same key first. */
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof QueryFailedError && (err.driverError as { code?: string } | undefined)?.code === '23505';
 }
