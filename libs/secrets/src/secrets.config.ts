@@ -18,6 +18,14 @@ export const secretsConfigShape = {
   SECRETS_KEK_FILE: env.str().optional(),
   /** The key-encryption key itself, base64 of 32 bytes, injected from a secret store. */
   SECRETS_KEK: sensitive(env.str().refine(isBase64Key, 'must be 32 random bytes, base64-encoded').optional()),
+  /**
+   * KEK rotation: the previous KEK (file or base64), still able to unwrap data keys while
+   * they are re-wrapped under the new one (POST /admin/v1/kek/rewrap, also started at boot).
+   */
+  SECRETS_KEK_PREVIOUS_FILE: env.str().optional(),
+  SECRETS_KEK_PREVIOUS: sensitive(env.str().refine(isBase64Key, 'must be 32 random bytes, base64-encoded').optional()),
+  /** BYOK with the local KMS adapter: tenants' own KEKs are kept here (unset: BYOK disabled). */
+  SECRETS_TENANT_KEK_DIR: env.str().optional(),
   /** How long a lease (and this service's decrypted copy) lives. */
   SECRETS_LEASE_TTL_MS: env.int(300_000, 1_000),
 };

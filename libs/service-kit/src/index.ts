@@ -24,7 +24,7 @@ export {
   grpcSecurityFromConfig,
   grpcServerCredentials,
 } from './grpc-security';
-export type { GrpcSecurity } from './grpc-security';
+export type { CallWithAuthContext, GrpcSecurity } from './grpc-security';
 export { identityOfCertificate, SERVICE_IDENTITIES, spiffeIdOf, TRUST_DOMAIN } from './service-identity';
 export type { ServiceIdentity } from './service-identity';
 export { ensureLocalCertificates } from './local-ca';
