@@ -178,7 +178,8 @@ export class CredentialsService {
 
   /** Revokes a lease: ingress drops its copy (via the change announcement) and leases anew. */
   async revokeLease(leaseId: string): Promise<LeaseRecord> {
-    const rows: LeaseRow[] = await this.dataSource.query(
+    // TypeORM answers an UPDATE … RETURNING with [rows, affected].
+    const [rows]: [LeaseRow[], number] = await this.dataSource.query(
       `UPDATE secrets.leases SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *`,
       [leaseId],
     );

@@ -4,9 +4,10 @@ import { AdminGuard } from '@asc/service-kit';
 import { createCredentialSchema, listCredentialsQuery, rotateCredentialSchema } from './credential.schemas';
 import { CredentialsService } from './credentials.service';
 import { TenantKeysService } from './tenant-keys.service';
+import { isBase64Key } from './crypto/local-key-encryption-key.adapter';
 
 const listLeasesQuery = z.object({ credentialId: z.string().min(1).optional(), tenantId: z.string().min(1).optional(), limit: z.coerce.number().int().min(1).max(1000).optional() }).strict();
-const tenantKekBody = z.object({ key: z.string({ required_error: 'is required' }) }).strict();
+const tenantKekBody = z.object({ key: z.string({ required_error: 'is required' }).refine(isBase64Key, 'must be 32 random bytes, base64-encoded') }).strict();
 const rewrapBody = z.object({ batchSize: z.number().int().min(1).max(10_000).optional(), maxBatches: z.number().int().min(1).optional() }).strict();
 
 /** Operator API for provider credentials (behind the admin token). Responses carry metadata only. */

@@ -56,6 +56,8 @@ export async function startSecretsService(
     /** Another KMS adapter (Vault transit, cloud KMS); defaults to the local one from the config. */
     kms?: KeyManagement;
     leaseListener?: LeaseListener;
+    /** Re-wrap what a previous KEK still wraps in the background at start (default true). */
+    rewrapAtStart?: boolean;
   } = {},
 ): Promise<RunningSecretsService> {
   const kms = options.kms ?? keyManagementFromConfig(config, options.kek);
@@ -86,7 +88,7 @@ export async function startSecretsService(
       const tenantKeys = running.app.get(TenantKeysService);
       // Online, resumable re-wrap after a KEK rotation (or of versions older than tenant data keys).
       const status = await tenantKeys.status();
-      const rewrap = status.remaining > 0 ? tenantKeys.rewrap() : undefined;
+      const rewrap = status.remaining > 0 && options.rewrapAtStart !== false ? tenantKeys.rewrap() : undefined;
       rewrap?.catch((err: unknown) => options.logger?.error?.(`KEK re-wrap stopped (rerun POST /admin/v1/kek/rewrap): ${(err as Error).message}`));
       // Other replicas' writes: drop what they changed from this replica's caches too.
       const listening = options.configChanges && (await listenToConfigChanges(options.configChanges, 'secrets', (c) => credentials.invalidate(c)));

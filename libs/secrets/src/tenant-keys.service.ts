@@ -81,10 +81,12 @@ export class TenantKeysService {
   /** Brings the tenant's own KEK: its data key is re-wrapped under it from now on. */
   async setTenantKek(tenantId: string, material: string): Promise<{ tenantId: string; kekId: string }> {
     await this.dataKey(tenantId);
+    // The key that wraps the data key now (platform, or a previous own KEK being replaced).
+    const previousOwn = await this.kms.tenantKek(tenantId);
     const kek = await this.kms.setTenantKek(tenantId, material);
     await this.dataSource.transaction(async (manager) => {
       const rows: TenantKeyRow[] = await manager.query(`SELECT * FROM secrets.tenant_keys WHERE owner = $1 FOR UPDATE`, [tenantId]);
-      const key = await this.unwrapMaterial(rows[0], (id) => (id === kek.id ? kek : undefined));
+      const key = await this.unwrapMaterial(rows[0], (id) => this.kms.platformKek(id) ?? (previousOwn?.id === id ? previousOwn : undefined));
       try {
         const wrapped = await kek.wrap(key, aadOf(tenantId));
         await manager.query(`UPDATE secrets.tenant_keys SET kek_id = $2, byok = true, wrapped_key = $3, iv = $4, tag = $5, rewrapped_at = now() WHERE owner = $1`, [
@@ -121,16 +123,28 @@ export class TenantKeysService {
           `SELECT * FROM secrets.tenant_keys WHERE NOT byok AND kek_id <> $1 ORDER BY owner LIMIT $2 FOR UPDATE SKIP LOCKED`,
           [current.id, batchSize],
         );
+        const updates = { owner: [] as string[], kekId: [] as string[], wrapped: [] as Buffer[], iv: [] as Buffer[], tag: [] as Buffer[] };
         for (const row of rows) {
           const key = await this.unwrapMaterial(row, (id) => this.kms.platformKek(id));
           try {
             const wrapped = await current.wrap(key, aadOf(row.owner));
-            await manager.query(`UPDATE secrets.tenant_keys SET kek_id = $2, wrapped_key = $3, iv = $4, tag = $5, rewrapped_at = now() WHERE owner = $1`, [
-              row.owner, wrapped.kekId, wrapped.wrappedDek, wrapped.iv, wrapped.tag,
-            ]);
+            updates.owner.push(row.owner);
+            updates.kekId.push(wrapped.kekId);
+            updates.wrapped.push(wrapped.wrappedDek);
+            updates.iv.push(wrapped.iv);
+            updates.tag.push(wrapped.tag);
           } finally {
             key.fill(0);
           }
+        }
+        if (rows.length) {
+          await manager.query(
+            `UPDATE secrets.tenant_keys k
+                SET kek_id = u.kek_id, wrapped_key = u.wrapped_key, iv = u.iv, tag = u.tag, rewrapped_at = now()
+               FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bytea[]) AS u(owner, kek_id, wrapped_key, iv, tag)
+              WHERE k.owner = u.owner`,
+            [updates.owner, updates.kekId, updates.wrapped, updates.iv, updates.tag],
+          );
         }
         return rows.length;
       });
@@ -147,18 +161,31 @@ export class TenantKeysService {
               ORDER BY v.credential_id, v.version LIMIT $1 FOR UPDATE OF v SKIP LOCKED`,
             [batchSize],
           );
+        const updates = { id: [] as string[], version: [] as number[], kekId: [] as string[], wrapped: [] as Buffer[], iv: [] as Buffer[], tag: [] as Buffer[] };
         for (const row of rows) {
           const aad = `${row.credential_id}:${row.version}`;
           const dek = await this.legacyKek(row.kek_id).unwrap({ kekId: row.kek_id, wrappedDek: row.wrapped_dek, iv: row.dek_iv, tag: row.dek_tag }, aad);
           try {
             const wrapped = await (await this.dataKey(row.owner)).wrap(dek, aad);
-            await manager.query(
-              `UPDATE secrets.credential_versions SET kek_id = $3, wrapped_dek = $4, dek_iv = $5, dek_tag = $6 WHERE credential_id = $1 AND version = $2`,
-              [row.credential_id, row.version, wrapped.kekId, wrapped.wrappedDek, wrapped.iv, wrapped.tag],
-            );
+            updates.id.push(row.credential_id);
+            updates.version.push(row.version);
+            updates.kekId.push(wrapped.kekId);
+            updates.wrapped.push(wrapped.wrappedDek);
+            updates.iv.push(wrapped.iv);
+            updates.tag.push(wrapped.tag);
           } finally {
             dek.fill(0);
           }
+        }
+        // One statement per batch: a round trip per row made 10,000 versions take ~48 s.
+        if (rows.length) {
+          await manager.query(
+            `UPDATE secrets.credential_versions v
+                SET kek_id = u.kek_id, wrapped_dek = u.wrapped_dek, dek_iv = u.dek_iv, dek_tag = u.dek_tag
+               FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[]) AS u(credential_id, version, kek_id, wrapped_dek, dek_iv, dek_tag)
+              WHERE v.credential_id = u.credential_id AND v.version = u.version`,
+            [updates.id, updates.version, updates.kekId, updates.wrapped, updates.iv, updates.tag],
+          );
         }
         return rows.length;
       });
