@@ -150,6 +150,8 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
           SECRETS_GRPC_URL: `${host}:${secretsGrpc}`,
           SECRETS_DATABASE_URL: postgres.url,
           SECRETS_KEK_FILE: join(dataDir, 'kek.key'),
+          // BYOK with the local KMS adapter: tenants' own KEKs (revoking one deletes its file).
+          SECRETS_TENANT_KEK_DIR: join(dataDir, 'tenant-keks'),
         }),
         announcing,
       ),

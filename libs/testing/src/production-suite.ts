@@ -18,6 +18,12 @@ export interface ProductionSuite {
   readonly pki: TestPki;
   /** Ingress's ops port (/healthz, /readyz, /metrics). */
   readonly ingressOpsUrl: string;
+  /** The run's own Postgres database, ClickHouse database and Kafka topic prefix (to search them). */
+  readonly databaseUrl: string;
+  readonly clickhouseDatabase: string;
+  readonly topicPrefix: string;
+  readonly adminEndpoints: AdminEndpoints;
+  readonly adminToken: string;
   /** Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:1234/v1 */
   readonly ingressBaseUrl: string;
   /** Stops the processes, then drops the run's Postgres database and ClickHouse database. */
@@ -107,6 +113,11 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
     admin: new AdminClient(endpoints, adminToken),
     pki,
     ingressOpsUrl: `http://127.0.0.1:${opsPort}`,
+    databaseUrl: db.url,
+    clickhouseDatabase: db.name,
+    topicPrefix: common.KAFKA_TOPIC_PREFIX,
+    adminEndpoints: endpoints,
+    adminToken,
     ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`,
     stop,
   };
