@@ -1,13 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, credentials, Metadata, ServiceError, status } from '@grpc/grpc-js';
 import { secretsV1 } from '@asc/contracts';
 import { createGrpcClient, createLogger, freePort, GrpcCallError, GrpcSecurity, identityOfCertificate } from '@asc/service-kit';
-import { missingInfra, testPki, throwawayDatabase } from '@asc/testing';
+import { eventually, missingInfra, testPki, throwawayDatabase } from '@asc/testing';
 import { RunningSecretsService, startSecretsService } from './start-secrets';
 
 const ADMIN_TOKEN = 'secrets-auth-it-admin-token';
@@ -109,6 +109,67 @@ describe('secrets gRPC: mutual TLS and per-RPC authorization', async () => {
       await assert.rejects(client.client.lease({ tenantId: 'tenant-a', credentialId, purpose: 'x' }), rejectedWith(status.UNAVAILABLE));
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('secrets gRPC: certificates reloaded from disk', async () => {
+  const skip = await missingInfra('postgres');
+
+  it('picks up a new certificate, key and CA without a restart', { skip }, async () => {
+    const db = await throwawayDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'asc-reload-'));
+    const files = { cert: join(dir, 'secrets.crt'), key: join(dir, 'secrets.key'), ca: join(dir, 'ca.crt') };
+    const install = (pki: ReturnType<typeof testPki>) => {
+      const f = pki.files.secrets;
+      copyFileSync(f.certFile, files.cert);
+      copyFileSync(f.keyFile, files.key);
+      copyFileSync(f.caFile, files.ca);
+    };
+    install(testPki());
+    const target = `127.0.0.1:${await freePort()}`;
+    const service = await startSecretsService(
+      {
+        SECRETS_HTTP_HOST: '127.0.0.1',
+        SECRETS_HTTP_PORT: 0,
+        SECRETS_GRPC_URL: target,
+        SECRETS_DATABASE_URL: db.url,
+        ASC_ADMIN_TOKEN: ADMIN_TOKEN,
+        KAFKA_BROKERS: [],
+        KAFKA_TOPIC_PREFIX: '',
+        SECRETS_KEK_FILE: join(dir, 'kek.key'),
+        SECRETS_KEK: undefined,
+        SECRETS_LEASE_TTL_MS: 60_000,
+        SECRETS_TLS_CERT_FILE: files.cert,
+        SECRETS_TLS_KEY_FILE: files.key,
+        SECRETS_TLS_CA_FILE: files.ca,
+        ASC_GRPC_INSECURE: false,
+        ASC_TLS_RELOAD_MS: 200,
+      },
+      { collectProcessMetrics: false, logger: createLogger('error') },
+    );
+    // A lease of a missing credential: NOT_FOUND proves the call got through TLS and the guard.
+    const attempt = async (security: GrpcSecurity) => {
+      const client = createGrpcClient(secretsV1.SecretsServiceService, target, { security, service: 'secrets' }, { deadlineMs: 3_000 });
+      try {
+        await client.client.lease({ tenantId: 'tenant-a', credentialId: 'cred_missing', purpose: 'reload' });
+        return status.OK;
+      } catch (err) {
+        return err instanceof GrpcCallError ? err.grpcCode : status.UNKNOWN;
+      } finally {
+        client.close();
+      }
+    };
+    try {
+      assert.equal(await attempt(testPki().security('ingress')), status.NOT_FOUND);
+      assert.equal(await attempt(testPki('rotated').security('ingress')), status.UNAVAILABLE);
+      install(testPki('rotated'));
+      await eventually(async () => assert.equal(await attempt(testPki('rotated').security('ingress')), status.NOT_FOUND), 20_000);
+      assert.equal(await attempt(testPki().security('ingress')), status.UNAVAILABLE, 'the old CA is no longer trusted');
+    } finally {
+      await service.close();
+      await db.drop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
