@@ -168,7 +168,7 @@ describe('conformance matrix: official SDKs × upstream kinds through ingress', 
     // A self-hosted OpenAI-compatible server (vLLM, Ollama) that takes no key.
     selfHosted = await startSimulator({ port: 0, anonymous: true });
     // A small body limit: an oversized body is then refused while it still fits the socket buffers (no EPIPE race in the client).
-    suite = await startProductionSuite({ ingressEnv: { INGRESS_UPSTREAM_TIMEOUT_MS: '10000', INGRESS_BODY_LIMIT_BYTES: String(256 * 1024) } });
+    suite = await startProductionSuite({ ingressEnv: { INGRESS_TTFT_TIMEOUT_MS: '10000', INGRESS_IDLE_TIMEOUT_MS: '10000', INGRESS_BODY_LIMIT_BYTES: String(256 * 1024) } });
     admin = suite.admin;
     ingressOrigin = suite.ingressBaseUrl.replace(/\/v1$/, '');
     await admin.createTenant({ id: tenant, name: 'Conformance' });

@@ -32,7 +32,7 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
     simulator = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
     // A long cache TTL: changes must reach ingress as config-change events over Kafka.
     suite = await startProductionSuite({
-      ingressEnv: { INGRESS_BODY_LIMIT_BYTES: String(32 * 1024), INGRESS_CONFIG_CACHE_TTL_MS: '600000', INGRESS_UPSTREAM_TIMEOUT_MS: '5000' },
+      ingressEnv: { INGRESS_BODY_LIMIT_BYTES: String(32 * 1024), INGRESS_CONFIG_CACHE_TTL_MS: '600000', INGRESS_TTFT_TIMEOUT_MS: '5000', INGRESS_IDLE_TIMEOUT_MS: '5000' },
     });
     admin = suite.admin;
     baseURL = suite.ingressBaseUrl;

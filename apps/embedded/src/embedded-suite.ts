@@ -158,7 +158,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     );
     await start(
       startAuditService(
-        loadConfig(auditConfigShape, { ...common, ...tls('audit'), AUDIT_HTTP_HOST: host, AUDIT_HTTP_PORT: String(auditHttp), AUDIT_GRPC_URL: `${host}:${auditGrpc}`, AUDIT_DATABASE_URL: postgres.url }),
+        loadConfig(auditConfigShape, { ...common, ...tls('audit'), AUDIT_HTTP_HOST: host, AUDIT_HTTP_PORT: String(auditHttp), AUDIT_GRPC_URL: `${host}:${auditGrpc}`, AUDIT_DATABASE_URL: postgres.url, AUDIT_SIGNING_KEY_FILE: join(dataDir, 'audit-signing.key') }),
         { events: bus, ...shared },
       ),
     );
@@ -179,7 +179,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       POLICY_GRPC_TARGET: `${host}:${policyGrpc}`,
       ROUTING_GRPC_TARGET: `${host}:${routingGrpc}`,
       SECRETS_GRPC_TARGET: `${host}:${secretsGrpc}`,
-      ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_UPSTREAM_TIMEOUT_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS']),
+      ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_TTFT_TIMEOUT_MS', 'INGRESS_IDLE_TIMEOUT_MS', 'INGRESS_TOTAL_TIMEOUT_MS', 'INGRESS_DRAIN_GRACE_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS']),
     });
     const ingress = await start(startIngressService(ingressConfig, { events: bus, configChanges: bus, ...shared }));
 

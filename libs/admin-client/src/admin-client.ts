@@ -30,6 +30,8 @@ export interface DeploymentInput {
   price: { inputPerMtokUsd: number; outputPerMtokUsd: number; cachedInputPerMtokUsd?: number };
   weight?: number;
   priority?: number;
+  operations?: Array<'chat.completions' | 'embeddings' | 'count_tokens'> | null;
+  timeouts?: { connectMs?: number; ttftMs?: number; idleMs?: number; totalMs?: number } | null;
 }
 
 /**
@@ -76,6 +78,18 @@ export class AdminClient {
 
   createDeployment(input: DeploymentInput) {
     return this.call<{ id: string } & DeploymentInput>('routing', 'POST', '/admin/v1/deployments', input);
+  }
+
+  /** Changes weights, priority, price, operations, timeouts or enabled: traffic shifts without a restart. */
+  updateDeployment(id: string, patch: Partial<Pick<DeploymentInput, 'weight' | 'priority' | 'operations' | 'timeouts'>> & { enabled?: boolean }) {
+    return this.call<{ id: string } & DeploymentInput>('routing', 'PATCH', `/admin/v1/deployments/${enc(id)}`, patch);
+  }
+
+  /** Outlier ejection per deployment, as one ingress replica sees it. */
+  deploymentHealth(ingressUrl: string) {
+    return fetch(`${ingressUrl}/admin/v1/deployments/health`, { headers: { authorization: `Bearer ${this.token}` } }).then(
+      async (r) => (await r.json()) as { data: Array<{ deploymentId: string; state: string; ejections: number }>; draining: boolean },
+    );
   }
 
   listDeployments(tenantId?: string) {

@@ -36,7 +36,7 @@ describe('ChdbStore lifecycle', () => {
       await store.close();
 
       store = new ChdbStore({ path: dir });
-      assert.deepEqual(await appliedMigrations(store, 'asc'), [1, 2]);
+      assert.deepEqual(await appliedMigrations(store, 'asc'), [1, 2, 7]);
       assert.deepEqual(await migrate(store, 'asc'), []);
       assert.equal((await requestRow(store, 'asc', 'tenant-a', 'persist-req'))?.event_id, 'persist-1');
       assert.deepEqual(await insertRequestsIdempotent(store, 'asc', [event({ event_id: 'persist-1' })]), { inserted: 0, skipped: 1 });

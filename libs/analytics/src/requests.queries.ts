@@ -32,11 +32,16 @@ export interface RequestEventRow {
   reasoning_tokens: number;
   /** True/1 when a token count is the gateway's estimate rather than the provider's report. */
   usage_estimated: boolean | number;
+  fallback_count?: number;
+  /** JSON array of the attempts: [{deploymentId, provider, region, status, reasonCode, latencyMs}]. */
+  attempts?: string;
   cost_usd: number;
   latency_ms: number;
   ttft_ms: number;
   started_at_ms: number;
   occurred_at_ms: number;
+  /** The routing configuration version the request was routed under (migration 7); 0 when unknown. */
+  routing_version?: number;
 }
 
 /** A stored row, numbers normalised (UInt64 columns arrive as strings: see the port). */
@@ -76,7 +81,7 @@ const UINT_FIELDS: ReadonlyArray<readonly [keyof RequestEventRow, number]> = [
 ];
 /** UInt8 columns written as 0/1 (18.16 has no Bool). */
 const FLAG_FIELDS = ['stream', 'usage_estimated'] as const;
-const UINT64_FIELDS = ['policy_version', 'started_at_ms', 'occurred_at_ms', 'inserted_at_ms'] as const;
+const UINT64_FIELDS = ['policy_version', 'started_at_ms', 'occurred_at_ms', 'inserted_at_ms', 'routing_version'] as const;
 
 /** Refuses a row the columns cannot hold exactly (18.16 would wrap a negative into a UInt silently). */
 function checkRow(row: RequestEventRow, index: number): void {
@@ -90,6 +95,10 @@ function checkRow(row: RequestEventRow, index: number): void {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
       throw new AnalyticsError('analytics_invalid_row', `${where()}: ${f} must be an integer in [0, ${max}]`);
     }
+  }
+  const rv = row.routing_version;
+  if (rv !== undefined && (typeof rv !== 'number' || !Number.isSafeInteger(rv) || rv < 0)) {
+    throw new AnalyticsError('analytics_invalid_row', `${where()}: routing_version must be an integer in [0, ${Number.MAX_SAFE_INTEGER}]`);
   }
   if (typeof row.cost_usd !== 'number' || !Number.isFinite(row.cost_usd) || row.cost_usd < 0) {
     throw new AnalyticsError('analytics_invalid_row', `${where()}: cost_usd must be a finite number >= 0`);
@@ -159,7 +168,7 @@ export async function insertRequestsIdempotent(
   const insertedAt = Date.now();
   const fresh = candidates
     .filter((r) => !present.has(r.event_id))
-    .map((r) => ({ ...r, stream: r.stream ? 1 : 0, usage_estimated: r.usage_estimated ? 1 : 0, inserted_at_ms: insertedAt }));
+    .map((r) => ({ ...r, stream: r.stream ? 1 : 0, usage_estimated: r.usage_estimated ? 1 : 0, routing_version: r.routing_version ?? 0, inserted_at_ms: insertedAt }));
   await store.insert(`${database}.${REQUESTS_TABLE}`, fresh);
   return { inserted: fresh.length, skipped: rows.length - fresh.length };
 }

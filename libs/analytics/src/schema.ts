@@ -158,6 +158,23 @@ ORDER BY (tenant_id, occurred_at_ms, event_id)`,
       addColumn(REQUESTS_TABLE, 'usage_estimated', 'UInt8', 'reasoning_tokens'),
     ],
   },
+  {
+    // Every upstream attempt of a request (deployment, status, reason, latency) as JSON, and the
+    // number of fallbacks (attempts after the first), so analysts chart fallbacks per provider.
+    version: 3,
+    name: 'requests_attempts_fallback_count',
+    up: () => [
+      addColumn(REQUESTS_TABLE, 'fallback_count', 'UInt32', 'usage_estimated'),
+      addColumn(REQUESTS_TABLE, 'attempts', 'String', 'fallback_count'),
+    ],
+  },
+  {
+    // The routing configuration version a request was routed under (issue 11); rows stored
+    // before read 0, "unknown", as the event field's default.
+    version: 7,
+    name: 'requests_routing_version',
+    up: () => [addColumn(REQUESTS_TABLE, 'routing_version', 'UInt64', 'policy_version')],
+  },
 ];
 
 /**

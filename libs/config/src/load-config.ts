@@ -49,6 +49,7 @@ export const env = {
   url: () => z.string().url(),
   str: (fallback?: string) => (fallback === undefined ? z.string().min(1) : z.string().min(1).default(fallback)),
   int: (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback),
+  num: (fallback: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(fallback),
   bool: (fallback: boolean) =>
     z
       .enum(['true', 'false', '1', '0'])

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createEvent, parseEvent, serializeEvent } from './envelope';
 import { EventBusError } from './event-bus.error';
-import { ALL_TOPICS, EVENT_CONTROL_CONFIG_CHANGED, EVENT_GATEWAY_REQUEST_COMPLETED, TOPIC_CONTROL_CONFIG_V1, TOPIC_GATEWAY_REQUEST_V1, topicOf } from './event-map';
+import { ALL_TOPICS, EVENT_CONTROL_CONFIG_CHANGED, EVENT_GATEWAY_REQUEST_COMPLETED, TOPIC_ADMIN_CHANGE_V1, TOPIC_CONTROL_CONFIG_V1, TOPIC_GATEWAY_REQUEST_V1, topicOf } from './event-map';
 import { requestCompleted } from './request-completed.fixture';
 import { uuidv7, uuidv7Time } from './uuidv7.util';
 
@@ -14,7 +14,7 @@ const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 describe('event map', () => {
   it('maps the request event to its versioned topic', () => {
     assert.equal(topicOf(TYPE), 'asc.gateway.request.v1');
-    assert.deepEqual(ALL_TOPICS, [TOPIC_GATEWAY_REQUEST_V1, TOPIC_CONTROL_CONFIG_V1]);
+    assert.deepEqual(ALL_TOPICS, [TOPIC_GATEWAY_REQUEST_V1, TOPIC_CONTROL_CONFIG_V1, TOPIC_ADMIN_CHANGE_V1]);
     assert.equal(topicOf(EVENT_CONTROL_CONFIG_CHANGED), TOPIC_CONTROL_CONFIG_V1);
   });
 });

@@ -3,10 +3,12 @@ import { z } from 'zod';
 /** Kafka topics, named `asc.<domain>.<event>.v<N>`. A topic's name changes only with a breaking change. */
 export const TOPIC_GATEWAY_REQUEST_V1 = 'asc.gateway.request.v1';
 export const TOPIC_CONTROL_CONFIG_V1 = 'asc.control.config.v1';
+export const TOPIC_ADMIN_CHANGE_V1 = 'asc.admin.change.v1';
 
 /** Event types. The payload's version travels in the envelope (`version`), not in the name. */
 export const EVENT_GATEWAY_REQUEST_COMPLETED = 'asc.gateway.request.completed';
 export const EVENT_CONTROL_CONFIG_CHANGED = 'asc.control.config.changed';
+export const EVENT_ADMIN_CHANGE_RECORDED = 'asc.admin.change.recorded';
 
 /** The tenant id of a change that concerns every tenant (a platform deployment or credential). */
 export const ALL_TENANTS = '*';
@@ -77,6 +79,56 @@ export interface RequestCompletedV1 {
   ttftMs: number;
   /** Unix epoch milliseconds when ingress accepted the request. */
   startedAtMs: number;
+  /**
+   * Every upstream attempt in order (the last one served, when the request succeeded);
+   * deploymentId above is the deployment that served or was tried last. Optional for
+   * producers older than the field: parsing fills [].
+   */
+  attempts?: RequestAttemptV1[];
+  /** Attempts after the first (fallbacks and retries); parsing fills 0. */
+  fallbackCount?: number;
+  /**
+   * The routing configuration version the request was routed under (routing's Plan answer);
+   * 0 when unknown. Optional for producers older than the field: parsing fills 0.
+   */
+  routingVersion?: number;
+}
+
+/** One try of one deployment within a request. */
+export interface RequestAttemptV1 {
+  deploymentId: string;
+  provider: string;
+  region: string;
+  /** 'ok' or 'failed'. */
+  status: string;
+  /** Why it failed ('upstream_503', 'timeout_ttft', 'connect_error'…); '' when ok. */
+  reasonCode: string;
+  latencyMs: number;
+}
+
+/** A JSON value carried in an admin change's before/after. */
+export type AdminChangeValue = null | boolean | number | string | AdminChangeValue[] | { [key: string]: AdminChangeValue };
+
+/**
+ * Emitted by policy, routing and secrets for every mutating admin call, after it
+ * succeeded; audit appends it to the tenant's hash chain (ALL_TENANTS: the platform chain).
+ * before/after are the entity as the admin API shows it, with secrets redacted
+ * (see publishAdminChange); null for a create's before and a delete's after.
+ */
+export interface AdminChangeRecordedV1 {
+  tenantId: string;
+  /** Who made the change: the caller identity, or 'operator' for the shared admin token. */
+  actor: string;
+  /** What was done, e.g. 'tenant.create', 'api_key.revoke', 'deployment.update'. */
+  action: string;
+  targetType: string;
+  targetId: string;
+  before: AdminChangeValue;
+  after: AdminChangeValue;
+  /** The admin request's id (x-request-id, or one generated for it). */
+  requestId: string;
+  /** Unix epoch milliseconds when the change was made. */
+  occurredAtMs: number;
 }
 
 const text = (max = 256) => z.string().max(max);
@@ -117,6 +169,37 @@ const requestCompletedV1Schema: z.ZodType<RequestCompletedV1> = z.object({
   latencyMs: millis(),
   ttftMs: millis(),
   startedAtMs: count(),
+  attempts: z
+    .array(
+      z.object({
+        deploymentId: text(),
+        provider: text(128),
+        region: text(128),
+        status: text(32),
+        reasonCode: text(128),
+        latencyMs: millis(),
+      }),
+    )
+    .max(16)
+    .default([]),
+  fallbackCount: count().default(0),
+  routingVersion: count().default(0),
+});
+
+const adminChangeValue: z.ZodType<AdminChangeValue> = z.lazy(() =>
+  z.union([z.null(), z.boolean(), z.number().finite(), z.string(), z.array(adminChangeValue), z.record(adminChangeValue)]),
+);
+
+const adminChangeRecordedV1Schema: z.ZodType<AdminChangeRecordedV1> = z.object({
+  tenantId: text().min(1),
+  actor: text().min(1),
+  action: text(128).min(1),
+  targetType: text(128).min(1),
+  targetId: text(),
+  before: adminChangeValue,
+  after: adminChangeValue,
+  requestId: text(),
+  occurredAtMs: count(),
 });
 
 const configChangedV1Schema: z.ZodType<ConfigChangedV1> = z.object({
@@ -130,6 +213,7 @@ const configChangedV1Schema: z.ZodType<ConfigChangedV1> = z.object({
 export interface EventMap {
   [EVENT_GATEWAY_REQUEST_COMPLETED]: RequestCompletedV1;
   [EVENT_CONTROL_CONFIG_CHANGED]: ConfigChangedV1;
+  [EVENT_ADMIN_CHANGE_RECORDED]: AdminChangeRecordedV1;
 }
 
 export type EventType = keyof EventMap;
@@ -154,6 +238,11 @@ export const eventCatalog = {
     topic: TOPIC_CONTROL_CONFIG_V1,
     version: 1,
     schema: configChangedV1Schema,
+  },
+  [EVENT_ADMIN_CHANGE_RECORDED]: {
+    topic: TOPIC_ADMIN_CHANGE_V1,
+    version: 1,
+    schema: adminChangeRecordedV1Schema,
   },
 } as const satisfies { [T in EventType]: EventDefinition<T> };
 

@@ -1,14 +1,18 @@
 export {
   ALL_TENANTS,
   ALL_TOPICS,
+  EVENT_ADMIN_CHANGE_RECORDED,
   EVENT_CONTROL_CONFIG_CHANGED,
   EVENT_GATEWAY_REQUEST_COMPLETED,
+  TOPIC_ADMIN_CHANGE_V1,
   TOPIC_CONTROL_CONFIG_V1,
   TOPIC_GATEWAY_REQUEST_V1,
   eventCatalog,
   isEventTopic,
   isEventType,
   topicOf,
+  type AdminChangeRecordedV1,
+  type AdminChangeValue,
   type ConfigChangedV1,
   type EventMap,
   type EventTopic,
@@ -16,6 +20,7 @@ export {
   type EventTypeOnTopic,
   type EventVersion,
   type RequestCompletedV1,
+  type RequestAttemptV1,
 } from './event-map';
 export {
   createEvent,
@@ -49,3 +54,5 @@ export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adap
 export { uuidv7 } from './uuidv7.util';
 export { CONFIG_CHANGE_PUBLISHER, publishConfigChange } from './config-change';
 export { listenToConfigChanges } from './config-change-listener';
+export { ADMIN_ACTOR_OPERATOR, publishAdminChange, redactSecrets } from './admin-change';
+export type { AdminChange } from './admin-change';

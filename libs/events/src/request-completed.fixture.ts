@@ -32,6 +32,7 @@ export function requestCompleted(overrides: Partial<RequestCompletedV1> = {}): R
     latencyMs: 812.5,
     ttftMs: 140,
     startedAtMs: 1_760_000_000_000,
+    routingVersion: 0,
     ...overrides,
   };
 }

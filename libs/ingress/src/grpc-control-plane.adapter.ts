@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { policyV1, routingV1, secretsV1 } from '@asc/contracts';
 import { ALL_TENANTS, ConfigChangedV1 } from '@asc/events';
@@ -32,6 +33,7 @@ const MAX_NEGATIVE_ENTRIES = 10_000;
  * tenant.
  */
 export class GrpcControlPlane implements ControlPlane {
+  private readonly logger = new Logger('ControlPlane');
   private readonly policy: GrpcClientHandle<typeof policyV1.PolicyServiceService>;
   private readonly routing: GrpcClientHandle<typeof routingV1.RoutingServiceService>;
   private readonly secrets: GrpcClientHandle<typeof secretsV1.SecretsServiceService>;
@@ -49,11 +51,13 @@ export class GrpcControlPlane implements ControlPlane {
     this.routing = createGrpcClient(routingV1.RoutingServiceService, options.routingTarget, { security, service: 'routing' }, defaults);
     this.secrets = createGrpcClient(secretsV1.SecretsServiceService, options.secretsTarget, { security, service: 'secrets' }, defaults);
     const { cacheTtlMs, maxEntries, staleIfErrorMs } = options;
-    this.principals = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
+    // Only an unreachable control plane is answered from the last good config; any other error is real.
+    const transient = (err: unknown) => err instanceof IngressError && err.code === 'control_plane_unavailable';
+    this.principals = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
     this.unknownKeys = new TtlCache(cacheTtlMs, Math.min(maxEntries, MAX_NEGATIVE_ENTRIES));
-    this.decisions = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
-    this.plans = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
-    this.models = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs);
+    this.decisions = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
+    this.plans = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
+    this.models = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
     // A lease is reused until shortly before it expires, never past it.
     this.leases = new TtlCache(Number.MAX_SAFE_INTEGER, maxEntries, 0);
   }
@@ -141,16 +145,28 @@ export class GrpcControlPlane implements ControlPlane {
     this.secrets.close();
   }
 
+  /**
+   * Maps a control-plane failure: unreachable or too slow (UNAVAILABLE, DEADLINE_EXCEEDED,
+   * RESOURCE_EXHAUSTED) is a 503 that the caches may answer from stale config; anything else
+   * (INVALID_ARGUMENT, PERMISSION_DENIED, INTERNAL…) is a bug or a misconfiguration: logged
+   * with its code, answered 500, never hidden behind stale config.
+   */
   private async call<T>(fn: () => Promise<T>, service: string): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       if (err instanceof UnknownKey) throw err;
+      const code = err instanceof GrpcCallError ? err.grpcCode : undefined;
       // secrets answers NOT_FOUND for a credential this tenant may not use (or that is gone).
-      if (service === 'secrets' && err instanceof GrpcCallError && err.grpcCode === status.NOT_FOUND) {
+      if (service === 'secrets' && code === status.NOT_FOUND) {
         throw new IngressError('credential_unavailable', 'the credential for this deployment is not available', 502);
       }
-      throw new IngressError('control_plane_unavailable', `the ${service} service is unavailable`, 503);
+      if (code === undefined || code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED || code === status.RESOURCE_EXHAUSTED) {
+        this.logger.warn(`${service} unreachable: ${code === undefined ? (err as Error).message : status[code]}`);
+        throw new IngressError('control_plane_unavailable', `the ${service} service is unavailable`, 503);
+      }
+      this.logger.error(`${service} refused a call with ${status[code] ?? code}: ${(err as Error).message}`);
+      throw new IngressError('control_plane_error', `the gateway could not get an answer from the ${service} service`, 500);
     }
   }
 }

@@ -1,8 +1,11 @@
-export { GatewayService } from './gateway.service';
-export type { GovernedCall, StreamSink } from './gateway.service';
-export { CatalogService } from './catalog.service';
-export { INBOUND, inboundApiOfPath, parseInboundChat, upstreamApiOf } from './inbound-apis';
-export type { InboundApi, InboundChat } from './inbound-apis';
+export { RequestRunner } from './request-runner';
+export { RequestContext, toRequestEvent } from './request-context';
+export type { Attempt, Operation } from './request-context';
+export type { ResponseSink, RunnerRequest, RunnerStep, StepAnswer } from './runner.types';
+export { RUNNER_STEPS, DEFAULT_RESILIENCE } from './ingress.tokens';
+export type { ResilienceOptions } from './ingress.tokens';
+export { WIRE_APIS, inboundApiOfPath, parseInboundChat, upstreamApiOf } from './wire-apis';
+export type { InboundApi, InboundChat } from './wire-apis';
 export { CONTROL_PLANE } from './control-plane.port';
 export type { ControlPlane, CredentialLease, Deployment, PolicyDecision, Principal, RoutableModel, RoutePlan } from './control-plane.port';
 export { GrpcControlPlane } from './grpc-control-plane.adapter';

@@ -2,7 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import { rpcErrorFrom } from '@asc/service-kit';
-import { INBOUND, inboundApiOfPath } from './inbound-apis';
+import { inboundApiOfPath, WIRE_APIS } from './wire-apis';
 import { toIngressError } from './ingress.error';
 
 /**
@@ -19,6 +19,6 @@ export class IngressErrorFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const api = inboundApiOfPath(request.url ?? '/', request.headers ?? {});
     const error = toIngressError(exception);
-    void reply.code(error.httpStatus).send(INBOUND[api].encodeError(error.httpStatus, error.code, error.message, error.param));
+    void reply.code(error.httpStatus).send(WIRE_APIS[api].encodeError(error.httpStatus, error.code, error.message, error.param));
   }
 }

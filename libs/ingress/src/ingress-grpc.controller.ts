@@ -1,59 +1,82 @@
 import { Controller } from '@nestjs/common';
 import { Metadata } from '@grpc/grpc-js';
 import { ingressV1 } from '@asc/contracts';
-import { GatewayService } from './gateway.service';
-import { parseInboundChat } from './inbound-apis';
-import { IngressError, toIngressError } from './ingress.error';
-import { beginRecord } from './request-record';
 import { AllowedCallers, ANY_CALLER } from '@asc/service-kit';
+import { IngressError } from './ingress.error';
+import { RequestRunner } from './request-runner';
+import type { ResponseSink } from './runner.types';
 
-/** The gRPC edge: the same governed path as HTTP, for product teams' backends. */
+interface OpenAIReply {
+  id?: string;
+  model?: string;
+  choices?: Array<{ message?: { content?: string | null }; finish_reason?: string }>;
+  usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number };
+  error?: { message?: string; code?: string; param?: string | null };
+}
+
+/** The gRPC edge: the same runner as HTTP, answering in OpenAI's shape whatever provider serves. */
 @Controller()
 @AllowedCallers(ANY_CALLER)
 @ingressV1.IngressServiceControllerMethods()
 export class IngressGrpcController implements ingressV1.IngressServiceController {
-  constructor(private readonly chat: GatewayService) {}
+  constructor(private readonly runner: RequestRunner) {}
 
   async createChatCompletion(request: ingressV1.CreateChatCompletionRequest, metadata?: Metadata): Promise<ingressV1.CreateChatCompletionResponse> {
-    const record = beginRecord('grpc.chat.completions');
-    let httpStatus = 200;
-    let failure: IngressError | undefined;
-    try {
-      const auth = metadata?.get('authorization')[0];
-      const principal = await this.chat.authenticate(record, typeof auth === 'string' ? auth : undefined, undefined);
-      const chat = parseInboundChat('openai', {
-        model: request.model,
-        messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
-        ...(request.maxTokens ? { max_tokens: request.maxTokens } : {}),
-        ...(request.temperature ? { temperature: request.temperature } : {}),
-      });
-      const call = await this.chat.authorize(record, principal, chat.model);
-      // Whatever provider serves it, the answer comes back in OpenAI's shape.
-      const result = (await this.chat.complete(record, call, chat)) as {
-        id?: string;
-        model?: string;
-        choices?: Array<{ message?: { content?: string | null }; finish_reason?: string }>;
-        usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number };
-      };
-      const choice = result.choices?.[0];
-      return {
-        id: result.id ?? record.requestId,
-        model: result.model ?? record.servedModel,
-        content: choice?.message?.content ?? '',
-        finishReason: choice?.finish_reason ?? '',
-        usage: {
-          promptTokens: result.usage?.prompt_tokens ?? 0,
-          completionTokens: result.usage?.completion_tokens ?? 0,
-          totalTokens: result.usage?.total_tokens ?? 0,
+    let status = 0;
+    let reply: OpenAIReply = {};
+    const sink: ResponseSink = {
+      json(s, body) {
+        status = s;
+        reply = (typeof body === 'string' ? JSON.parse(body) : body) as OpenAIReply;
+      },
+      openStream() {
+        throw new IngressError('internal_error', 'the gRPC edge does not stream', 500);
+      },
+      write() {
+        // never called: openStream refuses first
+      },
+      end() {
+        // nothing to close: the reply is returned, not written
+      },
+      get started() {
+        return status !== 0;
+      },
+      closed: false,
+      onClose() {
+        // a unary call has no client hang-up to report here
+      },
+    };
+    const auth = metadata?.get('authorization')[0];
+    const ctx = await this.runner.run(
+      {
+        api: 'openai',
+        operation: 'chat.completions',
+        recordApi: 'grpc.chat.completions',
+        body: {
+          model: request.model,
+          messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+          ...(request.maxTokens ? { max_tokens: request.maxTokens } : {}),
+          ...(request.temperature ? { temperature: request.temperature } : {}),
         },
-      };
-    } catch (err) {
-      failure = toIngressError(err);
-      httpStatus = failure.httpStatus;
+        header: (name) => (name === 'authorization' && typeof auth === 'string' ? auth : undefined),
+      },
+      sink,
+    );
+    if (status !== 200) {
       // Mapped to a gRPC status by the global filter (rpcErrorFrom).
-      throw failure;
-    } finally {
-      this.chat.finish(record, httpStatus, failure);
+      throw new IngressError(ctx.reasonCode || 'internal_error', reply.error?.message ?? 'the request failed', status || 500, reply.error?.param ?? undefined);
     }
+    const choice = reply.choices?.[0];
+    return {
+      id: reply.id ?? ctx.requestId,
+      model: reply.model ?? ctx.deployment?.upstreamModel ?? '',
+      content: choice?.message?.content ?? '',
+      finishReason: choice?.finish_reason ?? '',
+      usage: {
+        promptTokens: reply.usage?.prompt_tokens ?? 0,
+        completionTokens: reply.usage?.completion_tokens ?? 0,
+        totalTokens: reply.usage?.total_tokens ?? 0,
+      },
+    };
   }
 }

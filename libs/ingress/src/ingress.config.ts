@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import { grpcSecurityConfigShape } from '@asc/service-kit';
-import { env, loadConfig } from '@asc/config';
+import { env, loadConfig, sensitive } from '@asc/config';
 
 /** Environment of the ingress service (validated at boot). */
 export const ingressConfigShape = {
@@ -13,7 +14,25 @@ export const ingressConfigShape = {
   INGRESS_OPS_PORT: env.port(8081),
   /** Bodies larger than this are refused with 413 before they are parsed. */
   INGRESS_BODY_LIMIT_BYTES: env.int(4 * 1024 * 1024, 1024),
-  INGRESS_UPSTREAM_TIMEOUT_MS: env.int(120_000, 100),
+  /** Default timeouts of a provider call; a deployment may set its own (routing `timeouts`). */
+  INGRESS_CONNECT_TIMEOUT_MS: env.int(5_000, 10),
+  /** Until the response headers, and for streams until the first token; over it the next deployment is tried. */
+  INGRESS_TTFT_TIMEOUT_MS: env.int(60_000, 10),
+  /** Longest gap between two streamed chunks. */
+  INGRESS_IDLE_TIMEOUT_MS: env.int(60_000, 10),
+  INGRESS_TOTAL_TIMEOUT_MS: env.int(600_000, 10),
+  /** Attempts per request, the first included (fallbacks along the plan, or retries of a lone deployment). */
+  INGRESS_MAX_ATTEMPTS: env.int(3, 1),
+  /** Share of a deployment's requests that its failures may add as retries and fallbacks (sliding 10 s). */
+  INGRESS_RETRY_BUDGET_RATIO: env.num(0.2, 0, 1),
+  /** Consecutive failures that eject a deployment (and a 50 % failure rate over its last 20 calls). */
+  INGRESS_EJECT_CONSECUTIVE_FAILURES: env.int(5, 1),
+  /** First ejection; each further one doubles, up to 5 minutes. */
+  INGRESS_EJECT_BASE_MS: env.int(5_000, 10),
+  /** Cap on upstream requests in flight on this replica; past half of it each tenant gets a fair share. */
+  INGRESS_MAX_IN_FLIGHT: env.int(2_048, 1),
+  /** On SIGTERM: how long in-flight requests and streams may finish before streams are ended in-band. */
+  INGRESS_DRAIN_GRACE_MS: env.int(20_000, 0),
   /** How long key lookups, decisions and plans are reused in ingress memory (0 = ask every time). */
   INGRESS_CONFIG_CACHE_TTL_MS: env.int(2_000),
   /** How long the last good answer is served while the control plane is down. */
@@ -26,6 +45,8 @@ export const ingressConfigShape = {
   /** Prepended to topic names: isolates environments that share one Kafka cluster. */
   KAFKA_TOPIC_PREFIX: env.topicPrefix(),
   KAFKA_CLIENT_ID: env.str('asc-ingress'),
+  /** Enables ingress's admin API (deployment health per replica); unset: no admin API. */
+  ASC_ADMIN_TOKEN: sensitive(z.string().min(1).optional()),
 };
 
 export type IngressConfig = ReturnType<typeof loadIngressConfig>;

@@ -3,7 +3,8 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { EventPublisher } from '@asc/events';
 import { METRICS, ServiceMetrics } from '@asc/service-kit';
 import { EVENT_PUBLISHER } from './ingress.tokens';
-import { RequestRecord } from './request-record';
+import type { RequestCompletedV1 } from '@asc/events';
+import type { DeploymentHealthView } from './resilience/outlier-detector';
 
 /**
  * Data-plane metrics. Labels are bounded: tenant ids come from authenticated keys only
@@ -15,9 +16,35 @@ export class IngressMetrics {
   private readonly duration: Histogram<'api' | 'stream'>;
   private readonly ttft: Histogram<'provider'>;
   private readonly tokens: Counter<'tenant_id' | 'direction'>;
+  private readonly attempts: Counter<'deployment_id' | 'outcome'>;
+  private readonly retriesRefused: Counter<'deployment_id'>;
+  private deploymentView: () => DeploymentHealthView[] = () => [];
 
   constructor(@Inject(METRICS) metrics: ServiceMetrics, @Inject(EVENT_PUBLISHER) events: EventPublisher) {
     const registers = [metrics.registry];
+    const view = () => this.deploymentView();
+    new Gauge({
+      name: 'asc_ingress_deployment_ejected',
+      help: 'Outlier ejection per deployment on this replica (1 ejected or half-open, 0 healthy)',
+      labelNames: ['deployment_id'],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of view()) this.set({ deployment_id: d.deploymentId }, d.state === 'healthy' ? 0 : 1);
+      },
+    });
+    this.attempts = new Counter({
+      name: 'asc_ingress_upstream_attempts_total',
+      help: 'Upstream attempts by deployment and outcome (ok, or the failure reason); fallbacks show as failed attempts followed by another',
+      labelNames: ['deployment_id', 'outcome'],
+      registers,
+    });
+    this.retriesRefused = new Counter({
+      name: 'asc_ingress_retry_budget_exhausted_total',
+      help: 'Retries or fallbacks refused because the failing deployment spent its retry budget',
+      labelNames: ['deployment_id'],
+      registers,
+    });
     this.requests = new Counter({
       name: 'asc_ingress_requests_total',
       help: 'Requests by tenant, API, outcome and HTTP status',
@@ -57,7 +84,17 @@ export class IngressMetrics {
     });
   }
 
-  observe(record: RequestRecord): void {
+  /** Where the ejected gauge reads outlier state (the runner's detector). */
+  watchDeployments(view: () => DeploymentHealthView[]): void {
+    this.deploymentView = view;
+  }
+
+  retryRefused(deploymentId: string): void {
+    this.retriesRefused.inc({ deployment_id: deploymentId });
+  }
+
+  observe(record: RequestCompletedV1): void {
+    for (const a of record.attempts ?? []) this.attempts.inc({ deployment_id: a.deploymentId, outcome: a.status === 'ok' ? 'ok' : a.reasonCode });
     this.requests.inc({ tenant_id: record.tenantId, api: record.api, status: record.status, code: String(record.httpStatus) });
     this.duration.observe({ api: record.api, stream: record.stream ? '1' : '0' }, record.latencyMs / 1000);
     if (record.ttftMs > 0) this.ttft.observe({ provider: record.provider }, record.ttftMs / 1000);

@@ -1,14 +1,15 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { EventPublisher } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
-import { ServiceKitModule, ServiceKitOptions } from '@asc/service-kit';
-import { CatalogService } from './catalog.service';
-import { DataPlaneController } from './data-plane.controller';
-import { GatewayService } from './gateway.service';
+import { ReadinessProbe, ServiceKitModule, ServiceKitOptions } from '@asc/service-kit';
+import { DataPlaneRoutes } from './data-plane.routes';
 import { CONTROL_PLANE, ControlPlane } from './control-plane.port';
+import { IngressAdminController } from './ingress-admin.controller';
 import { IngressGrpcController } from './ingress-grpc.controller';
 import { IngressMetrics } from './ingress.metrics';
-import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, UPSTREAM_CLIENT } from './ingress.tokens';
+import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, RUNNER_STEPS, UPSTREAM_CLIENT } from './ingress.tokens';
+import { RequestRunner } from './request-runner';
+import type { RunnerStep } from './runner.types';
 
 export interface IngressModuleOptions extends IngressOptions {
   controlPlane: ControlPlane;
@@ -17,6 +18,11 @@ export interface IngressModuleOptions extends IngressOptions {
   collectProcessMetrics: boolean;
   /** Health and metrics are served by the ops server (start-ingress), with these registries. */
   health: ServiceKitOptions['health'];
+  /** Governance steps of the runner, in order (guardrails, limits, budgets, cache). */
+  steps?: RunnerStep[];
+  probes?: Record<string, ReadinessProbe>;
+  /** Enables the admin API (deployment health) with this operator token. */
+  adminToken?: string;
 }
 
 @Module({})
@@ -24,16 +30,19 @@ export class IngressModule {
   static forRoot(options: IngressModuleOptions): DynamicModule {
     return {
       module: IngressModule,
-      imports: [ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics, health: options.health })],
-      controllers: [DataPlaneController, IngressGrpcController],
+      imports: [
+        ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics, probes: options.probes, adminToken: options.adminToken, health: options.health }),
+      ],
+      controllers: [IngressGrpcController, ...(options.adminToken ? [IngressAdminController] : [])],
       providers: [
         { provide: CONTROL_PLANE, useValue: options.controlPlane },
         { provide: EVENT_PUBLISHER, useValue: options.events },
         { provide: UPSTREAM_CLIENT, useValue: options.upstream },
-        { provide: INGRESS_OPTIONS, useValue: { upstreamTimeoutMs: options.upstreamTimeoutMs } satisfies IngressOptions },
+        { provide: INGRESS_OPTIONS, useValue: { resilience: options.resilience } satisfies IngressOptions },
+        { provide: RUNNER_STEPS, useValue: options.steps ?? [] },
         IngressMetrics,
-        GatewayService,
-        CatalogService,
+        RequestRunner,
+        DataPlaneRoutes,
       ],
     };
   }

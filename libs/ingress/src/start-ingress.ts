@@ -8,6 +8,9 @@ import { GrpcControlPlane } from './grpc-control-plane.adapter';
 import { IngressErrorFilter } from './ingress-error.filter';
 import { IngressConfig } from './ingress.config';
 import { IngressModule } from './ingress.module';
+import { DEFAULT_RESILIENCE, ResilienceOptions } from './ingress.tokens';
+import { RequestRunner } from './request-runner';
+import type { RunnerStep } from './runner.types';
 
 export interface IngressDependencies {
   events: EventPublisher;
@@ -15,8 +18,27 @@ export interface IngressDependencies {
   configChanges?: EventSubscriber;
   /** Defaults to the gRPC control plane at the configured targets. */
   controlPlane?: ControlPlane;
+  /** Governance steps plugged into the request runner, in order. */
+  steps?: RunnerStep[];
   collectProcessMetrics?: boolean;
   logger?: LoggerService;
+}
+
+export function resilienceFrom(config: IngressConfig): ResilienceOptions {
+  const d = DEFAULT_RESILIENCE;
+  return {
+    ...d,
+    timeouts: {
+      connectMs: config.INGRESS_CONNECT_TIMEOUT_MS,
+      ttftMs: config.INGRESS_TTFT_TIMEOUT_MS,
+      idleMs: config.INGRESS_IDLE_TIMEOUT_MS,
+      totalMs: config.INGRESS_TOTAL_TIMEOUT_MS,
+    },
+    maxAttempts: config.INGRESS_MAX_ATTEMPTS,
+    retryBudget: { ...d.retryBudget, ratio: config.INGRESS_RETRY_BUDGET_RATIO },
+    outlier: { ...d.outlier, consecutiveFailures: config.INGRESS_EJECT_CONSECUTIVE_FAILURES, baseEjectionMs: config.INGRESS_EJECT_BASE_MS },
+    shedding: { ...d.shedding, maxInFlight: config.INGRESS_MAX_IN_FLIGHT },
+  };
 }
 
 export async function startIngressService(config: IngressConfig, deps: IngressDependencies): Promise<RunningService> {
@@ -36,15 +58,20 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
   const upstream = new OpenAICompatibleClient();
   // /metrics names every tenant: it and the probes live on the ops port, never on the data plane.
   const shared = { metrics: new ServiceMetrics('ingress', deps.collectProcessMetrics ?? true), readiness: new ReadinessRegistry() };
+  const state: { runner?: RequestRunner } = {};
   const running = await bootstrapService({
     name: 'ingress',
     module: IngressModule.forRoot({
       controlPlane,
       events: deps.events,
       upstream,
-      upstreamTimeoutMs: config.INGRESS_UPSTREAM_TIMEOUT_MS,
+      resilience: resilienceFrom(config),
+      steps: deps.steps,
       collectProcessMetrics: deps.collectProcessMetrics ?? true,
       health: { separate: shared },
+      adminToken: config.ASC_ADMIN_TOKEN,
+      // Ready while it takes requests; a draining replica leaves the load balancer at once.
+      probes: { accepting: async () => !state.runner?.isDraining },
     }),
     ops: { host: config.INGRESS_OPS_HOST, port: config.INGRESS_OPS_PORT, module: ServiceKitModule.ops(shared) },
     http: { host: config.INGRESS_HTTP_HOST, port: config.INGRESS_HTTP_PORT, bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES },
@@ -52,10 +79,14 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
     errorFilter: new IngressErrorFilter(),
     logger: deps.logger,
   });
+  const runner = running.app.get(RequestRunner);
+  state.runner = runner;
   const subscription = deps.configChanges && (await listenToConfigChanges(deps.configChanges, 'ingress', (c) => controlPlane.invalidate(c)));
   return {
     ...running,
     close: async () => {
+      // Graceful drain: refuse new requests (503, /readyz 503), let in-flight ones finish, end the rest in-band.
+      await runner.drain(config.INGRESS_DRAIN_GRACE_MS);
       await subscription?.stop();
       await running.close();
       await controlPlane.close();

@@ -45,6 +45,41 @@ describe('TtlCache', () => {
     await cache.getOrLoad('a', async () => ++loads);
     assert.equal(loads, 2);
   });
+
+  it('answers from stale config only for transient failures (unreachable), never for a refusal', async () => {
+    let now = 0;
+    const cache = new TtlCache<string, string>(1_000, 10, 60_000, () => now, (err) => (err as Error).message === 'unavailable');
+    await cache.getOrLoad('a', async () => 'good');
+    now = 5_000;
+    assert.equal(await cache.getOrLoad('a', async () => Promise.reject(new Error('unavailable'))), 'good');
+    await assert.rejects(cache.getOrLoad('a', async () => Promise.reject(new Error('invalid argument'))), /invalid argument/);
+  });
+
+  it('loads a missing key once for concurrent callers, and refreshes a hot entry ahead of expiry', async () => {
+    let now = 0;
+    let loads = 0;
+    const cache = new TtlCache<string, number>(1_000, 10, 0, () => now);
+    const slow = () => new Promise<number>((r) => setTimeout(() => r(++loads), 10));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => cache.getOrLoad('k', slow)));
+    assert.deepEqual(new Set(answers), new Set([1]));
+    assert.equal(loads, 1, 'single flight');
+    now = 850; // in the last fifth: served at once, refreshed in the background
+    assert.equal(await cache.getOrLoad('k', slow), 1);
+    await new Promise((r) => setTimeout(r, 30));
+    now = 1_500; // past the first expiry: the refreshed entry is still fresh
+    assert.equal(await cache.getOrLoad('k', slow), 2);
+    assert.equal(loads, 2);
+  });
+
+  it('never stores a load that an invalidation overtook', async () => {
+    const cache = new TtlCache<string, string>(60_000, 10, 0);
+    let release!: (v: string) => void;
+    const first = cache.getOrLoad('key', () => new Promise<string>((r) => (release = r)));
+    cache.delete('key'); // e.g. the key was revoked while its lookup was in flight
+    release('before-revocation');
+    assert.equal(await first, 'before-revocation');
+    assert.equal(await cache.getOrLoad('key', async () => 'after-revocation'), 'after-revocation');
+  });
 });
 
 describe('TtlCache and definitive answers', () => {

@@ -33,11 +33,14 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
     // Parsing fills both for an event from an older ingress; `??` covers a hand-built one.
     reasoning_tokens: d.reasoningTokens ?? 0,
     usage_estimated: d.usageEstimated ? 1 : 0,
+    fallback_count: d.fallbackCount ?? 0,
+    attempts: JSON.stringify(d.attempts ?? []),
     cost_usd: d.costUsd,
     latency_ms: Math.round(d.latencyMs),
     ttft_ms: Math.round(d.ttftMs),
     started_at_ms: d.startedAtMs,
     occurred_at_ms: Date.parse(event.time) || d.startedAtMs,
+    routing_version: d.routingVersion ?? 0,
   };
 }
 

@@ -1,6 +1,7 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
-import { AdminGuard } from '@asc/service-kit';
+import { CONFIG_CHANGE_PUBLISHER, EventPublisher, publishAdminChange } from '@asc/events';
+import { AdminCaller, AdminGuard, Caller } from '@asc/service-kit';
 import { IMPORTED_KEY_RULE, isStrongApiKey } from '@asc/tenancy';
 import { TenancyService } from './tenancy.service';
 
@@ -29,11 +30,16 @@ const putPolicy = z
 @Controller('admin/v1')
 @UseGuards(AdminGuard)
 export class PolicyAdminController {
-  constructor(private readonly tenancy: TenancyService) {}
+  constructor(
+    private readonly tenancy: TenancyService,
+    @Inject(CONFIG_CHANGE_PUBLISHER) private readonly events: EventPublisher | null,
+  ) {}
 
   @Post('tenants')
-  createTenant(@Body() body: unknown) {
-    return this.tenancy.createTenant(createTenant.parse(body ?? {}));
+  async createTenant(@Body() body: unknown, @Caller() caller: AdminCaller) {
+    const tenant = await this.tenancy.createTenant(createTenant.parse(body ?? {}));
+    publishAdminChange(this.events, 'asc-policy', { ...caller, tenantId: tenant.id, action: 'tenant.create', targetType: 'tenant', targetId: tenant.id, after: tenant });
+    return tenant;
   }
 
   @Get('tenants/:tenantId')
@@ -42,14 +48,19 @@ export class PolicyAdminController {
   }
 
   @Post('tenants/:tenantId/apps')
-  createApp(@Param('tenantId') tenantId: string, @Body() body: unknown) {
-    return this.tenancy.createApp(tenantId, createApp.parse(body ?? {}).name);
+  async createApp(@Param('tenantId') tenantId: string, @Body() body: unknown, @Caller() caller: AdminCaller) {
+    const app = await this.tenancy.createApp(tenantId, createApp.parse(body ?? {}).name);
+    publishAdminChange(this.events, 'asc-policy', { ...caller, tenantId, action: 'app.create', targetType: 'app', targetId: app.id, after: app });
+    return app;
   }
 
   @Post('tenants/:tenantId/keys')
-  createKey(@Param('tenantId') tenantId: string, @Body() body: unknown) {
+  async createKey(@Param('tenantId') tenantId: string, @Body() body: unknown, @Caller() caller: AdminCaller) {
     const input = createKey.parse(body ?? {});
-    return this.tenancy.createApiKey(tenantId, input.appId, input.scopes, input.key);
+    const key = await this.tenancy.createApiKey(tenantId, input.appId, input.scopes, input.key);
+    // The key itself is redacted by publishAdminChange (field `key`).
+    publishAdminChange(this.events, 'asc-policy', { ...caller, tenantId, action: 'api_key.create', targetType: 'api_key', targetId: key.id, after: { ...key, appId: input.appId, scopes: input.scopes, imported: Boolean(input.key) } });
+    return key;
   }
 
   @Get('tenants/:tenantId/keys')
@@ -59,14 +70,19 @@ export class PolicyAdminController {
 
   @Post('tenants/:tenantId/keys/:keyId/revoke')
   @HttpCode(200)
-  async revokeKey(@Param('tenantId') tenantId: string, @Param('keyId') keyId: string) {
+  async revokeKey(@Param('tenantId') tenantId: string, @Param('keyId') keyId: string, @Caller() caller: AdminCaller) {
     await this.tenancy.revokeApiKey(tenantId, keyId);
+    publishAdminChange(this.events, 'asc-policy', { ...caller, tenantId, action: 'api_key.revoke', targetType: 'api_key', targetId: keyId, after: { id: keyId, status: 'revoked' } });
     return { id: keyId, status: 'revoked' };
   }
 
   @Put('tenants/:tenantId/policy')
-  putPolicy(@Param('tenantId') tenantId: string, @Body() body: unknown) {
-    return this.tenancy.setPolicy(tenantId, putPolicy.parse(body ?? {}));
+  async putPolicy(@Param('tenantId') tenantId: string, @Body() body: unknown, @Caller() caller: AdminCaller) {
+    const input = putPolicy.parse(body ?? {});
+    const before = await this.tenancy.getPolicy(tenantId);
+    const after = await this.tenancy.setPolicy(tenantId, input);
+    publishAdminChange(this.events, 'asc-policy', { ...caller, tenantId, action: 'policy.update', targetType: 'policy', targetId: tenantId, before, after });
+    return after;
   }
 
   @Get('tenants/:tenantId/policy')

@@ -1,6 +1,6 @@
 import { Dispatcher, Pool } from 'undici';
 import { ANTHROPIC_API_VERSION } from './anthropic-messages.codec';
-import { SseEvent, SseParser } from './sse';
+import { SseEvent, SseFramingError, SseParser } from './sse';
 import { UpstreamError } from './upstream.error';
 
 /** Where and how to call one provider deployment (the secret comes from a lease). */
@@ -24,6 +24,8 @@ function authHeaders(target: UpstreamTarget): Record<string, string> {
 
 export interface UpstreamCallOptions {
   signal?: AbortSignal;
+  /** Time allowed to open the connection (default 10 s). */
+  connectTimeoutMs?: number;
   /** Time allowed until the response headers arrive. */
   headersTimeoutMs: number;
   /** Time allowed between two body chunks (a stalled stream fails). */
@@ -35,6 +37,8 @@ export interface UpstreamCallOptions {
 export interface UpstreamJsonResponse {
   status: number;
   body: unknown;
+  /** The body as received: forwarded as is when the client speaks the provider's API (no re-serialising). */
+  text: string;
 }
 
 /**
@@ -44,14 +48,15 @@ export interface UpstreamJsonResponse {
 export class OpenAICompatibleClient {
   private readonly pools = new Map<string, Pool>();
 
-  constructor(private readonly connectionsPerOrigin = 128) {}
+  // Each open stream holds a connection: the cap must exceed the streams one replica serves at once.
+  constructor(private readonly connectionsPerOrigin = 4096) {}
 
   async postJson(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<UpstreamJsonResponse> {
     const response = await this.send(target, path, body, options);
     const text = await readText(response, options);
     if (response.statusCode >= 400) throw httpError(response, text);
     try {
-      return { status: response.statusCode, body: JSON.parse(text) as unknown };
+      return { status: response.statusCode, body: JSON.parse(text) as unknown, text };
     } catch {
       throw new UpstreamError('protocol', 'upstream answered with a body that is not JSON', response.statusCode);
     }
@@ -69,11 +74,13 @@ export class OpenAICompatibleClient {
     this.pools.clear();
   }
 
-  private pool(origin: string): Pool {
-    let pool = this.pools.get(origin);
+  /** One pool per origin and connect timeout (undici sets the connect timeout per pool). */
+  private pool(origin: string, connectTimeoutMs = 10_000): Pool {
+    const key = `${origin} ${connectTimeoutMs}`;
+    let pool = this.pools.get(key);
     if (!pool) {
-      pool = new Pool(origin, { connections: this.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 30_000 });
-      this.pools.set(origin, pool);
+      pool = new Pool(origin, { connections: this.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: connectTimeoutMs } });
+      this.pools.set(key, pool);
     }
     return pool;
   }
@@ -81,7 +88,7 @@ export class OpenAICompatibleClient {
   private async send(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
     const url = new URL(target.baseUrl.replace(/\/$/, '') + path);
     try {
-      return await this.pool(url.origin).request({
+      return await this.pool(url.origin, options.connectTimeoutMs).request({
         method: 'POST',
         path: url.pathname + url.search,
         headers: {
@@ -101,12 +108,25 @@ export class OpenAICompatibleClient {
   }
 }
 
+/** Upstream JSON bodies larger than this are refused: memory stays bounded whatever a provider sends. */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
 async function readText(response: Dispatcher.ResponseData, _options: UpstreamCallOptions): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    return await response.body.text();
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_RESPONSE_BYTES) {
+        response.body.destroy();
+        throw new UpstreamError('protocol', `the upstream response exceeded ${MAX_RESPONSE_BYTES} bytes`, response.statusCode);
+      }
+      chunks.push(chunk as Buffer);
+    }
   } catch (err) {
     throw toUpstreamError(err);
   }
+  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 async function* iterateSse(body: Dispatcher.ResponseData['body']): AsyncIterable<SseEvent> {
@@ -117,6 +137,7 @@ async function* iterateSse(body: Dispatcher.ResponseData['body']): AsyncIterable
       for (const event of parser.push(chunk as string)) yield event;
     }
   } catch (err) {
+    if (err instanceof SseFramingError) throw new UpstreamError('protocol', err.message);
     throw toUpstreamError(err);
   }
   for (const event of parser.end()) yield event;
@@ -145,9 +166,9 @@ function toUpstreamError(err: unknown): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const e = err as { name?: string; code?: string; message?: string };
   if (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED') return new UpstreamError('aborted', 'the upstream call was aborted');
-  if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return new UpstreamError('timeout', 'the upstream did not answer in time');
-  }
+  if (e.code === 'UND_ERR_CONNECT_TIMEOUT') return new UpstreamError('timeout', 'could not connect to the upstream in time', undefined, undefined, undefined, 'connect');
+  if (e.code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError('timeout', 'the upstream did not answer in time', undefined, undefined, undefined, 'headers');
+  if (e.code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', 'the upstream stalled mid-response', undefined, undefined, undefined, 'body');
   if (e.code === 'UND_ERR_SOCKET' || e.code === 'UND_ERR_CLOSED') return new UpstreamError('protocol', 'the upstream closed the connection');
   return new UpstreamError('connect', `could not reach the upstream (${e.code ?? 'error'})`);
 }

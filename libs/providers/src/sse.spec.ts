@@ -21,4 +21,11 @@ describe('SseParser', () => {
     assert.deepEqual(parser.push('data: x'), []);
     assert.deepEqual(parser.end(), [{ event: undefined, data: 'x' }]);
   });
+
+  it('refuses an event that never ends instead of buffering without bound', () => {
+    const parser = new SseParser(1024);
+    parser.push('data: ' + 'x'.repeat(500));
+    assert.throws(() => parser.push('x'.repeat(600)), /exceeded 1024 characters/);
+    assert.deepEqual(parser.push('data: ok\n\n'), [{ event: undefined, data: 'ok' }], 'the parser is usable again');
+  });
 });

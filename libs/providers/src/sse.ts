@@ -12,8 +12,15 @@ export interface SseEvent {
 export class SseParser {
   private buffer = '';
 
+  /** `maxEventChars` bounds memory: an upstream that never ends an event fails instead of growing the buffer. */
+  constructor(private readonly maxEventChars = 8 * 1024 * 1024) {}
+
   push(chunk: string): SseEvent[] {
     this.buffer += chunk;
+    if (this.buffer.length > this.maxEventChars && !/\r?\n\r?\n/.test(this.buffer)) {
+      this.buffer = '';
+      throw new SseFramingError(`an upstream event exceeded ${this.maxEventChars} characters`);
+    }
     const events: SseEvent[] = [];
     for (;;) {
       const match = /\r?\n\r?\n/.exec(this.buffer);
@@ -49,4 +56,12 @@ function parseBlock(block: string): SseEvent | undefined {
   }
   if (!data.length && !event) return undefined;
   return { event, data: data.join('\n') };
+}
+
+/** The upstream's event stream broke the framing limits. */
+export class SseFramingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SseFramingError';
+  }
 }

@@ -10,6 +10,8 @@ export class UpstreamError extends Error {
     /** The provider's own error message, safe to show (never contains our credential). */
     readonly providerMessage?: string,
     readonly retryAfter?: string,
+    /** For timeouts: which wait ran out (connecting, the response headers, the gap between body chunks). */
+    readonly phase?: 'connect' | 'headers' | 'body',
   ) {
     super(message);
     this.name = 'UpstreamError';

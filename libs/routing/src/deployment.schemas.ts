@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PROVIDERS } from './entities/deployment.entity';
+import { OPERATIONS, PROVIDERS } from './entities/deployment.entity';
 
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{1,62}$/;
 const REGION = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -34,6 +34,9 @@ const price = z
 
 const weight = z.number().int().min(0).max(1_000_000);
 const priority = z.number().int().min(-1_000_000).max(1_000_000);
+const operations = z.array(z.enum(OPERATIONS)).min(1).max(OPERATIONS.length);
+const ms = z.number().int().min(1).max(3_600_000);
+const timeouts = z.object({ connectMs: ms.optional(), ttftMs: ms.optional(), idleMs: ms.optional(), totalMs: ms.optional() }).strict();
 
 export const createDeploymentSchema = z
   .object({
@@ -48,6 +51,8 @@ export const createDeploymentSchema = z
     weight: weight.optional(),
     priority: priority.optional(),
     enabled: z.boolean().optional(),
+    operations: operations.nullish(),
+    timeouts: timeouts.nullish(),
   })
   .strict();
 
@@ -57,9 +62,11 @@ export const updateDeploymentSchema = z
     weight: weight.optional(),
     priority: priority.optional(),
     price: price.partial().strict().optional(),
+    operations: operations.nullish(),
+    timeouts: timeouts.nullish(),
   })
   .strict()
-  .refine((v) => Object.values(v).some((field) => field !== undefined), 'give at least one of enabled, weight, priority, price');
+  .refine((v) => Object.values(v).some((field) => field !== undefined), 'give at least one of enabled, weight, priority, price, operations, timeouts');
 
 export const listDeploymentsQuery = z.object({ tenantId: tenantIdSchema.optional() });
 

@@ -195,6 +195,48 @@ describe('routing service', async () => {
       assert.deepEqual(await ids('tenant-a', model, ['*']), [b, a]);
     });
 
+    it('keeps every routing config version, diffs two, and rolls back as a new version', async () => {
+      const id = await create({ model: 'versioned-model', weight: 10, tenantId: 'tenant-v' });
+      const afterCreate = (await plan('tenant-v', 'versioned-model', ['*'])).configVersion;
+      assert.equal((await admin('PATCH', `/deployments/${id}`, { weight: 70 })).status, 200);
+      const other = await create({ model: 'versioned-model', weight: 5 });
+      const latest = (await plan('tenant-v', 'versioned-model', ['*'])).configVersion;
+      assert.equal(latest, afterCreate + 2, 'every write is one new version');
+
+      const listed = (await admin('GET', '/routing/versions?limit=3')).body as unknown as { versions: Array<{ version: number; change: string }> };
+      assert.deepEqual(listed.versions.map((v) => [v.version, v.change]), [
+        [latest, 'deployment.create'],
+        [latest - 1, 'deployment.update'],
+        [afterCreate, 'deployment.create'],
+      ]);
+      const diff = (await admin('GET', `/routing/versions/${afterCreate}/diff/${latest}`)).body as unknown as {
+        added: Array<{ id: string }>; removed: unknown[]; changed: Array<{ id: string; fields: Record<string, { from: unknown; to: unknown }> }>;
+      };
+      assert.deepEqual(diff.added.map((d) => d.id), [other]);
+      assert.deepEqual(diff.removed, []);
+      assert.deepEqual(diff.changed, [{ id, fields: { weight: { from: 10, to: 70 } } }]);
+      const scoped = (await admin('GET', `/routing/versions/${latest}?tenantId=tenant-v`)).body as unknown as { deployments: Array<{ id: string; tenantId: string | null }> };
+      assert.ok(scoped.deployments.every((d) => d.tenantId === null || d.tenantId === 'tenant-v'));
+
+      const rolled = await admin('POST', `/routing/versions/${afterCreate}/rollback`);
+      assert.equal(rolled.status, 200, JSON.stringify(rolled.body));
+      assert.equal(rolled.body.version, latest + 1);
+      assert.equal(rolled.body.change, `rollback:${afterCreate}`);
+      assert.equal((await admin('GET', `/deployments/${id}`)).body.weight, 10);
+      assert.equal((await admin('GET', `/deployments/${other}`)).body.enabled, false, 'created after the target: disabled, not deleted');
+      const served = await plan('tenant-v', 'versioned-model', ['*']);
+      assert.deepEqual(served.deployments.map((d) => d.id), [id]);
+      assert.equal(served.configVersion, latest + 1);
+      // The rolled-back-to version itself is unchanged and still there.
+      assert.equal(((await admin('GET', `/routing/versions/${afterCreate}`)).body as unknown as { deployments: unknown[] }).deployments.length > 0, true);
+
+      const missing = await admin('GET', '/routing/versions/999999');
+      assert.equal(missing.status, 404);
+      const bad = await admin('GET', '/routing/versions/abc/diff/1');
+      assert.equal(bad.status, 400);
+      assert.equal((bad.body.error as { param: string }).param, 'from');
+    });
+
     it('answers a malformed Plan with INVALID_ARGUMENT', async () => {
       await assert.rejects(plan('', 'support-chat', ['*']), (err: unknown) => err instanceof GrpcCallError && err.grpcCode === status.INVALID_ARGUMENT);
     });

@@ -5,7 +5,9 @@ import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService, grpcSecurityFromConfig } from '@asc/service-kit';
 import { DeploymentsService } from './deployments.service';
 import { DeploymentEntity } from './entities/deployment.entity';
+import { DeploymentOperationsTimeouts1765000000007 } from './migrations/1765000000007-deployment-operations-timeouts';
 import { InitialRouting1764316800000 } from './migrations/1764316800000-initial-routing';
+import { RoutingConfigVersions1765000000111 } from './migrations/1765000000111-routing-config-versions';
 import { RoutingConfig } from './routing.config';
 import { RoutingModule } from './routing.module';
 
@@ -18,7 +20,7 @@ export async function startRoutingService(
   options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher; configChanges?: EventSubscriber } = {},
 ): Promise<RunningRoutingService> {
   return withServiceDatabase(
-    { url: config.ROUTING_DATABASE_URL, schema: 'routing', entities: [DeploymentEntity], migrations: [InitialRouting1764316800000] },
+    { url: config.ROUTING_DATABASE_URL, schema: 'routing', entities: [DeploymentEntity], migrations: [InitialRouting1764316800000, DeploymentOperationsTimeouts1765000000007, RoutingConfigVersions1765000000111] },
     async (dataSource) => {
       const running = await bootstrapService({
         name: 'routing',

@@ -29,3 +29,5 @@ export { identityOfCertificate, SERVICE_IDENTITIES, spiffeIdOf, TRUST_DOMAIN } f
 export type { ServiceIdentity } from './service-identity';
 export { ensureLocalCertificates } from './local-ca';
 export type { CertificateFiles } from './local-ca';
+export { adminCallerOf, Caller } from './admin-caller.decorator';
+export type { AdminCaller } from './admin-caller.decorator';

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
 import { infra } from './infra';
@@ -64,7 +64,14 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
       SECRETS_DATABASE_URL: db.url,
       SECRETS_KEK: randomBytes(32).toString('base64'),
     },
-    audit: { ...pki.env('audit'), AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}` },
+    audit: {
+      ...pki.env('audit'),
+      AUDIT_HTTP_PORT: `${http.audit}`,
+      AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`,
+      AUDIT_DATABASE_URL: db.url,
+      AUDIT_CONSUMER_GROUP: `audit-${run}`,
+      AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    },
     metering: {
       ...pki.env('metering'),
       METERING_HTTP_PORT: `${http.metering}`,

@@ -12,6 +12,8 @@ export interface LatencyStats {
 export interface LoadResult extends LatencyStats {
   /** Completed requests per second. */
   rps: number;
+  /** Completed requests. */
+  requests: number;
   errors: number;
   /** Streams only: time from the request's start to the first SSE event that carries content. */
   ttft?: LatencyStats;
@@ -158,6 +160,7 @@ function summarize(samples: Sample[], errors: number, elapsedMs: number): LoadRe
   const ttfts = samples.flatMap((s) => (s.ttft === undefined ? [] : [s.ttft]));
   return {
     rps: (samples.length * 1000) / elapsedMs,
+    requests: samples.length,
     ...stats(samples.map((s) => s.latency)),
     errors,
     ...(ttfts.length ? { ttft: stats(ttfts) } : {}),

@@ -1,7 +1,7 @@
 // Gateway benchmarks. Each component runs in its own process; load comes from this one.
 //
-//   npm run bench -- [--scenario overhead|translation] [--mode embedded|production|both] [--duration 10]
-//                    [--cache-ttl-ms 2000] [--ttft-ms 50]
+//   npm run bench -- [--scenario overhead|translation|peer|profile] [--mode embedded|production|both]
+//                    [--duration 10] [--cache-ttl-ms 2000] [--ttft-ms 50] [--rounds 5] [--connections 32]
 //
 // overhead (default): the same OpenAI chat request sent straight to the provider simulator and
 // through ASC (every governance step on: key check, policy, routing, secrets lease, event
@@ -12,11 +12,14 @@
 // then time to first token of streams with the simulator holding the first token --ttft-ms.
 //
 // production mode needs PostgreSQL, Kafka and ClickHouse (tools/infra/up.sh).
-import { cpus, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ANTHROPIC_API_VERSION, WIRE_CODECS } from '@asc/providers';
 import { LatencyStats, LoadGenerator, LoadResult, Target } from './load';
-import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, TRANSLATED_MODEL, TRANSLATED_UPSTREAM_MODEL, embedded, production, startSimulatorProcess } from './targets';
+import { PeerGateway, peer } from './peer-scenario';
+import { profile } from './profile-scenario';
+import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, TRANSLATED_MODEL, TRANSLATED_UPSTREAM_MODEL, embedded, portkey, production, startSimulatorProcess } from './targets';
 
 interface Measurement extends LoadResult {
   label: string;
@@ -217,32 +220,75 @@ async function translation(sim: SimulatorProcess, modes: string[], duration: num
   return out;
 }
 
+/** Starts every gateway of the peer comparison (in parallel: boot is not measured), runs it, stops them all. */
+async function peerRun(sim: SimulatorProcess, modes: string[], cacheTtl: string, rounds: number, duration: number): Promise<string[]> {
+  const starts: Array<{ label: string; streams: boolean; start: () => Promise<BenchTarget> }> = [
+    { label: 'Portkey', streams: false, start: () => portkey(sim.url) },
+    ...modes.map((mode) => ({ label: `ASC ${mode}`, streams: true, start: () => startGateway(mode, sim, cacheTtl) })),
+  ];
+  const t0 = performance.now();
+  const started = await Promise.allSettled(starts.map((s) => s.start()));
+  console.error(`  gateways started in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  const gateways: PeerGateway[] = started.flatMap((r, i) => (r.status === 'fulfilled' ? [{ label: starts[i].label, streams: starts[i].streams, gateway: r.value }] : []));
+  try {
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return await peer(sim, gateways, { rounds, durationMs: duration });
+  } finally {
+    await Promise.all(gateways.map((g) => g.gateway.stop()));
+  }
+}
+
+const SCENARIOS = ['overhead', 'translation', 'peer', 'profile'];
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'overhead' },
       mode: { type: 'string', default: 'both' },
-      duration: { type: 'string', default: '10' },
+      duration: { type: 'string' },
       'cache-ttl-ms': { type: 'string', default: '2000' },
       'ttft-ms': { type: 'string', default: '50' },
+      rounds: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '32' },
+      'profile-dir': { type: 'string' },
     },
   });
   const scenario = String(values.scenario);
-  if (scenario !== 'overhead' && scenario !== 'translation') throw new Error(`unknown --scenario ${scenario} (overhead|translation)`);
-  const duration = Number(values.duration) * 1000;
+  if (!SCENARIOS.includes(scenario)) throw new Error(`unknown --scenario ${scenario} (${SCENARIOS.join('|')})`);
+  const defaultDuration: Record<string, string> = { peer: '2', profile: '20' };
+  const duration = Number(values.duration ?? defaultDuration[scenario] ?? '10') * 1000;
   const cacheTtl = String(values['cache-ttl-ms']);
   const ttftMs = Number(values['ttft-ms']);
+  const rounds = Number(values.rounds);
   const modes = values.mode === 'both' ? ['embedded', 'production'] : [String(values.mode)];
+  if (!(duration > 0) || !(rounds >= 1)) throw new Error('--duration and --rounds must be positive numbers');
+  const loadBefore = loadavg()[0];
   const sim = await startSimulatorProcess();
   let report: string[];
   try {
-    report = scenario === 'translation' ? await translation(sim, modes, duration, cacheTtl, ttftMs) : await overhead(sim, modes, duration, cacheTtl);
+    if (scenario === 'translation') report = await translation(sim, modes, duration, cacheTtl, ttftMs);
+    else if (scenario === 'peer') report = await peerRun(sim, modes, cacheTtl, rounds, duration);
+    else if (scenario === 'profile') report = await profile(sim, { cacheTtl, durationMs: duration, connections: Number(values.connections), dir: values['profile-dir'] });
+    else report = await overhead(sim, modes, duration, cacheTtl);
   } finally {
     await sim.proc.stop();
   }
-  const extra = scenario === 'translation' ? `; simulator TTFT ${ttftMs} ms for streams` : '';
-  console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; scenario ${scenario}; ${duration / 1000}s per point; ingress config cache TTL ${cacheTtl} ms${extra}\n`);
+  const extras: Record<string, string> = {
+    translation: `; simulator TTFT ${ttftMs} ms for streams`,
+    peer: `; ${rounds} rounds; simulator TTFT 0; Portkey @portkey-ai/gateway ${portkeyVersion()}`,
+  };
+  const extra = extras[scenario] ?? '';
+  console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; scenario ${scenario}; ${duration / 1000}s per point; ingress config cache TTL ${cacheTtl} ms${extra}; 1-min load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after\n`);
   console.log(report.join('\n'));
+}
+
+function portkeyVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(require.resolve('@portkey-ai/gateway/package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '(not installed)';
+  }
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
 import { NodeProcess, startNodeProcess, startProductionSuite } from '@asc/testing';
@@ -11,6 +12,12 @@ export interface BenchTarget {
   /** The OpenAI chat completions endpoint of ingress. */
   url: string;
   key: string;
+  /** Extra request headers the gateway needs (Portkey: which provider, where it lives). */
+  headers?: Record<string, string>;
+  /** The gateway's process, when it is one process (to signal it, e.g. the CPU profiler). */
+  pid?: number;
+  /** Every process of the gateway (its CPU time is read from /proc). */
+  pids: number[];
   stop(): Promise<void>;
 }
 
@@ -67,7 +74,52 @@ async function seedAnthropic(admin: AdminClient, tenantId: string, simulatorUrl:
   });
 }
 
-export async function embedded(simulatorUrl: string, cacheTtlMs: string): Promise<BenchTarget> {
+/**
+ * Portkey's open-source gateway (`@portkey-ai/gateway`, the peer of issue 7) as its own
+ * process on a free port, configured per request by headers: provider openai, custom host =
+ * the simulator. Its `patch-package` postinstall is not needed: the npm package ships no
+ * patches (they only touch its own dev build).
+ */
+export async function portkey(simulatorUrl: string): Promise<BenchTarget> {
+  const entry = join(dirname(require.resolve('@portkey-ai/gateway/package.json')), 'build', 'start-server.js');
+  const port = await freePort();
+  const child = spawn(process.execPath, [entry, `--port=${port}`, '--headless'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'production' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  // Only the tail is kept (for errors): the gateway runs for the whole bench.
+  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-4000));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('Ready for connections')) {
+    if (child.exitCode !== null) throw new Error(`portkey gateway exited: ${out.slice(-2000)}`);
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`portkey gateway not ready after 30 s: ${out.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    key: 'sk-portkey-bench',
+    headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${simulatorUrl}/v1` },
+    pid: child.pid,
+    pids: child.pid ? [child.pid] : [],
+    stop,
+  };
+}
+
+export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEnv: Record<string, string> = {}): Promise<BenchTarget> {
   const dataDir = mkdtempSync(join(tmpdir(), 'asc-bench-'));
   const key = `bench_${randomBytes(12).toString('hex')}`;
   const port = await freePort();
@@ -80,6 +132,7 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string): Promis
     ASC_DEMO_UPSTREAM_URL: `${simulatorUrl}/v1`,
     INGRESS_CONFIG_CACHE_TTL_MS: cacheTtlMs,
     LOG_LEVEL: 'error',
+    ...extraEnv,
   });
   const stop = async () => {
     await proc.stop();
@@ -93,7 +146,8 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string): Promis
     const [, tenantId] = await proc.waitForLine(/^ASC_DEMO_TENANT=(.+)$/m);
     const admin = new AdminClient(JSON.parse(endpoints) as AdminEndpoints, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
     await seedAnthropic(admin, tenantId.trim(), simulatorUrl);
-    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, stop };
+    const pid = proc.child.pid;
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], stop };
   } catch (err) {
     await stop();
     throw err;
@@ -111,7 +165,8 @@ export async function production(simulatorUrl: string, cacheTtlMs: string): Prom
     const price = { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6 };
     await admin.createDeployment({ model: PASSTHROUGH_MODEL, provider: 'openai', upstreamModel: PASSTHROUGH_MODEL, region: 'local', baseUrl: `${simulatorUrl}/openai/v1`, credentialId: credential.id, price });
     await seedAnthropic(admin, 'bench', simulatorUrl);
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, stop: suite.stop };
+    const pids = [...suite.procs.values()].flatMap((p) => (p.child.pid ? [p.child.pid] : []));
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pids, stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;

@@ -272,9 +272,9 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
         assert.deepEqual(await migrate(store, up, migrations.slice(0, 1)), [1]);
         const { reasoning_tokens: _r, usage_estimated: _u, ...v1 } = event({ event_id: 'up-1', request_id: 'up-req' });
         await store.insert(`${up}.requests`, [{ ...v1, stream: 0, inserted_at_ms: 1 }]);
-        assert.deepEqual(await migrate(store, up), [2]);
+        assert.deepEqual(await migrate(store, up), [2, 7]);
         const got = await requestRow(store, up, v1.tenant_id, 'up-req');
-        assert.deepEqual([got?.event_id, got?.reasoning_tokens, got?.usage_estimated], ['up-1', 0, 0]);
+        assert.deepEqual([got?.event_id, got?.reasoning_tokens, got?.usage_estimated, got?.routing_version], ['up-1', 0, 0, 0]);
       } finally {
         await store.command(`DROP DATABASE IF EXISTS ${ident(up)}`);
       }
@@ -330,7 +330,7 @@ export function analyticsStoreContract(engine: string, open: () => Promise<Store
 
   describe(`${engine}: requests`, () => {
     it('stores a request event and reads it back for its tenant only', async () => {
-      const row = event({ event_id: 'rr-1', request_id: 'rr-req', tenant_id: 'tenant-rr', stream: true, reason_code: "q'uote" });
+      const row = event({ event_id: 'rr-1', request_id: 'rr-req', tenant_id: 'tenant-rr', stream: true, reason_code: "q'uote", routing_version: 42 });
       assert.deepEqual(await insertRequestsIdempotent(store, db, [row]), { inserted: 1, skipped: 0 });
       const got = await requestRow(store, db, 'tenant-rr', 'rr-req');
       assert.ok(got);

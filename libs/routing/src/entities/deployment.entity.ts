@@ -2,6 +2,15 @@ import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } fro
 
 export const PROVIDERS = ['openai', 'anthropic', 'mistral', 'openai-compatible'] as const;
 export type Provider = (typeof PROVIDERS)[number];
+export const OPERATIONS = ['chat.completions', 'embeddings', 'count_tokens'] as const;
+
+/** Per-deployment timeouts in ms; an absent one is the ingress default. */
+export interface DeploymentTimeouts {
+  connectMs?: number;
+  ttftMs?: number;
+  idleMs?: number;
+  totalMs?: number;
+}
 
 /** `numeric` arrives from pg as a string; prices are small decimals, safe as doubles. */
 const numeric = { to: (v: number) => v, from: (v: string | null) => (v === null ? 0 : Number(v)) };
@@ -30,6 +39,9 @@ export class DeploymentEntity {
   /** Lower is tried first. */
   @Column('integer') priority!: number;
   @Column('boolean') enabled!: boolean;
+  /** NULL: what the provider's API offers (Anthropic: chat and count_tokens; others: chat and embeddings). */
+  @Column('text', { array: true, nullable: true }) operations!: string[] | null;
+  @Column('jsonb', { nullable: true }) timeouts!: DeploymentTimeouts | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

@@ -1,5 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import {
+  CanonicalEmbeddingsRequest,
   CanonicalRequest,
+  decodeMistralEmbeddingsRequest,
+  decodeOpenAIEmbeddingsRequest,
+  CanonicalEmbeddings,
+  encodeMistralEmbeddingsRequest,
+  encodeMistralEmbeddingsResponse,
+  encodeOpenAIEmbeddingsRequest,
+  encodeOpenAIEmbeddingsResponse,
   decodeAnthropicRequest,
   decodeMistralRequest,
   decodeOpenAIRequest,
@@ -19,6 +28,7 @@ import {
   WireApi,
 } from '@asc/providers';
 import type { CanonicalResponse } from '@asc/providers';
+import type { RoutableModel } from './control-plane.port';
 import { IngressError } from './ingress.error';
 import { parseChatCompletionRequest } from './openai-chat.schema';
 
@@ -27,7 +37,19 @@ export type InboundApi = 'openai' | 'anthropic' | 'mistral' | 'responses';
 
 type JsonObject = Record<string, unknown>;
 
-/** How one inbound API is read, answered and failed. */
+/** How an inbound API reads and answers embeddings (OpenAI and Mistral have them). */
+export interface EmbeddingsWire {
+  decode(body: unknown): CanonicalEmbeddingsRequest;
+  /** The body for an upstream of another API. */
+  encodeRequest(req: CanonicalEmbeddingsRequest, upstreamModel: string): JsonObject;
+  encodeResponse(res: CanonicalEmbeddings, requestedModel: string): JsonObject;
+}
+
+/**
+ * Everything ingress knows about one inbound API, in one row: how its chat requests are
+ * read, answered, streamed and failed, its embeddings and its model list. Every operation
+ * the data plane serves looks its API up here and nowhere else.
+ */
 export interface InboundWire {
   /** The upstream API that takes this request body unchanged (passthrough); null: always translated. */
   native: WireApi | null;
@@ -36,15 +58,25 @@ export interface InboundWire {
   encodeResponse(res: CanonicalResponse, chat: InboundChat): JsonObject;
   encodeError(status: number, code: string, message: string, param?: string | null): JsonObject;
   streamEncoder(chat: InboundChat): StreamEncoder;
+  embeddings?: EmbeddingsWire;
+  encodeModelList(models: RoutableModel[], tenantId: string): JsonObject;
 }
 
-export const INBOUND: Record<InboundApi, InboundWire> = {
+const OPENAI_EMBEDDINGS: EmbeddingsWire = {
+  decode: decodeOpenAIEmbeddingsRequest,
+  encodeRequest: encodeOpenAIEmbeddingsRequest,
+  encodeResponse: (res, model) => encodeOpenAIEmbeddingsResponse(res, model),
+};
+
+export const WIRE_APIS: Record<InboundApi, InboundWire> = {
   openai: {
     native: 'openai',
     decode: decodeOpenAIRequest,
     encodeResponse: (res, chat) => encodeOpenAIResponse(res, chat.model),
     encodeError: encodeOpenAIError,
     streamEncoder: (chat) => WIRE_CODECS.openai.streamEncoder(chat.model, chat.streamUsage),
+    embeddings: OPENAI_EMBEDDINGS,
+    encodeModelList: openAIModelList,
   },
   anthropic: {
     native: 'anthropic',
@@ -52,6 +84,10 @@ export const INBOUND: Record<InboundApi, InboundWire> = {
     encodeResponse: (res, chat) => encodeAnthropicResponse(res, chat.model),
     encodeError: encodeAnthropicError,
     streamEncoder: (chat) => WIRE_CODECS.anthropic.streamEncoder(chat.model, true),
+    encodeModelList: (models) => {
+      const data = models.map((m) => ({ type: 'model', id: m.model, display_name: m.model, created_at: new Date(m.createdUnix * 1000).toISOString() }));
+      return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null };
+    },
   },
   mistral: {
     native: 'mistral',
@@ -59,6 +95,22 @@ export const INBOUND: Record<InboundApi, InboundWire> = {
     encodeResponse: (res, chat) => encodeMistralResponse(res, chat.model),
     encodeError: encodeMistralError,
     streamEncoder: (chat) => WIRE_CODECS.mistral.streamEncoder(chat.model, true),
+    embeddings: {
+      decode: decodeMistralEmbeddingsRequest,
+      encodeRequest: encodeMistralEmbeddingsRequest,
+      encodeResponse: (res, model) => encodeMistralEmbeddingsResponse(res, model, randomBytes(16).toString('hex')),
+    },
+    encodeModelList: (models, tenantId) => ({
+      object: 'list',
+      data: models.map((m) => ({
+        id: m.model,
+        object: 'model',
+        created: m.createdUnix,
+        owned_by: ownedBy(m, tenantId),
+        type: 'base',
+        capabilities: { completion_chat: true, completion_fim: false, function_calling: true, fine_tuning: false, vision: false },
+      })),
+    }),
   },
   responses: {
     native: null,
@@ -67,8 +119,17 @@ export const INBOUND: Record<InboundApi, InboundWire> = {
     encodeResponse: (res, chat) => encodeResponsesResponse(res, chat.model, responsesEcho(chat)),
     encodeError: encodeOpenAIError,
     streamEncoder: (chat) => new ResponsesStreamEncoder(chat.model, responsesEcho(chat)),
+    encodeModelList: openAIModelList,
   },
 };
+
+function ownedBy(m: RoutableModel, tenantId: string): string {
+  return m.tenantOwned ? tenantId : m.providers.join(',');
+}
+
+function openAIModelList(models: RoutableModel[], tenantId: string): JsonObject {
+  return { object: 'list', data: models.map((m) => ({ id: m.model, object: 'model', created: m.createdUnix, owned_by: ownedBy(m, tenantId) })) };
+}
 
 function responsesEcho(chat: InboundChat): ResponsesEncodeOptions {
   const instructions = chat.body.instructions;
@@ -132,9 +193,9 @@ export function parseInboundChat(api: InboundApi, raw: unknown): InboundChat {
   let canonical: CanonicalRequest | undefined;
   let blocker: TranslationError | undefined;
   try {
-    canonical = INBOUND[api].decode(body);
+    canonical = WIRE_APIS[api].decode(body);
   } catch (err) {
-    if (!(err instanceof TranslationError) || INBOUND[api].native === null || !isPassthroughOnly(err)) throw err;
+    if (!(err instanceof TranslationError) || WIRE_APIS[api].native === null || !isPassthroughOnly(err)) throw err;
     blocker = err;
   }
   if (canonical) {

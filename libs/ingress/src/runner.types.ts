@@ -1,0 +1,56 @@
+import type { CanonicalResponse, MeteredUsage } from '@asc/providers';
+import type { Deployment } from './control-plane.port';
+import type { IngressError } from './ingress.error';
+import type { Operation, RequestContext } from './request-context';
+import type { InboundApi } from './wire-apis';
+
+/** One request as the edge (HTTP or gRPC) hands it to the runner. */
+export interface RunnerRequest {
+  api: InboundApi;
+  operation: Operation;
+  /** The API shape the client called, for the event and metrics ('openai.chat.completions'). */
+  recordApi: string;
+  body: unknown;
+  /** A request header, lower-case name; undefined when absent. */
+  header(name: string): string | undefined;
+  traceparent?: string;
+  /** The client's address (for auth-failure throttling). */
+  clientAddress?: string;
+}
+
+/** Where the answer goes; the HTTP edge implements it over Fastify, the gRPC edge in memory. */
+export interface ResponseSink {
+  /** A whole JSON answer; a string is JSON text already (an upstream body forwarded as received). */
+  json(status: number, body: unknown, headers: Record<string, string>): Promise<void> | void;
+  /** Sends the head of a server-sent-events response; once. */
+  openStream(headers: Record<string, string>): void;
+  write(text: string): void;
+  /** While the client reads slower than the provider writes: resolves once it caught up (undefined: no wait). */
+  drained?(): Promise<void> | undefined;
+  end(): void;
+  /** True once anything was sent: from then on failures are in-band. */
+  readonly started: boolean;
+  /** True once the client went away. */
+  readonly closed: boolean;
+  onClose(listener: () => void): void;
+}
+
+/** What a step may answer instead of an upstream call (a cache hit). */
+export interface StepAnswer {
+  response: CanonicalResponse;
+}
+
+/**
+ * A governance step plugged into the runner (guardrails, rate limits, budgets, cache).
+ * `before` runs after the policy decision and the plan, before any upstream call: it may
+ * refuse (throw an IngressError, answered in the caller's shape), rewrite the request,
+ * add response headers or event fields on the context, or answer (a cache hit).
+ * `onOutput` is asked while a stream runs; returning an error ends the stream in-band.
+ * `after` always runs once `before` ran, with the outcome on the context (settle, correct).
+ */
+export interface RunnerStep {
+  readonly name: string;
+  before?(ctx: RequestContext, candidates: readonly Deployment[]): Promise<StepAnswer | void> | StepAnswer | void;
+  onOutput?(ctx: RequestContext, usage: MeteredUsage): IngressError | undefined;
+  after?(ctx: RequestContext): Promise<void> | void;
+}

@@ -1,0 +1,167 @@
+// The peer comparison of issue 7: ASC against Portkey's open-source gateway, side by side.
+//
+// Every target is up for the whole run and they take turns: each round measures every target
+// at 1 and then 32 connections (the order rotates from round to round), then the streams, so
+// a drift of this shared machine (other work, background consumers) hits all of them alike.
+// Figures are medians over the rounds; "added" is the median of each round's target minus the
+// direct upstream measured in that same round.
+import { LoadGenerator, LoadResult, Target } from './load';
+import { cpuMs } from './process-cpu';
+import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess } from './targets';
+
+export interface PeerGateway {
+  label: string;
+  gateway: BenchTarget;
+  /** Measure `stream: true` too (Portkey 1.15 fails streams on Node 20: a TypeError appending to immutable headers). */
+  streams: boolean;
+}
+
+export interface PeerOptions {
+  rounds: number;
+  durationMs: number;
+}
+
+const DIRECT = 'direct upstream';
+const PORTKEY = 'Portkey';
+
+const MESSAGES = [
+  { role: 'system', content: 'You are a helpful support assistant.' },
+  { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
+];
+
+function body(stream: boolean): string {
+  return JSON.stringify({ model: PASSTHROUGH_MODEL, messages: MESSAGES, max_tokens: 64, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
+}
+
+interface Contender {
+  label: string;
+  /** Its processes, whose CPU time per request is measured (for the direct upstream: the simulator). */
+  pids: number[];
+  json: LoadGenerator;
+  stream?: LoadGenerator;
+}
+
+interface Point extends LoadResult {
+  label: string;
+  round: number;
+  connections: number;
+  stream: boolean;
+  /** CPU time of the contender's processes per completed request, ms. */
+  cpuPerRequest?: number;
+}
+
+function contender(label: string, pids: number[], target: Omit<Target, 'body' | 'stream'>, streams: boolean): Contender {
+  return {
+    label,
+    pids,
+    json: new LoadGenerator({ ...target, body: body(false) }, 64),
+    stream: streams ? new LoadGenerator({ ...target, body: body(true), stream: 'openai' }, 64) : undefined,
+  };
+}
+
+/** Fails unless one request through the target got a 200 and reached the simulator's chat route once. */
+async function checkReachesSimulator(sim: SimulatorProcess, label: string, target: Omit<Target, 'body'>): Promise<void> {
+  const count = async () => (await sim.stats()).byRoute['openai.chat.completions'] ?? 0;
+  const before = await count();
+  const res = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${target.key}`, ...target.headers }, body: body(false) });
+  const text = await res.text();
+  const after = await count();
+  if (res.status !== 200 || after !== before + 1) throw new Error(`${label}: status ${res.status}, simulator saw ${after - before} chat request(s): ${text.slice(0, 300)}`);
+}
+
+const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]);
+const settle = () => new Promise((r) => setTimeout(r, 300));
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], options: PeerOptions): Promise<string[]> {
+  const direct = { url: `${sim.url}/v1/chat/completions`, key: 'sk-direct' };
+  await checkReachesSimulator(sim, DIRECT, direct);
+  for (const g of gateways) await checkReachesSimulator(sim, g.label, g.gateway);
+  const simPid = sim.proc.child.pid;
+  const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.map((g) => contender(g.label, g.gateway.pids, g.gateway, g.streams))];
+  /** One closed-loop point, with the CPU its processes spent on it. */
+  const measure = async (c: Contender, gen: LoadGenerator, connections: number) => {
+    const before = cpuMs(c.pids);
+    const r = await gen.closedLoop(connections, options.durationMs);
+    const after = cpuMs(c.pids);
+    return { ...r, cpuPerRequest: before !== undefined && after !== undefined && r.requests > 0 ? (after - before) / r.requests : undefined };
+  };
+  const points: Point[] = [];
+  try {
+    for (const c of contenders) {
+      await c.json.closedLoop(8, 2000); // warm-up: JIT, connection pools, config caches
+      await c.stream?.closedLoop(4, 1000);
+    }
+    for (let round = 0; round < options.rounds; round++) {
+      const order = rotate(contenders, round);
+      for (const connections of [1, 32]) {
+        for (const c of order) {
+          await settle();
+          console.error(`  round ${round + 1}/${options.rounds}: ${c.label}, ${connections} connection(s)`);
+          points.push({ label: c.label, round, connections, stream: false, ...(await measure(c, c.json, connections)) });
+        }
+      }
+      for (const c of order) {
+        if (!c.stream) continue;
+        await settle();
+        console.error(`  round ${round + 1}/${options.rounds}: ${c.label}, stream, 1 connection`);
+        points.push({ label: c.label, round, connections: 1, stream: true, ...(await measure(c, c.stream, 1)) });
+      }
+    }
+  } finally {
+    await Promise.all(contenders.flatMap((c) => [c.json.close(), c.stream?.close()]));
+  }
+  return report(points, contenders.map((c) => c.label), options.rounds);
+}
+
+function report(points: Point[], labels: string[], rounds: number): string[] {
+  const at = (label: string, round: number, connections: number, stream: boolean) =>
+    points.find((p) => p.label === label && p.round === round && p.connections === connections && p.stream === stream);
+  const rs = Array.from({ length: rounds }, (_, i) => i);
+  /** Median over rounds of f(target point, direct point, Portkey point) where all exist. */
+  const med = (label: string, connections: number, stream: boolean, f: (p: Point, d: Point, k?: Point) => number | undefined) =>
+    median(
+      rs.flatMap((r) => {
+        const p = at(label, r, connections, stream);
+        const d = at(DIRECT, r, connections, stream);
+        const v = p && d ? f(p, d, at(PORTKEY, r, connections, stream)) : undefined;
+        return v === undefined ? [] : [v];
+      }),
+    );
+  const f2 = (v: number) => (Number.isNaN(v) ? '—' : v.toFixed(2));
+  const out: string[] = [];
+  out.push(
+    `Medians over ${rounds} rounds. Non-streamed OpenAI chat, zero-latency simulator; added = target minus the direct upstream in the same round. ` +
+      'CPU ms / request = user + system time of the target\'s own processes (direct upstream: the simulator; ASC production: its six services, not Kafka/ClickHouse/Postgres) per completed request; ' +
+      '× Portkey CPU efficiency = Portkey\'s CPU per request ÷ the target\'s, the load-independent form of the throughput ratio.\n',
+  );
+  out.push('| target | req/s, 32 conn | × Portkey req/s, 32 conn | CPU ms / request, 32 conn | × Portkey CPU efficiency | p50 ms, 1 conn | added p50 ms | added mean ms | added p99 ms | streamed added TTFT p50 ms | errors |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const label of labels) {
+    const isDirect = label === DIRECT;
+    const rps = med(label, 32, false, (p) => p.rps);
+    const ratio = med(label, 32, false, (p, _d, k) => (k ? p.rps / k.rps : undefined));
+    const cpu = med(label, 32, false, (p) => p.cpuPerRequest);
+    const efficiency = med(label, 32, false, (p, _d, k) => (k?.cpuPerRequest && p.cpuPerRequest ? k.cpuPerRequest / p.cpuPerRequest : undefined));
+    const p50 = med(label, 1, false, (p) => p.p50);
+    const added = (k: 'p50' | 'mean' | 'p99') => (isDirect ? '—' : f2(med(label, 1, false, (p, d) => p[k] - d[k])));
+    const hasStream = points.some((p) => p.label === label && p.stream);
+    const ttft = isDirect || !hasStream ? (isDirect ? '—' : 'not measured') : f2(med(label, 1, true, (p, d) => (p.ttft && d.ttft ? p.ttft.p50 - d.ttft.p50 : undefined)));
+    const errors = points.filter((p) => p.label === label).reduce((a, p) => a + p.errors, 0);
+    const vsPortkey = (v: number) => (label === PORTKEY ? '1' : isDirect ? '—' : f2(v));
+    out.push(`| ${label} | ${rps.toFixed(0)} | ${vsPortkey(ratio)} | ${f2(cpu)} | ${vsPortkey(efficiency)} | ${f2(p50)} | ${added('p50')} | ${added('mean')} | ${added('p99')} | ${ttft} | ${errors} |`);
+  }
+  out.push('\nEvery point (closed loop; TTFT = request start to the first SSE event with content, at the client):\n');
+  out.push('| round | target | connections | kind | req/s | CPU ms / request | mean ms | p50 ms | p99 ms | TTFT p50 ms | errors |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const p of [...points].sort((a, b) => a.round - b.round || Number(a.stream) - Number(b.stream) || a.connections - b.connections || labels.indexOf(a.label) - labels.indexOf(b.label))) {
+    out.push(`| ${p.round + 1} | ${p.label} | ${p.connections} | ${p.stream ? 'stream' : 'json'} | ${p.rps.toFixed(0)} | ${p.cpuPerRequest === undefined ? '—' : f2(p.cpuPerRequest)} | ${f2(p.mean)} | ${f2(p.p50)} | ${f2(p.p99)} | ${p.ttft ? f2(p.ttft.p50) : '—'} | ${p.errors} |`);
+  }
+  return out;
+}

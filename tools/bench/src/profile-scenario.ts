@@ -1,0 +1,73 @@
+// ASC embedded under load with the V8 CPU profiler (the one behind `node --cpu-prof`); the load
+// comes from this (another) process. The profiler runs only while the load does: the gateway
+// is started with cpu-profiler.preload.js and signalled before and after (SIGUSR2).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { LoadGenerator } from './load';
+import { CpuProfile, formatSummary, summarizeProfile } from './profile-summary';
+import { PASSTHROUGH_MODEL, SimulatorProcess, embedded } from './targets';
+
+export interface ProfileOptions {
+  cacheTtl: string;
+  durationMs: number;
+  connections: number;
+  /** Where the .cpuprofile goes; default a new temporary directory. */
+  dir?: string;
+}
+
+const BODY = JSON.stringify({
+  model: PASSTHROUGH_MODEL,
+  messages: [
+    { role: 'system', content: 'You are a helpful support assistant.' },
+    { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
+  ],
+  max_tokens: 64,
+});
+
+async function waitForFile(file: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`no profile written to ${file} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The write is one synchronous writeFileSync; give it a moment to finish before reading.
+  await new Promise((r) => setTimeout(r, 500));
+}
+
+export async function profile(sim: SimulatorProcess, options: ProfileOptions): Promise<string[]> {
+  const dir = options.dir ? resolve(options.dir) : mkdtempSync(join(tmpdir(), 'asc-profile-'));
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `asc-embedded-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+  const gw = await embedded(sim.url, options.cacheTtl, {
+    NODE_OPTIONS: `--require ${join(__dirname, 'cpu-profiler.preload.js')}`,
+    ASC_CPU_PROFILE_FILE: file,
+  });
+  let rps = 0;
+  try {
+    if (!gw.pid) throw new Error('embedded gateway has no pid');
+    const gen = new LoadGenerator({ url: gw.url, key: gw.key, body: BODY }, 64);
+    try {
+      await gen.closedLoop(8, 3000); // warm-up, not profiled
+      process.kill(gw.pid, 'SIGUSR2');
+      console.error(`  profiling: ${options.connections} connections for ${options.durationMs / 1000} s`);
+      const r = await gen.closedLoop(options.connections, options.durationMs);
+      process.kill(gw.pid, 'SIGUSR2');
+      rps = r.rps;
+      if (r.errors) console.error(`  ${r.errors} errors under load`);
+    } finally {
+      await gen.close();
+    }
+    await waitForFile(file, 30_000);
+  } finally {
+    await gw.stop();
+  }
+  const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+  return [
+    `ASC embedded, ${options.connections} connections closed loop, ${(options.durationMs / 1000).toFixed(0)} s, ${rps.toFixed(0)} req/s while profiled (main thread).`,
+    '',
+    ...formatSummary(summary, file),
+    '',
+    `Rerun the summary: node dist/tools/bench/src/profile-summary.js ${file}`,
+  ];
+}
