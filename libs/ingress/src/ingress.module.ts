@@ -4,7 +4,6 @@ import { OpenAICompatibleClient } from '@asc/providers';
 import { ReadinessProbe, ServiceKitModule, ServiceKitOptions } from '@asc/service-kit';
 import { DataPlaneRoutes } from './data-plane.routes';
 import { CONTROL_PLANE, ControlPlane } from './control-plane.port';
-import { IngressAdminController } from './ingress-admin.controller';
 import { IngressGrpcController } from './ingress-grpc.controller';
 import { IngressMetrics } from './ingress.metrics';
 import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, RUNNER_STEPS, UPSTREAM_CLIENT } from './ingress.tokens';
@@ -33,7 +32,8 @@ export class IngressModule {
       imports: [
         ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics, probes: options.probes, adminToken: options.adminToken, health: options.health }),
       ],
-      controllers: [IngressGrpcController, ...(options.adminToken ? [IngressAdminController] : [])],
+      // The admin API (deployment health) is served by the ops server (start-ingress), not here.
+      controllers: [IngressGrpcController],
       providers: [
         { provide: CONTROL_PLANE, useValue: options.controlPlane },
         { provide: EVENT_PUBLISHER, useValue: options.events },

@@ -9,6 +9,7 @@ import { IngressErrorFilter } from './ingress-error.filter';
 import { IngressConfig } from './ingress.config';
 import { IngressModule } from './ingress.module';
 import { DEFAULT_RESILIENCE, ResilienceOptions } from './ingress.tokens';
+import { IngressAdminController } from './ingress-admin.controller';
 import { RequestRunner } from './request-runner';
 import type { RunnerStep } from './runner.types';
 
@@ -73,7 +74,18 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
       // Ready while it takes requests; a draining replica leaves the load balancer at once.
       probes: { accepting: async () => !state.runner?.isDraining },
     }),
-    ops: { host: config.INGRESS_OPS_HOST, port: config.INGRESS_OPS_PORT, module: ServiceKitModule.ops(shared) },
+    // The ops port also carries the admin API (deployment health): nothing but provider APIs on the data plane.
+    ops: {
+      host: config.INGRESS_OPS_HOST,
+      port: config.INGRESS_OPS_PORT,
+      module: (app) =>
+        ServiceKitModule.ops(
+          shared,
+          config.ASC_ADMIN_TOKEN
+            ? { token: config.ASC_ADMIN_TOKEN, controllers: [IngressAdminController], providers: [{ provide: RequestRunner, useValue: app.get(RequestRunner) }] }
+            : undefined,
+        ),
+    },
     http: { host: config.INGRESS_HTTP_HOST, port: config.INGRESS_HTTP_PORT, bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES },
     grpc: { url: config.INGRESS_GRPC_URL, package: ingressV1.ASC_INGRESS_V1_PACKAGE_NAME, protoFile: protoFile('ingress'), security, requireClientCertificate: false },
     errorFilter: new IngressErrorFilter(),

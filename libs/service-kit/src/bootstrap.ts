@@ -25,7 +25,7 @@ export interface ServiceBootstrapOptions {
    * A separate HTTP server for /healthz, /readyz and /metrics (ingress: its data-plane
    * port serves only the provider APIs). Without it, the main HTTP port serves them.
    */
-  ops?: { host: string; port: number; module: DynamicModule };
+  ops?: { host: string; port: number; module: DynamicModule | ((app: NestFastifyApplication) => DynamicModule) };
   grpc?: GrpcServerOptions;
   logger?: LoggerService;
   /**
@@ -88,7 +88,9 @@ export async function bootstrapService(options: ServiceBootstrapOptions): Promis
   try {
     await app.listen(options.http.port, options.http.host);
     if (options.ops) {
-      ops = await NestFactory.create<NestFastifyApplication>(options.ops.module, new FastifyAdapter(), {
+      // A function receives the started service, so the ops server can serve its providers (e.g. an admin API).
+      const opsModule = typeof options.ops.module === 'function' ? options.ops.module(app) : options.ops.module;
+      ops = await NestFactory.create<NestFastifyApplication>(opsModule, new FastifyAdapter(), {
         logger: options.logger ?? createLogger(process.env.LOG_LEVEL ?? 'info'),
         abortOnError: false,
       });

@@ -1,4 +1,4 @@
-import { DynamicModule, Global, Module, Provider } from '@nestjs/common';
+import { DynamicModule, Global, Module, Provider, Type } from '@nestjs/common';
 import { ADMIN_TOKEN, AdminGuard } from './admin.guard';
 import { HealthController } from './health.controller';
 import { METRICS, ServiceMetrics } from './metrics';
@@ -41,14 +41,22 @@ export class ServiceKitModule {
     };
   }
 
-  /** The ops server's module: health, readiness and metrics of registries shared with the service. */
-  static ops(shared: { metrics: ServiceMetrics; readiness: ReadinessRegistry }): DynamicModule {
+  /**
+   * The ops server's module: health, readiness and metrics of registries shared with the
+   * service, and optionally the service's admin API (its controllers and the providers they
+   * need, behind the admin token).
+   */
+  static ops(
+    shared: { metrics: ServiceMetrics; readiness: ReadinessRegistry },
+    admin?: { token: string; controllers: Type[]; providers: Provider[] },
+  ): DynamicModule {
     return {
       module: ServiceKitModule,
-      controllers: [HealthController],
+      controllers: [HealthController, ...(admin?.controllers ?? [])],
       providers: [
         { provide: READINESS, useValue: shared.readiness },
         { provide: METRICS, useValue: shared.metrics },
+        ...(admin ? [{ provide: ADMIN_TOKEN, useValue: admin.token }, AdminGuard, ...admin.providers] : []),
       ],
     };
   }
