@@ -8,7 +8,7 @@ import { loadPolicyConfig, startPolicyService } from '@asc/policy';
 import { loadRoutingConfig, startRoutingService } from '@asc/routing';
 import { loadSecretsConfig, startSecretsService } from '@asc/secrets';
 import { createLogger, freePort } from '@asc/service-kit';
-import { eventually, missingInfra, throwawayDatabase, ThrowawayDatabase } from '@asc/testing';
+import { eventually, missingInfra, testPki, throwawayDatabase, ThrowawayDatabase } from '@asc/testing';
 
 /**
  * Every mutating admin call of policy, routing and secrets lands in the audit trail as an
@@ -42,7 +42,8 @@ describe('admin changes are audited', async () => {
     if (skip) return;
     db = await throwawayDatabase('asc_admin_audit');
     const logger = createLogger('warn');
-    const common = { ASC_ADMIN_TOKEN: ADMIN_TOKEN, KAFKA_BROKERS: '' };
+    const pki = testPki();
+    const common = { ASC_ADMIN_TOKEN: ADMIN_TOKEN, KAFKA_BROKERS: '', ...pki.env('policy'), ...pki.env('routing'), ...pki.env('secrets'), ...pki.env('audit') };
     const port = async () => String(await freePort());
     const options = { collectProcessMetrics: false, logger, events: bus };
     const policy = await startPolicyService(loadPolicyConfig({ ...common, POLICY_HTTP_PORT: await port(), POLICY_GRPC_URL: `127.0.0.1:${await port()}`, POLICY_DATABASE_URL: db.url }), options);

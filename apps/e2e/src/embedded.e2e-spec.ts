@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,9 +19,10 @@ import { eventually, NodeProcess, startNodeProcess } from '@asc/testing';
  */
 describe('embedded suite (npm start) driven by the openai SDK', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'asc-e2e-'));
-  const demoKey = `demo_${Date.now()}_e2e_key`;
+  const demoKey = `demo_${randomBytes(16).toString('hex')}`;
   let proc: NodeProcess;
   let baseURL: string;
+  let opsURL: string;
   let admin: AdminClient;
   let client: OpenAI;
 
@@ -39,6 +41,7 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     });
     await proc.waitForLine(/^ASC_READY=1$/m, 120_000);
     baseURL = `${(await proc.waitForLine(/^ASC_INGRESS_URL=(.+)$/m))[1]}/v1`;
+    opsURL = (await proc.waitForLine(/^ASC_OPS_URL=(.+)$/m))[1];
     const endpoints = JSON.parse((await proc.waitForLine(/^ASC_ADMIN_ENDPOINTS=(.+)$/m))[1]) as AdminEndpoints;
     const { readFileSync } = await import('node:fs');
     admin = new AdminClient(endpoints, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
@@ -179,8 +182,9 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     for (const model of ['claude-sonnet-4-5', 'mistral-small-latest', 'demo-chat']) assert.ok(listed.includes(model), `${model} is listed`);
   });
 
-  it('exposes per-tenant request metrics and time to first token on /metrics', async () => {
-    const text = await (await fetch(`${baseURL.replace(/\/v1$/, '')}/metrics`)).text();
+  it('exposes per-tenant request metrics and time to first token on the ops port, not on the data plane', async () => {
+    assert.equal((await fetch(`${baseURL.replace(/\/v1$/, '')}/metrics`)).status, 404);
+    const text = await (await fetch(`${opsURL}/metrics`)).text();
     assert.match(text, /asc_ingress_requests_total\{[^}]*tenant_id="demo"[^}]*status="ok"[^}]*\} [1-9]/);
     assert.match(text, /asc_ingress_requests_total\{[^}]*status="denied"[^}]*code="403"[^}]*\} [1-9]/);
     assert.match(text, /asc_ingress_time_to_first_token_seconds_count\{[^}]*\} [1-9]/);

@@ -117,7 +117,7 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
   });
 
   it('answers over the gRPC edge with the same governance', { skip }, async () => {
-    const ingress = createGrpcClient(ingressV1.IngressServiceService, ingressGrpc, { deadlineMs: 10_000 });
+    const ingress = createGrpcClient(ingressV1.IngressServiceService, ingressGrpc, { security: suite!.pki.security('admin'), service: 'ingress' }, { deadlineMs: 10_000 });
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${apiKey}`);
     const reply = await ingress.client.createChatCompletion({ model: 'support-chat', messages: [{ role: 'user', content: 'hello over grpc' }], maxTokens: 0, temperature: 0 }, { metadata });

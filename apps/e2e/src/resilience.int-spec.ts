@@ -23,7 +23,7 @@ describe('resilience: fallbacks, weights and drain on six processes', async () =
   let green: SimulatorHandle | undefined;
   let admin: AdminClient;
   let apiKey: string;
-  let ingressUrl: string;
+  let opsUrl: string;
   const deployments: Record<string, string> = {};
 
   before(async () => {
@@ -32,7 +32,8 @@ describe('resilience: fallbacks, weights and drain on six processes', async () =
     green = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
     suite = await startProductionSuite({ ingressEnv: { INGRESS_CONFIG_CACHE_TTL_MS: '600000', INGRESS_DRAIN_GRACE_MS: '1500', INGRESS_MAX_IN_FLIGHT: '1000' } });
     admin = suite.admin;
-    ingressUrl = `http://127.0.0.1:${suite.http.ingress}`;
+    // Health, metrics and the admin API live on ingress's ops port, apart from the data plane.
+    opsUrl = suite.ingressOpsUrl;
     await admin.createTenant({ id: tenant, name: 'Resilient' });
     const app = await admin.createApp(tenant, 'bot');
     apiKey = (await admin.createApiKey(tenant, { appId: app.id })).key;
@@ -70,9 +71,9 @@ describe('resilience: fallbacks, weights and drain on six processes', async () =
     assert.equal(attempts[0].reasonCode, 'connect_error');
     const last = await eventually(() => admin.meteredRequest(tenant, ids[19]), 30_000);
     assert.equal(Number(last.fallback_count), 0, 'once ejected, the dark deployment is skipped');
-    const health = await admin.deploymentHealth(ingressUrl);
+    const health = await admin.deploymentHealth(opsUrl);
     assert.equal(health.data.find((d) => d.deploymentId === deployments.dark)?.state, 'ejected');
-    const metrics = await (await fetch(`${ingressUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${opsUrl}/metrics`)).text();
     assert.match(metrics, new RegExp(`asc_ingress_deployment_ejected\\{deployment_id="${deployments.dark}"[^}]*\\} 1`));
   });
 
@@ -106,10 +107,10 @@ describe('resilience: fallbacks, weights and drain on six processes', async () =
       );
     }
     await eventually(() => assert.equal(blue!.stats().streams, 200), 60_000);
-    await eventually(async () => assert.match(await (await fetch(`${ingressUrl}/readyz`)).text(), /accepting/), 5_000);
+    await eventually(async () => assert.match(await (await fetch(`${opsUrl}/readyz`)).text(), /accepting/), 5_000);
     const ingress = suite!.procs.get('ingress')!;
     ingress.child.kill('SIGTERM');
-    await eventually(async () => assert.equal((await fetch(`${ingressUrl}/readyz`).catch(() => ({ status: 503 }))).status, 503), 1_000);
+    await eventually(async () => assert.equal((await fetch(`${opsUrl}/readyz`).catch(() => ({ status: 503 }))).status, 503), 1_000);
     const results = await Promise.all(started);
     blue!.configure({ tokensPerSec: 0, replyWords: undefined });
     let inBand = 0;

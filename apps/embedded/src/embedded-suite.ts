@@ -12,7 +12,7 @@ import { meteringConfigShape, startMeteringService } from '@asc/metering';
 import { policyConfigShape, startPolicyService } from '@asc/policy';
 import { routingConfigShape, startRoutingService } from '@asc/routing';
 import { secretsConfigShape, startSecretsService } from '@asc/secrets';
-import { createLogger, freePort, RunningService } from '@asc/service-kit';
+import { createLogger, ensureLocalCertificates, freePort, RunningService } from '@asc/service-kit';
 import { startSimulator } from '@asc/simulator';
 
 export interface EmbeddedOptions {
@@ -21,6 +21,8 @@ export interface EmbeddedOptions {
   /** Public ingress ports; the internal services take fixed defaults or, with autoPorts, free ones. */
   ingressHttpPort: number;
   ingressGrpcPort: number;
+  /** /healthz, /readyz and /metrics of ingress (never on the public data-plane port). */
+  ingressOpsPort?: number;
   autoPorts: boolean;
   demoApiKey?: string;
   openAiApiKey?: string;
@@ -32,6 +34,9 @@ export interface EmbeddedOptions {
 export interface EmbeddedSuite {
   ingressUrl: string;
   ingressGrpc: string;
+  ingressOpsUrl: string;
+  /** The local CA and service certificates (mTLS between the services). */
+  certificatesDir: string;
   adminToken: string;
   demoApiKey: string;
   demoTenantId: string;
@@ -104,6 +109,15 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       port(8082), port(50052), port(8083), port(50053), port(8084), port(50054),
     ]);
     const [meteringHttp, meteringGrpc, auditHttp, auditGrpc] = await Promise.all([port(8085), port(50055), port(8086), port(50056)]);
+    // Every internal gRPC channel is mutual TLS, with certificates from a local CA made on
+    // first start (the same openssl path as tools/certs); kept in the data directory.
+    const certificatesDir = join(dataDir, 'certs');
+    const certs = ensureLocalCertificates(certificatesDir);
+    const tls = (service: string) => {
+      const f = certs[service];
+      const prefix = service.toUpperCase();
+      return { [`${prefix}_TLS_CERT_FILE`]: f.certFile, [`${prefix}_TLS_KEY_FILE`]: f.keyFile, [`${prefix}_TLS_CA_FILE`]: f.caFile };
+    };
     const common = { ASC_ADMIN_TOKEN: adminToken };
     const services: RunningService[] = [];
     const start = async (svc: Promise<RunningService>) => {
@@ -116,13 +130,13 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     const announcing = { ...shared, events: bus, configChanges: bus };
     await start(
       startPolicyService(
-        loadConfig(policyConfigShape, { ...common, POLICY_HTTP_HOST: host, POLICY_HTTP_PORT: String(policyHttp), POLICY_GRPC_URL: `${host}:${policyGrpc}`, POLICY_DATABASE_URL: postgres.url }),
+        loadConfig(policyConfigShape, { ...common, ...tls('policy'), POLICY_HTTP_HOST: host, POLICY_HTTP_PORT: String(policyHttp), POLICY_GRPC_URL: `${host}:${policyGrpc}`, POLICY_DATABASE_URL: postgres.url }),
         { ...announcing, collectProcessMetrics: true },
       ),
     );
     await start(
       startRoutingService(
-        loadConfig(routingConfigShape, { ...common, ROUTING_HTTP_HOST: host, ROUTING_HTTP_PORT: String(routingHttp), ROUTING_GRPC_URL: `${host}:${routingGrpc}`, ROUTING_DATABASE_URL: postgres.url }),
+        loadConfig(routingConfigShape, { ...common, ...tls('routing'), ROUTING_HTTP_HOST: host, ROUTING_HTTP_PORT: String(routingHttp), ROUTING_GRPC_URL: `${host}:${routingGrpc}`, ROUTING_DATABASE_URL: postgres.url }),
         announcing,
       ),
     );
@@ -130,29 +144,36 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       startSecretsService(
         loadConfig(secretsConfigShape, {
           ...common,
+          ...tls('secrets'),
           SECRETS_HTTP_HOST: host,
           SECRETS_HTTP_PORT: String(secretsHttp),
           SECRETS_GRPC_URL: `${host}:${secretsGrpc}`,
           SECRETS_DATABASE_URL: postgres.url,
           SECRETS_KEK_FILE: join(dataDir, 'kek.key'),
+          // BYOK with the local KMS adapter: tenants' own KEKs (revoking one deletes its file).
+          SECRETS_TENANT_KEK_DIR: join(dataDir, 'tenant-keks'),
         }),
         announcing,
       ),
     );
     await start(
       startAuditService(
-        loadConfig(auditConfigShape, { ...common, AUDIT_HTTP_HOST: host, AUDIT_HTTP_PORT: String(auditHttp), AUDIT_GRPC_URL: `${host}:${auditGrpc}`, AUDIT_DATABASE_URL: postgres.url, AUDIT_SIGNING_KEY_FILE: join(dataDir, 'audit-signing.key') }),
+        loadConfig(auditConfigShape, { ...common, ...tls('audit'), AUDIT_HTTP_HOST: host, AUDIT_HTTP_PORT: String(auditHttp), AUDIT_GRPC_URL: `${host}:${auditGrpc}`, AUDIT_DATABASE_URL: postgres.url, AUDIT_SIGNING_KEY_FILE: join(dataDir, 'audit-signing.key') }),
         { events: bus, ...shared },
       ),
     );
     await start(
       startMeteringService(
-        loadConfig(meteringConfigShape, { ...common, METERING_HTTP_HOST: host, METERING_HTTP_PORT: String(meteringHttp), METERING_GRPC_URL: `${host}:${meteringGrpc}`, CLICKHOUSE_DATABASE: 'asc' }),
+        loadConfig(meteringConfigShape, { ...common, ...tls('metering'), METERING_HTTP_HOST: host, METERING_HTTP_PORT: String(meteringHttp), METERING_GRPC_URL: `${host}:${meteringGrpc}`, CLICKHOUSE_DATABASE: 'asc' }),
         { store, events: bus, ...shared },
       ),
     );
+    const ingressOps = options.ingressOpsPort ?? (await port(8081));
     const ingressConfig = loadConfig(ingressConfigShape, {
+      ...tls('ingress'),
       INGRESS_HTTP_HOST: host,
+      INGRESS_OPS_HOST: host,
+      INGRESS_OPS_PORT: String(ingressOps),
       INGRESS_HTTP_PORT: String(options.ingressHttpPort),
       INGRESS_GRPC_URL: `${host}:${options.ingressGrpcPort}`,
       POLICY_GRPC_TARGET: `${host}:${policyGrpc}`,
@@ -177,6 +198,8 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     return {
       ingressUrl: ingress.httpUrl,
       ingressGrpc: `${host}:${options.ingressGrpcPort}`,
+      ingressOpsUrl: ingress.opsUrl ?? `http://${host}:${ingressOps}`,
+      certificatesDir,
       adminToken,
       demoApiKey,
       demoTenantId: DEMO_TENANT,

@@ -1,5 +1,6 @@
 import { ConfigError, env, loadConfig, sensitive } from '@asc/config';
 import { initTelemetry } from '@asc/service-kit';
+import { IMPORTED_KEY_RULE, isStrongApiKey } from '@asc/tenancy';
 import { z } from 'zod';
 import { startEmbeddedSuite } from './embedded-suite';
 
@@ -9,9 +10,11 @@ const embeddedConfigShape = {
   ASC_HOST: env.str('127.0.0.1'),
   ASC_HTTP_PORT: env.port(8080),
   ASC_GRPC_PORT: env.port(50051),
+  /** Ingress's ops port: /healthz, /readyz, /metrics. */
+  ASC_OPS_PORT: env.port().optional(),
   /** "auto": every internal service takes a free port (tests, several suites on one machine). */
   ASC_EMBEDDED_PORTS: env.oneOf(['fixed', 'auto'], 'fixed'),
-  ASC_DEMO_API_KEY: sensitive(z.string().regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces').optional()),
+  ASC_DEMO_API_KEY: sensitive(z.string().regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces').refine(isStrongApiKey, IMPORTED_KEY_RULE).optional()),
   OPENAI_API_KEY: sensitive(z.string().min(1).optional()),
   /** Serve the demo models from this OpenAI-compatible base URL (e.g. a vLLM or an external simulator). */
   ASC_DEMO_UPSTREAM_URL: env.url().optional(),
@@ -26,6 +29,7 @@ async function main(): Promise<void> {
     host: config.ASC_HOST,
     ingressHttpPort: config.ASC_HTTP_PORT,
     ingressGrpcPort: config.ASC_GRPC_PORT,
+    ingressOpsPort: config.ASC_OPS_PORT,
     autoPorts: config.ASC_EMBEDDED_PORTS === 'auto',
     demoApiKey: config.ASC_DEMO_API_KEY,
     openAiApiKey: config.OPENAI_API_KEY,
@@ -35,6 +39,8 @@ async function main(): Promise<void> {
   // Machine-readable lines first (tests parse them), then a human summary.
   console.log(`ASC_INGRESS_URL=${suite.ingressUrl}`);
   console.log(`ASC_INGRESS_GRPC=${suite.ingressGrpc}`);
+  console.log(`ASC_OPS_URL=${suite.ingressOpsUrl}`);
+  console.log(`ASC_CERTS_DIR=${suite.certificatesDir}`);
   console.log(`ASC_DEMO_TENANT=${suite.demoTenantId}`);
   console.log(`ASC_DEMO_API_KEY=${suite.demoApiKey}`);
   console.log(`ASC_ADMIN_ENDPOINTS=${JSON.stringify(suite.adminEndpoints)}`);
@@ -44,6 +50,7 @@ async function main(): Promise<void> {
 ASC is running (embedded mode, data in ${config.ASC_DATA_DIR}).
   OpenAI-compatible endpoint: ${suite.ingressUrl}/v1
   Demo API key:               ${suite.demoApiKey}
+  Metrics and health (ops):   ${suite.ingressOpsUrl}/metrics
   Try: curl ${suite.ingressUrl}/v1/chat/completions -H "Authorization: Bearer ${suite.demoApiKey}" \\
          -H 'content-type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
 `);

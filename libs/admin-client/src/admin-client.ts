@@ -124,7 +124,7 @@ export class AdminClient {
     return this.call<{ id: string } & DeploymentInput>('routing', 'PATCH', `/admin/v1/deployments/${enc(id)}`, patch);
   }
 
-  /** Outlier ejection per deployment, as one ingress replica sees it. */
+  /** Outlier ejection per deployment, as one ingress replica sees it (`opsUrl`: that ingress's ops port). */
   deploymentHealth(ingressUrl: string) {
     return fetch(`${ingressUrl}/admin/v1/deployments/health`, { headers: { authorization: `Bearer ${this.token}` } }).then(
       async (r) => (await r.json()) as { data: Array<{ deploymentId: string; state: string; ejections: number }>; draining: boolean },

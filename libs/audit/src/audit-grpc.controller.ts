@@ -1,8 +1,10 @@
 import { Controller } from '@nestjs/common';
 import { auditV1 } from '@asc/contracts';
 import { AuditTrailService } from './audit-trail.service';
+import { AllowedCallers } from '@asc/service-kit';
 
 @Controller()
+@AllowedCallers('admin')
 @auditV1.AuditServiceControllerMethods()
 export class AuditGrpcController implements auditV1.AuditServiceController {
   constructor(private readonly trail: AuditTrailService) {}

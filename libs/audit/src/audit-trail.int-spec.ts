@@ -14,7 +14,7 @@ import {
   silentEventBusLogger,
 } from '@asc/events';
 import { freePort, RunningService } from '@asc/service-kit';
-import { eventually, infra, missingInfra, throwawayDatabase, ThrowawayDatabase } from '@asc/testing';
+import { eventually, infra, missingInfra, testPki, throwawayDatabase, ThrowawayDatabase } from '@asc/testing';
 import { AuditTrailService } from './audit-trail.service';
 import { loadAuditConfig } from './audit.config';
 import { openServiceDatabase } from '@asc/db';
@@ -78,6 +78,7 @@ describe('audit trail', async () => {
       const [grpcPort, httpPort] = [await freePort(), await freePort()];
       const replica = await startAuditService(
         loadAuditConfig({
+          ...testPki().env('audit'),
           AUDIT_HTTP_PORT: String(httpPort),
           AUDIT_GRPC_URL: `127.0.0.1:${grpcPort}`,
           AUDIT_DATABASE_URL: db.url,
@@ -237,6 +238,7 @@ describe('audit trail', async () => {
         const [grpcPort, httpPort] = [await freePort(), await freePort()];
         service = await startAuditService(
           loadAuditConfig({
+            ...testPki().env('audit'),
             AUDIT_HTTP_PORT: String(httpPort), AUDIT_GRPC_URL: `127.0.0.1:${grpcPort}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `${RUN}-up.audit`,
             ASC_ADMIN_TOKEN: ADMIN_TOKEN, AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
           }),

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, EVENT_GATEWAY_REQUEST_COMPLETED, MemoryEventBus, type RequestCompletedV1 } from '@asc/events';
 import { createLogger, freePort, RunningService } from '@asc/service-kit';
-import { eventually, missingInfra, throwawayDatabase } from '@asc/testing';
+import { eventually, missingInfra, throwawayDatabase, testPki } from '@asc/testing';
 import { startAuditService } from './start-audit';
 
 const ADMIN_TOKEN = 'audit-it-admin-token';
@@ -61,6 +61,7 @@ describe('audit service', async () => {
           KAFKA_BROKERS: [],
           KAFKA_TOPIC_PREFIX: '',
           ASC_ADMIN_TOKEN: ADMIN_TOKEN,
+          ...testPki().config('audit'),
           AUDIT_CHECKPOINT_EVERY_RECORDS: 1000,
           AUDIT_CHECKPOINT_INTERVAL_MS: 60_000,
           AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),

@@ -2,7 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { auditV1, protoFile } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { EventSubscriber, TOPIC_ADMIN_CHANGE_V1, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
-import { bootstrapService, RunningService } from '@asc/service-kit';
+import { bootstrapService, grpcSecurityFromConfig, RunningService } from '@asc/service-kit';
 import { AuditTrailService } from './audit-trail.service';
 import { assertOneSigningKey, AuditConfig } from './audit.config';
 import { AuditModule } from './audit.module';
@@ -36,7 +36,7 @@ export async function startAuditService(config: AuditConfig, deps: AuditDependen
           checkpoints: { everyRecords: config.AUDIT_CHECKPOINT_EVERY_RECORDS },
         }),
         http: { host: config.AUDIT_HTTP_HOST, port: config.AUDIT_HTTP_PORT },
-        grpc: { url: config.AUDIT_GRPC_URL, package: auditV1.ASC_AUDIT_V1_PACKAGE_NAME, protoFile: protoFile('audit') },
+        grpc: { url: config.AUDIT_GRPC_URL, package: auditV1.ASC_AUDIT_V1_PACKAGE_NAME, protoFile: protoFile('audit'), security: grpcSecurityFromConfig('audit', 'AUDIT', config) },
         logger: deps.logger,
       });
       const trail = running.app.get(AuditTrailService);

@@ -2,10 +2,10 @@ import { Logger } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { policyV1, routingV1, secretsV1 } from '@asc/contracts';
 import { ALL_TENANTS, ConfigChangedV1 } from '@asc/events';
-import { createGrpcClient, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
+import { createGrpcClient, GrpcCallError, GrpcClientHandle, GrpcSecurity } from '@asc/service-kit';
 import { ControlPlane, CredentialLease, PolicyDecision, Principal, RoutableModel, RoutePlan } from './control-plane.port';
 import { IngressError } from './ingress.error';
-import { TtlCache } from './ttl-cache';
+import { SourceAnswered, TtlCache } from './ttl-cache';
 
 export interface GrpcControlPlaneOptions {
   policyTarget: string;
@@ -17,7 +17,15 @@ export interface GrpcControlPlaneOptions {
   staleIfErrorMs: number;
   deadlineMs: number;
   maxEntries: number;
+  /** This ingress's mTLS identity (or the dev plaintext flag) for its calls to the control plane. */
+  security: GrpcSecurity;
 }
+
+/**
+ * Unknown keys are remembered apart from valid ones, in a small bounded cache: a flood of
+ * wrong keys can evict only other wrong keys, never a valid key's principal.
+ */
+const MAX_NEGATIVE_ENTRIES = 10_000;
 
 /**
  * The control plane over gRPC, with tenant-scoped hot-path caches. Every cache key starts
@@ -32,7 +40,8 @@ export class GrpcControlPlane implements ControlPlane {
   private readonly policy: GrpcClientHandle<typeof policyV1.PolicyServiceService>;
   private readonly routing: GrpcClientHandle<typeof routingV1.RoutingServiceService>;
   private readonly secrets: GrpcClientHandle<typeof secretsV1.SecretsServiceService>;
-  private readonly principals: TtlCache<string, Principal | undefined>;
+  private readonly principals: TtlCache<string, Principal>;
+  private readonly unknownKeys: TtlCache<string, true>;
   private readonly decisions: TtlCache<string, PolicyDecision>;
   private readonly plans: TtlCache<string, RoutePlan>;
   private readonly models: TtlCache<string, RoutableModel[]>;
@@ -40,13 +49,15 @@ export class GrpcControlPlane implements ControlPlane {
 
   constructor(options: GrpcControlPlaneOptions) {
     const defaults = { deadlineMs: options.deadlineMs };
-    this.policy = createGrpcClient(policyV1.PolicyServiceService, options.policyTarget, defaults);
-    this.routing = createGrpcClient(routingV1.RoutingServiceService, options.routingTarget, defaults);
-    this.secrets = createGrpcClient(secretsV1.SecretsServiceService, options.secretsTarget, defaults);
+    const { security } = options;
+    this.policy = createGrpcClient(policyV1.PolicyServiceService, options.policyTarget, { security, service: 'policy' }, defaults);
+    this.routing = createGrpcClient(routingV1.RoutingServiceService, options.routingTarget, { security, service: 'routing' }, defaults);
+    this.secrets = createGrpcClient(secretsV1.SecretsServiceService, options.secretsTarget, { security, service: 'secrets' }, defaults);
     const { cacheTtlMs, maxEntries, staleIfErrorMs } = options;
     // Only an unreachable control plane is answered from the last good config; any other error is real.
     const transient = (err: unknown) => err instanceof IngressError && err.code === 'control_plane_unavailable';
     this.principals = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
+    this.unknownKeys = new TtlCache(cacheTtlMs, Math.min(maxEntries, MAX_NEGATIVE_ENTRIES));
     this.decisions = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
     this.plans = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
     this.models = new TtlCache(cacheTtlMs, maxEntries, staleIfErrorMs, Date.now, transient);
@@ -54,16 +65,23 @@ export class GrpcControlPlane implements ControlPlane {
     this.leases = new TtlCache(Number.MAX_SAFE_INTEGER, maxEntries, 0);
   }
 
-  authenticate(keyHash: string): Promise<Principal | undefined> {
-    return this.principals.getOrLoad(keyHash, () =>
-      this.call(async () => {
-        const res = await this.policy.client.authenticateKey({ keyHash });
-        if (res.found) return res.principal;
-        // An expired key answers with when it expired: the runner refuses it with that instant.
-        if (res.reason === 'expired' && res.expiredAtMs) return { ...EXPIRED_PRINCIPAL, expiresAtMs: res.expiredAtMs };
-        return undefined;
-      }, 'policy'),
-    );
+  async authenticate(keyHash: string): Promise<Principal | undefined> {
+    if (this.unknownKeys.peek(keyHash)) return undefined;
+    try {
+      return await this.principals.getOrLoad(keyHash, () =>
+        this.call(async () => {
+          const res = await this.policy.client.authenticateKey({ keyHash });
+          if (res.found && res.principal) return res.principal;
+          // An expired key answers with when it expired: the runner refuses it with that instant.
+          if (res.reason === 'expired' && res.expiredAtMs) return { ...EXPIRED_PRINCIPAL, expiresAtMs: res.expiredAtMs };
+          throw new UnknownKey();
+        }, 'policy'),
+      );
+    } catch (err) {
+      if (!(err instanceof UnknownKey)) throw err;
+      this.unknownKeys.set(keyHash, true);
+      return undefined;
+    }
   }
 
   decide(principal: Principal, model: string, operation: string): Promise<PolicyDecision> {
@@ -108,7 +126,10 @@ export class GrpcControlPlane implements ControlPlane {
     const ofTenant = (key: string) => change.tenantId === ALL_TENANTS || key.startsWith(change.tenantId + SEP);
     switch (change.kind) {
       case 'api_key':
-        if (change.keyHash) this.principals.delete(change.keyHash);
+        if (change.keyHash) {
+          this.principals.delete(change.keyHash);
+          this.unknownKeys.delete(change.keyHash);
+        }
         break;
       case 'policy':
         this.decisions.deleteWhere(ofTenant);
@@ -139,6 +160,7 @@ export class GrpcControlPlane implements ControlPlane {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof UnknownKey) throw err;
       const code = err instanceof GrpcCallError ? err.grpcCode : undefined;
       // secrets answers NOT_FOUND for a credential this tenant may not use (or that is gone).
       if (service === 'secrets' && code === status.NOT_FOUND) {
@@ -153,3 +175,6 @@ export class GrpcControlPlane implements ControlPlane {
     }
   }
 }
+
+/** policy answered "no such key": not an outage, and not cached with the valid keys. */
+class UnknownKey extends SourceAnswered {}

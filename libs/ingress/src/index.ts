@@ -19,3 +19,5 @@ export type { ResponseCacheStepOptions, SpendPolicyOf, SpendStepOptions } from '
 export { createSpendSteps } from './spend-steps.factory';
 export type { SpendSteps } from './spend-steps.factory';
 export { spendPolicyOfDecision } from './spend-policy.mapper';
+export { AuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle';
+export type { AuthThrottleOptions } from './auth-throttle';

@@ -1,6 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { Metadata } from '@grpc/grpc-js';
 import { ingressV1 } from '@asc/contracts';
+import { AllowedCallers, ANY_CALLER } from '@asc/service-kit';
 import { IngressError } from './ingress.error';
 import { RequestRunner } from './request-runner';
 import type { ResponseSink } from './runner.types';
@@ -15,6 +16,7 @@ interface OpenAIReply {
 
 /** The gRPC edge: the same runner as HTTP, answering in OpenAI's shape whatever provider serves. */
 @Controller()
+@AllowedCallers(ANY_CALLER)
 @ingressV1.IngressServiceControllerMethods()
 export class IngressGrpcController implements ingressV1.IngressServiceController {
   constructor(private readonly runner: RequestRunner) {}

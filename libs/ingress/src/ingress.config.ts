@@ -1,11 +1,17 @@
 import { z } from 'zod';
+import { grpcSecurityConfigShape } from '@asc/service-kit';
 import { env, loadConfig, sensitive } from '@asc/config';
 
 /** Environment of the ingress service (validated at boot). */
 export const ingressConfigShape = {
   INGRESS_HTTP_HOST: env.str('127.0.0.1'),
   INGRESS_HTTP_PORT: env.port(8080),
+  /** mTLS identity of this service (INGRESS_TLS_CERT_FILE, _KEY_FILE, _CA_FILE) or ASC_GRPC_INSECURE=1. */
+  ...grpcSecurityConfigShape('INGRESS'),
   INGRESS_GRPC_URL: env.str('127.0.0.1:50051'),
+  /** The ops port: /healthz, /readyz and /metrics (per-tenant volumes), apart from the public data plane. */
+  INGRESS_OPS_HOST: env.str('127.0.0.1'),
+  INGRESS_OPS_PORT: env.port(8081),
   /** Bodies larger than this are refused with 413 before they are parsed. */
   INGRESS_BODY_LIMIT_BYTES: env.int(4 * 1024 * 1024, 1024),
   /** Default timeouts of a provider call; a deployment may set its own (routing `timeouts`). */

@@ -1,10 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { EventPublisher } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
-import { ReadinessProbe, ServiceKitModule } from '@asc/service-kit';
+import { ReadinessProbe, ServiceKitModule, ServiceKitOptions } from '@asc/service-kit';
 import { DataPlaneRoutes } from './data-plane.routes';
 import { CONTROL_PLANE, ControlPlane } from './control-plane.port';
-import { IngressAdminController } from './ingress-admin.controller';
 import { IngressGrpcController } from './ingress-grpc.controller';
 import { IngressMetrics } from './ingress.metrics';
 import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, RUNNER_STEPS, UPSTREAM_CLIENT } from './ingress.tokens';
@@ -18,6 +17,8 @@ export interface IngressModuleOptions extends IngressOptions {
   events: EventPublisher;
   upstream: OpenAICompatibleClient;
   collectProcessMetrics: boolean;
+  /** Health and metrics are served by the ops server (start-ingress), with these registries. */
+  health: ServiceKitOptions['health'];
   /** Governance steps of the runner, in order (guardrails, limits, budgets, cache). */
   steps?: RunnerStep[];
   probes?: Record<string, ReadinessProbe>;
@@ -30,8 +31,11 @@ export class IngressModule {
   static forRoot(options: IngressModuleOptions): DynamicModule {
     return {
       module: IngressModule,
-      imports: [ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics, probes: options.probes, adminToken: options.adminToken })],
-      controllers: [IngressGrpcController, ...(options.adminToken ? [IngressAdminController] : [])],
+      imports: [
+        ServiceKitModule.forRoot({ service: 'ingress', collectProcessMetrics: options.collectProcessMetrics, probes: options.probes, adminToken: options.adminToken, health: options.health }),
+      ],
+      // The admin API (deployment health) is served by the ops server (start-ingress), not here.
+      controllers: [IngressGrpcController],
       providers: [
         { provide: CONTROL_PLANE, useValue: options.controlPlane },
         { provide: EVENT_PUBLISHER, useValue: options.events },

@@ -31,7 +31,9 @@ const NO_LIMIT: policyV1.RateLimit = { rpm: 0, tpm: 0 };
 class FakeControlPlane implements ControlPlane {
   down = false;
   deployments: Deployment[] = [];
+  authentications = 0;
   async authenticate(keyHash: string) {
+    this.authentications++;
     return keyHash === hashApiKey(KEY) ? principal : keyHash === hashApiKey(OTHER_KEY) ? other : undefined;
   }
   async decide(_p: Principal, model: string) {
@@ -174,12 +176,12 @@ describe('RequestRunner (data plane without the control plane)', () => {
     await secondary.close();
   });
 
-  async function run(body: unknown, options: { key?: string; api?: InboundApi; operation?: Operation; sink?: TestSink; headers?: Record<string, string> } = {}) {
+  async function run(body: unknown, options: { key?: string; api?: InboundApi; operation?: Operation; sink?: TestSink; headers?: Record<string, string>; clientAddress?: string } = {}) {
     const sink = options.sink ?? testSink();
     const asSink: ResponseSink = sink;
     const headers: Record<string, string> = { authorization: `Bearer ${options.key ?? KEY}`, 'anthropic-version': '2023-06-01', ...options.headers };
     const api = options.api ?? 'openai';
-    const ctx = await runner.run({ api, operation: options.operation ?? 'chat.completions', recordApi: `${api}.chat`, body, header: (n) => headers[n] }, asSink);
+    const ctx = await runner.run({ api, operation: options.operation ?? 'chat.completions', recordApi: `${api}.chat`, body, header: (n) => headers[n], clientAddress: options.clientAddress }, asSink);
     return { ctx, sink, event: toRequestEvent(ctx) };
   }
 
@@ -217,6 +219,20 @@ describe('RequestRunner (data plane without the control plane)', () => {
     assert.ok(sink.headers['x-request-id']);
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(events.length, 0);
+  });
+
+  it('throttles an address after repeated auth failures with 429, without a key lookup per attempt', async () => {
+    for (let i = 0; i < 20; i++) assert.equal((await run(chat(), { key: `asc_guess-number-${i}-000000`, clientAddress: '10.9.9.9' })).sink.status, 401);
+    const lookups = controlPlane.authentications;
+    const blocked = await run(chat(), { clientAddress: '10.9.9.9' });
+    assert.equal(blocked.sink.status, 429);
+    assert.equal(errorOf(blocked.sink).code, 'too_many_auth_failures');
+    assert.ok(Number(blocked.sink.headers['retry-after']) > 0, JSON.stringify(blocked.sink.headers));
+    assert.equal(controlPlane.authentications, lookups, 'no lookup while blocked, not even of a valid key');
+    const served = await run(chat(), { clientAddress: '10.9.9.10' });
+    assert.equal(served.sink.status, 200, 'other addresses are served');
+    // Its event is delivered before the next test starts counting.
+    await eventually(() => assert.ok(events.some((e) => e.data.requestId === served.ctx.requestId)));
   });
 
   it('denies a model outside the policy and records the denial', async () => {

@@ -16,6 +16,7 @@ import {
 import { decodeEmbeddingsResponse } from '@asc/providers';
 import { hashApiKey, isWellFormedApiKey } from '@asc/tenancy';
 import { CONTROL_PLANE, ControlPlane, CredentialLease, Deployment } from './control-plane.port';
+import { AuthThrottle } from './auth-throttle';
 import { IngressError, toIngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
 import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, RUNNER_STEPS, UPSTREAM_CLIENT } from './ingress.tokens';
@@ -63,6 +64,9 @@ export class RequestRunner {
   private inFlight = 0;
   private draining = false;
   private idle?: () => void;
+
+  /** Repeated authentication failures per client address (per replica), see auth-throttle.ts. */
+  readonly authThrottle = new AuthThrottle();
 
   constructor(
     @Inject(CONTROL_PLANE) readonly controlPlane: ControlPlane,
@@ -181,11 +185,21 @@ export class RequestRunner {
   // --- steps of the request -----------------------------------------------------------------
 
   private async authenticate(ctx: RequestContext, req: RunnerRequest): Promise<void> {
+    const address = req.clientAddress;
+    // A client that keeps failing is answered here, before any key lookup (no cache miss, no query).
+    const wait = address ? this.authThrottle.retryAfterMs(address) : 0;
+    if (wait > 0) {
+      throw new IngressError('too_many_auth_failures', 'too many failed authentications from this address: try again later', 429, undefined, String(Math.ceil(wait / 1000)));
+    }
     const authorization = req.header('authorization');
     const key = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : req.header('x-api-key')?.trim();
-    if (!key) throw new IngressError('missing_api_key', 'no API key provided: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"', 401);
-    const principal = isWellFormedApiKey(key) ? await this.controlPlane.authenticate(hashApiKey(key)) : undefined;
-    if (!principal) throw new IngressError('invalid_api_key', 'the API key is not valid', 401);
+    const principal = key && isWellFormedApiKey(key) ? await this.controlPlane.authenticate(hashApiKey(key)) : undefined;
+    if (!principal) {
+      if (address) this.authThrottle.recordFailure(address);
+      if (!key) throw new IngressError('missing_api_key', 'no API key provided: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"', 401);
+      throw new IngressError('invalid_api_key', 'the API key is not valid', 401);
+    }
+    if (address) this.authThrottle.recordSuccess(address);
     // Checked here as well as by policy: a principal cached before its expiry stops on time.
     if (principal.expiresAtMs && Date.now() >= principal.expiresAtMs) {
       throw new IngressError('api_key_expired', `the API key expired at ${new Date(principal.expiresAtMs).toISOString()}`, 401);

@@ -2,13 +2,14 @@ import { LoggerService } from '@nestjs/common';
 import { ingressV1, protoFile } from '@asc/contracts';
 import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
-import { bootstrapService, RunningService } from '@asc/service-kit';
+import { bootstrapService, grpcSecurityFromConfig, ReadinessRegistry, RunningService, ServiceKitModule, ServiceMetrics } from '@asc/service-kit';
 import { ControlPlane } from './control-plane.port';
 import { GrpcControlPlane } from './grpc-control-plane.adapter';
 import { IngressErrorFilter } from './ingress-error.filter';
 import { IngressConfig } from './ingress.config';
 import { IngressModule } from './ingress.module';
 import { DEFAULT_RESILIENCE, ResilienceOptions } from './ingress.tokens';
+import { IngressAdminController } from './ingress-admin.controller';
 import { RequestRunner } from './request-runner';
 import type { RunnerStep } from './runner.types';
 
@@ -42,6 +43,7 @@ export function resilienceFrom(config: IngressConfig): ResilienceOptions {
 }
 
 export async function startIngressService(config: IngressConfig, deps: IngressDependencies): Promise<RunningService> {
+  const security = grpcSecurityFromConfig('ingress', 'INGRESS', config);
   const controlPlane =
     deps.controlPlane ??
     new GrpcControlPlane({
@@ -52,8 +54,11 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
       staleIfErrorMs: config.INGRESS_STALE_IF_ERROR_MS,
       deadlineMs: config.INGRESS_CONTROL_PLANE_DEADLINE_MS,
       maxEntries: 100_000,
+      security,
     });
   const upstream = new OpenAICompatibleClient();
+  // /metrics names every tenant: it and the probes live on the ops port, never on the data plane.
+  const shared = { metrics: new ServiceMetrics('ingress', deps.collectProcessMetrics ?? true), readiness: new ReadinessRegistry() };
   const state: { runner?: RequestRunner } = {};
   const running = await bootstrapService({
     name: 'ingress',
@@ -64,12 +69,25 @@ export async function startIngressService(config: IngressConfig, deps: IngressDe
       resilience: resilienceFrom(config),
       steps: deps.steps,
       collectProcessMetrics: deps.collectProcessMetrics ?? true,
+      health: { separate: shared },
       adminToken: config.ASC_ADMIN_TOKEN,
       // Ready while it takes requests; a draining replica leaves the load balancer at once.
       probes: { accepting: async () => !state.runner?.isDraining },
     }),
+    // The ops port also carries the admin API (deployment health): nothing but provider APIs on the data plane.
+    ops: {
+      host: config.INGRESS_OPS_HOST,
+      port: config.INGRESS_OPS_PORT,
+      module: (app) =>
+        ServiceKitModule.ops(
+          shared,
+          config.ASC_ADMIN_TOKEN
+            ? { token: config.ASC_ADMIN_TOKEN, controllers: [IngressAdminController], providers: [{ provide: RequestRunner, useValue: app.get(RequestRunner) }] }
+            : undefined,
+        ),
+    },
     http: { host: config.INGRESS_HTTP_HOST, port: config.INGRESS_HTTP_PORT, bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES },
-    grpc: { url: config.INGRESS_GRPC_URL, package: ingressV1.ASC_INGRESS_V1_PACKAGE_NAME, protoFile: protoFile('ingress') },
+    grpc: { url: config.INGRESS_GRPC_URL, package: ingressV1.ASC_INGRESS_V1_PACKAGE_NAME, protoFile: protoFile('ingress'), security, requireClientCertificate: false },
     errorFilter: new IngressErrorFilter(),
     logger: deps.logger,
   });

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { TtlCache } from './ttl-cache';
+import { SourceAnswered, TtlCache } from './ttl-cache';
 
 describe('TtlCache', () => {
   it('serves fresh values without reloading and reloads after the ttl', async () => {
@@ -79,5 +79,17 @@ describe('TtlCache', () => {
     release('before-revocation');
     assert.equal(await first, 'before-revocation');
     assert.equal(await cache.getOrLoad('key', async () => 'after-revocation'), 'after-revocation');
+  });
+});
+
+describe('TtlCache and definitive answers', () => {
+  it('never serves a stale value when the source answered "no such value"', async () => {
+    let now = 0;
+    const cache = new TtlCache<string, string>(10, 10, 1000, () => now);
+    await cache.getOrLoad('k', async () => 'was valid');
+    now = 20;
+    await assert.rejects(cache.getOrLoad('k', () => Promise.reject(new SourceAnswered('gone'))), SourceAnswered);
+    // The old entry is gone: a later outage cannot resurrect it either.
+    await assert.rejects(cache.getOrLoad('k', () => Promise.reject(new Error('down'))), /down/);
   });
 });

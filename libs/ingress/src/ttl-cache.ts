@@ -49,7 +49,8 @@ export class TtlCache<K, V> {
         if (this.tokens.get(key) === token) this.set(key, value, ttlFor?.(value));
         return value;
       } catch (err) {
-        if (previous && this.now() - previous.storedAt < this.staleIfErrorMs && this.transient(err)) return previous.value;
+        if (err instanceof SourceAnswered) this.entries.delete(key);
+        else if (previous && this.now() - previous.storedAt < this.staleIfErrorMs && this.transient(err)) return previous.value;
         throw err;
       } finally {
         if (this.tokens.get(key) === token) {
@@ -61,6 +62,12 @@ export class TtlCache<K, V> {
     this.loading.set(key, pending);
     this.tokens.set(key, token);
     return pending;
+  }
+
+  /** The fresh value, without loading. */
+  peek(key: K): V | undefined {
+    const entry = this.entries.get(key);
+    return entry && this.now() < entry.expiresAt ? entry.value : undefined;
   }
 
   set(key: K, value: V, ttlOverrideMs?: number): void {
@@ -105,3 +112,9 @@ export class TtlCache<K, V> {
     this.tokens.clear();
   }
 }
+
+/**
+ * Thrown by a loader when the source answered but had no value (e.g. "no such key"): not
+ * an outage, so no stale value is served and the old entry is dropped.
+ */
+export class SourceAnswered extends Error {}

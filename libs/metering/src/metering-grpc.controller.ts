@@ -2,8 +2,10 @@ import { Controller, Inject } from '@nestjs/common';
 import { meteringV1 } from '@asc/contracts';
 import { AnalyticsStore, usageByModel } from '@asc/analytics';
 import { ANALYTICS_STORE, METERING_DATABASE } from './metering.tokens';
+import { AllowedCallers } from '@asc/service-kit';
 
 @Controller()
+@AllowedCallers('admin')
 @meteringV1.MeteringServiceControllerMethods()
 export class MeteringGrpcController implements meteringV1.MeteringServiceController {
   constructor(

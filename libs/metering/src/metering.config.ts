@@ -1,3 +1,4 @@
+import { grpcSecurityConfigShape } from '@asc/service-kit';
 import { env, loadConfig, sensitive } from '@asc/config';
 import { z } from 'zod';
 
@@ -5,6 +6,8 @@ import { z } from 'zod';
 export const meteringConfigShape = {
   METERING_HTTP_HOST: env.str('127.0.0.1'),
   METERING_HTTP_PORT: env.port(8085),
+  /** mTLS identity of this service (METERING_TLS_CERT_FILE, _KEY_FILE, _CA_FILE) or ASC_GRPC_INSECURE=1. */
+  ...grpcSecurityConfigShape('METERING'),
   METERING_GRPC_URL: env.str('127.0.0.1:50055'),
   METERING_CONSUMER_GROUP: env.str('asc-metering'),
   CLICKHOUSE_URL: env.url().default('http://127.0.0.1:8123'),

@@ -2,7 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { AnalyticsStore, applyRetention, isRowRejection, migrate } from '@asc/analytics';
 import { meteringV1, protoFile } from '@asc/contracts';
 import { EVENT_BUDGET_THRESHOLD, EVENT_GATEWAY_REQUEST_COMPLETED, EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1 } from '@asc/events';
-import { bootstrapService, RunningService } from '@asc/service-kit';
+import { bootstrapService, grpcSecurityFromConfig, RunningService } from '@asc/service-kit';
 import { BudgetReconciler, ClickHouseSettledSpend, connectSpendRedis, RedisBudgetStore } from '@asc/spend';
 import { MeteringConfig } from './metering.config';
 import { MeteringModule } from './metering.module';
@@ -28,7 +28,7 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
       collectProcessMetrics: deps.collectProcessMetrics ?? true,
     }),
     http: { host: config.METERING_HTTP_HOST, port: config.METERING_HTTP_PORT },
-    grpc: { url: config.METERING_GRPC_URL, package: meteringV1.ASC_METERING_V1_PACKAGE_NAME, protoFile: protoFile('metering') },
+    grpc: { url: config.METERING_GRPC_URL, package: meteringV1.ASC_METERING_V1_PACKAGE_NAME, protoFile: protoFile('metering'), security: grpcSecurityFromConfig('metering', 'METERING', config) },
     logger: deps.logger,
   });
   const subscription: Subscription = await deps.events.subscribe({

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, UseGu
 import { z } from 'zod';
 import { CONFIG_CHANGE_PUBLISHER, EventPublisher, publishAdminChange } from '@asc/events';
 import { AdminCaller, AdminGuard, Caller } from '@asc/service-kit';
+import { IMPORTED_KEY_RULE, isStrongApiKey } from '@asc/tenancy';
 import { expectedVersion, PolicyScope } from './policy-document';
 import { PolicyVersionsService } from './policy-versions.service';
 import { TenancyService } from './tenancy.service';
@@ -14,7 +15,11 @@ const createKey = z
     appId: z.string().min(1),
     scopes: z.array(z.string()).default(['inference']),
     /** Imports an existing key (e.g. when migrating from another gateway) instead of generating one. */
-    key: z.string().regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces').optional(),
+    key: z
+      .string()
+      .regex(/^[A-Za-z0-9_\-.~+/=]{8,256}$/, 'must be 8-256 characters without spaces')
+      .refine(isStrongApiKey, IMPORTED_KEY_RULE)
+      .optional(),
     /** Models this key may call (omitted or empty: whatever its app and tenant allow). */
     models: z.array(z.string().min(1).max(200)).max(1000).optional(),
     /** Operations this key may call, e.g. ["chat.completions"] (omitted or empty: any the policy allows). */

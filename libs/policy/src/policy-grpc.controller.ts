@@ -2,8 +2,10 @@ import { Controller } from '@nestjs/common';
 import { policyV1 } from '@asc/contracts';
 import { PolicyVersionsService } from './policy-versions.service';
 import { TenancyService } from './tenancy.service';
+import { AllowedCallers } from '@asc/service-kit';
 
 @Controller()
+@AllowedCallers('ingress', 'admin')
 @policyV1.PolicyServiceControllerMethods()
 export class PolicyGrpcController implements policyV1.PolicyServiceController {
   constructor(

@@ -1,9 +1,12 @@
+import { grpcSecurityConfigShape } from '@asc/service-kit';
 import { env, loadConfig, sensitive } from '@asc/config';
 
 /** Environment of the policy service (validated at boot). */
 export const policyConfigShape = {
   POLICY_HTTP_HOST: env.str('127.0.0.1'),
   POLICY_HTTP_PORT: env.port(8082),
+  /** mTLS identity of this service (POLICY_TLS_CERT_FILE, _KEY_FILE, _CA_FILE) or ASC_GRPC_INSECURE=1. */
+  ...grpcSecurityConfigShape('POLICY'),
   POLICY_GRPC_URL: env.str('127.0.0.1:50052'),
   POLICY_DATABASE_URL: sensitive(env.str()),
   ASC_ADMIN_TOKEN: sensitive(env.str()),

@@ -4,7 +4,7 @@ import { Client } from 'pg';
 import { policyV1 } from '@asc/contracts';
 import { hashApiKey } from '@asc/tenancy';
 import { createGrpcClient, createLogger, freePort, GrpcClientHandle } from '@asc/service-kit';
-import { eventually, missingInfra, throwawayDatabase } from '@asc/testing';
+import { eventually, missingInfra, throwawayDatabase, testPki } from '@asc/testing';
 import { openServiceDatabase } from '@asc/db';
 import { InitialPolicy1764230400000 } from './migrations/1764230400000-initial-policy';
 import { RunningPolicyService, startPolicyService } from './start-policy';
@@ -57,10 +57,11 @@ describe('policy service', async () => {
           ASC_ADMIN_TOKEN: ADMIN_TOKEN,
           KAFKA_BROKERS: [],
           KAFKA_TOPIC_PREFIX: '',
+          ...testPki().config('policy'),
         },
         { collectProcessMetrics: false, logger: createLogger('warn') },
       );
-      grpc = createGrpcClient(policyV1.PolicyServiceService, `127.0.0.1:${grpcPort}`);
+      grpc = createGrpcClient(policyV1.PolicyServiceService, `127.0.0.1:${grpcPort}`, { security: testPki().security('ingress'), service: 'policy' });
     });
 
     after(async () => {
@@ -275,6 +276,7 @@ describe('policy service upgrade', async () => {
           ASC_ADMIN_TOKEN: ADMIN_TOKEN,
           KAFKA_BROKERS: [],
           KAFKA_TOPIC_PREFIX: '',
+          ...testPki().config('policy'),
         },
         { collectProcessMetrics: false, logger: createLogger('warn') },
       );

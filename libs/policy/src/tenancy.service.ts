@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, QueryFailedError, Repository } from 'typeorm';
 import { policyV1 } from '@asc/contracts';
 import { CONFIG_CHANGE_PUBLISHER, ConfigChangedV1, EventPublisher, publishConfigChange } from '@asc/events';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@asc/tenancy';
@@ -50,8 +50,15 @@ export class TenancyService implements OnModuleDestroy {
     if (!TENANT_ID.test(id)) {
       throw new PolicyError('invalid_tenant_id', 'tenant id must be 2-63 chars of a-z, 0-9, "-" or "_"', 400, 'id');
     }
-    if (await this.tenants.existsBy({ id })) throw new PolicyError('tenant_exists', `tenant ${id} already exists`, 409, 'id');
-    return this.tenants.save(this.tenants.create({ id, name: input.name, status: 'active' }));
+    const exists = () => new PolicyError('tenant_exists', `tenant ${id} already exists`, 409, 'id');
+    if (await this.tenants.existsBy({ id })) throw exists();
+    // A concurrent create of the same id loses on the primary key: 409, not 500.
+    return this.tenants.insert(this.tenants.create({ id, name: input.name, status: 'active' })).then(
+      () => this.getTenant(id),
+      (err: unknown) => {
+        throw isUniqueViolation(err) ? exists() : err;
+      },
+    );
   }
 
   async getTenant(tenantId: string): Promise<TenantEntity> {
@@ -65,7 +72,9 @@ export class TenancyService implements OnModuleDestroy {
     if (await this.apps.existsBy({ tenantId, name })) {
       throw new PolicyError('app_exists', `app ${name} already exists for this tenant`, 409, 'name');
     }
-    return this.apps.save(this.apps.create({ id: newId('app'), tenantId, name }));
+    return this.apps.save(this.apps.create({ id: newId('app'), tenantId, name })).catch((err: unknown) => {
+      throw isUniqueViolation(err) ? new PolicyError('app_exists', `app ${name} already exists for this tenant`, 409, 'name') : err;
+    });
   }
 
   async listApps(tenantId: string): Promise<AppEntity[]> {
@@ -92,15 +101,19 @@ export class TenancyService implements OnModuleDestroy {
     const key = presetKey ?? generateApiKey();
     const keyHash = hashApiKey(key);
     if (await this.keys.existsBy({ keyHash })) throw new PolicyError('key_exists', 'this key is already registered', 409);
-    const entity = await this.keys.save(
-      this.keys.create({ id: newId('key'), tenantId, appId, keyHash, displayPrefix: apiKeyDisplayPrefix(key), scopes,
-        modelScopes: restrictions.models ?? [],
-        operationScopes: restrictions.operations ?? [],
-        expiresAt: restrictions.expiresAt ?? null,
-        status: 'active',
-        revokedAt: null,
-      }),
-    );
+    const entity = await this.keys
+      .save(
+        this.keys.create({ id: newId('key'), tenantId, appId, keyHash, displayPrefix: apiKeyDisplayPrefix(key), scopes,
+          modelScopes: restrictions.models ?? [],
+          operationScopes: restrictions.operations ?? [],
+          expiresAt: restrictions.expiresAt ?? null,
+          status: 'active',
+          revokedAt: null,
+        }),
+      )
+      .catch((err: unknown) => {
+        throw isUniqueViolation(err) ? new PolicyError('key_exists', 'this key is already registered', 409) : err;
+      });
     return { id: entity.id, key, displayPrefix: entity.displayPrefix, models: entity.modelScopes, operations: entity.operationScopes, expiresAt: entity.expiresAt };
   }
 
@@ -182,4 +195,9 @@ export class TenancyService implements OnModuleDestroy {
 export function expire(response: policyV1.AuthenticateKeyResponse, expiresAtMs: number, nowMs = Date.now()): policyV1.AuthenticateKeyResponse {
   if (!response.found || !expiresAtMs || nowMs < expiresAtMs) return response;
   return { found: false, principal: undefined, reason: 'expired', expiredAtMs: expiresAtMs };
+}
+
+/** Postgres unique_violation: a concurrent writer inserted the same key first. */
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof QueryFailedError && (err.driverError as { code?: string } | undefined)?.code === '23505';
 }

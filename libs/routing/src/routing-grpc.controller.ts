@@ -1,8 +1,10 @@
 import { Controller } from '@nestjs/common';
 import { routingV1 } from '@asc/contracts';
 import { DeploymentsService } from './deployments.service';
+import { AllowedCallers } from '@asc/service-kit';
 
 @Controller()
+@AllowedCallers('ingress', 'admin')
 @routingV1.RoutingServiceControllerMethods()
 export class RoutingGrpcController implements routingV1.RoutingServiceController {
   constructor(private readonly deployments: DeploymentsService) {}

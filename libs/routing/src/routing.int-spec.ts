@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { routingV1 } from '@asc/contracts';
 import { createGrpcClient, createLogger, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
-import { eventually, infra, missingInfra, throwawayDatabase } from '@asc/testing';
+import { eventually, infra, missingInfra, testPki, throwawayDatabase } from '@asc/testing';
 import { KafkaEventBus, MemoryEventBus, silentEventBusLogger } from '@asc/events';
 import { RunningRoutingService, startRoutingService } from './start-routing';
 
@@ -60,10 +60,11 @@ describe('routing service', async () => {
           ASC_ADMIN_TOKEN: ADMIN_TOKEN,
           KAFKA_BROKERS: [],
           KAFKA_TOPIC_PREFIX: '',
+          ...testPki().config('routing'),
         },
         { collectProcessMetrics: false, logger: createLogger('warn') },
       );
-      grpc = createGrpcClient(routingV1.RoutingServiceService, `127.0.0.1:${grpcPort}`);
+      grpc = createGrpcClient(routingV1.RoutingServiceService, `127.0.0.1:${grpcPort}`, { security: testPki().security('ingress'), service: 'routing' });
     });
 
     after(async () => {
@@ -254,12 +255,13 @@ describe('routing service', async () => {
         ASC_ADMIN_TOKEN: ADMIN_TOKEN,
         KAFKA_BROKERS: [],
         KAFKA_TOPIC_PREFIX: '',
+        ...testPki().config('routing'),
       });
       const options = { collectProcessMetrics: false, logger: createLogger('warn'), events: bus, configChanges: bus };
       const [configA, configB] = [await config(), await config()];
       const a = await startRoutingService(configA, options);
       const b = await startRoutingService(configB, options);
-      const grpcB = createGrpcClient(routingV1.RoutingServiceService, configB.ROUTING_GRPC_URL);
+      const grpcB = createGrpcClient(routingV1.RoutingServiceService, configB.ROUTING_GRPC_URL, { security: testPki().security('ingress'), service: 'routing' });
       try {
         const planB = () => grpcB.client.plan({ tenantId: 'tenant-a', model: 'replica-model', allowedRegions: ['*'], operation: 'chat' });
         const create = (priority: number) =>
@@ -305,12 +307,13 @@ describe('routing service', async () => {
         ASC_ADMIN_TOKEN: ADMIN_TOKEN,
         KAFKA_BROKERS: infra.kafkaBrokers,
         KAFKA_TOPIC_PREFIX: prefix,
+        ...testPki().config('routing'),
       });
       const [configA, configB] = [await config(), await config()];
       const common = { collectProcessMetrics: false, logger: createLogger('warn') };
       const a = await startRoutingService(configA, { ...common, events: buses[0], configChanges: buses[0] });
       const b = await startRoutingService(configB, { ...common, events: buses[1], configChanges: buses[1] });
-      const clients = [configA, configB].map((c) => createGrpcClient(routingV1.RoutingServiceService, c.ROUTING_GRPC_URL));
+      const clients = [configA, configB].map((c) => createGrpcClient(routingV1.RoutingServiceService, c.ROUTING_GRPC_URL, { security: testPki().security('ingress'), service: 'routing' }));
       const plans = () =>
         Promise.all(clients.map(async (c) => (await c.client.plan({ tenantId: 'tenant-a', model: 'scale-model', allowedRegions: ['*'], operation: 'chat' })).deployments.map((d) => d.id)));
       const create = (via: typeof a, priority: number) =>

@@ -2,7 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/events';
 import { protoFile, routingV1 } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
-import { bootstrapService, RunningService } from '@asc/service-kit';
+import { bootstrapService, RunningService, grpcSecurityFromConfig } from '@asc/service-kit';
 import { DeploymentsService } from './deployments.service';
 import { DeploymentEntity } from './entities/deployment.entity';
 import { DeploymentOperationsTimeouts1765000000007 } from './migrations/1765000000007-deployment-operations-timeouts';
@@ -26,7 +26,7 @@ export async function startRoutingService(
         name: 'routing',
         module: RoutingModule.forRoot({ events: options.events, dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
         http: { host: config.ROUTING_HTTP_HOST, port: config.ROUTING_HTTP_PORT },
-        grpc: { url: config.ROUTING_GRPC_URL, package: routingV1.ASC_ROUTING_V1_PACKAGE_NAME, protoFile: protoFile('routing') },
+        grpc: { url: config.ROUTING_GRPC_URL, package: routingV1.ASC_ROUTING_V1_PACKAGE_NAME, protoFile: protoFile('routing'), security: grpcSecurityFromConfig('routing', 'ROUTING', config) },
         logger: options.logger,
       });
       const deployments = running.app.get(DeploymentsService);

@@ -4,13 +4,13 @@ import { DataSource, QueryFailedError, Repository } from 'typeorm';
 import { secretsV1 } from '@asc/contracts';
 import { ALL_TENANTS, CONFIG_CHANGE_PUBLISHER, ConfigChangedV1, EventPublisher, publishConfigChange } from '@asc/events';
 import { credentialAad, openSecret, SealedSecret, sealSecret } from './crypto/envelope';
-import { KEY_ENCRYPTION_KEY, KeyEncryptionKey } from './crypto/key-encryption-key.port';
+import { LEASE_LISTENER, SECRETS_DATA_SOURCE, SECRETS_OPTIONS } from './secrets.tokens';
+import { TenantKeysService } from './tenant-keys.service';
 import { CredentialEntity, CredentialProvider } from './entities/credential.entity';
 import { CredentialVersionEntity } from './entities/credential-version.entity';
 import { SecretsError } from './secrets.error';
 
-export const SECRETS_DATA_SOURCE = Symbol('SECRETS_DATA_SOURCE');
-export const SECRETS_OPTIONS = Symbol('SECRETS_OPTIONS');
+export { SECRETS_DATA_SOURCE, SECRETS_OPTIONS };
 
 export interface SecretsOptions {
   /** Lifetime of a lease, and of this service's decrypted copy of a credential. */
@@ -27,6 +27,23 @@ export interface CredentialView {
   createdAt: Date;
   updatedAt: Date;
 }
+
+/** A lease as recorded (and as the audit hook receives it): never the secret. */
+export interface LeaseRecord {
+  id: string;
+  credentialId: string;
+  version: number;
+  tenantId: string;
+  /** The caller's service identity (from its mTLS certificate), e.g. "ingress". */
+  caller: string;
+  purpose: string;
+  createdAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+}
+
+/** Receives every lease granted and revoked, e.g. to append it to the audit trail. */
+export type LeaseListener = (event: { kind: 'granted' | 'revoked'; lease: LeaseRecord }) => void;
 
 export interface CreateCredentialInput {
   name: string;
@@ -74,9 +91,10 @@ export class CredentialsService {
 
   constructor(
     @Inject(SECRETS_DATA_SOURCE) private readonly dataSource: DataSource,
-    @Inject(KEY_ENCRYPTION_KEY) private readonly kek: KeyEncryptionKey,
+    private readonly tenantKeys: TenantKeysService,
     @Inject(SECRETS_OPTIONS) private readonly options: SecretsOptions,
     @Inject(CONFIG_CHANGE_PUBLISHER) private readonly events: EventPublisher | null,
+    @Inject(LEASE_LISTENER) private readonly leaseListener: LeaseListener | null,
   ) {
     this.credentials = dataSource.getRepository(CredentialEntity);
   }
@@ -85,7 +103,7 @@ export class CredentialsService {
     const tenantId = input.tenantId ?? null;
     await this.assertNameFree(tenantId, input.name);
     const id = newId('cred');
-    const sealed = await sealSecret(this.kek, input.secret, credentialAad(id, 1));
+    const sealed = await sealSecret(await this.tenantKeys.dataKey(tenantId ?? ''), input.secret, credentialAad(id, 1));
     try {
       const saved = await this.dataSource.transaction(async (manager) => {
         const credential = await manager
@@ -111,7 +129,7 @@ export class CredentialsService {
         const credential = await credentials.findOne({ where: { id: credentialId }, lock: { mode: 'pessimistic_write' } });
         if (!credential) throw notFound(credentialId);
         const version = credential.currentVersion + 1;
-        const sealed = await sealSecret(this.kek, secret, credentialAad(credentialId, version));
+        const sealed = await sealSecret(await this.tenantKeys.dataKey(credential.tenantId ?? ''), secret, credentialAad(credentialId, version));
         await versions.update({ credentialId, state: 'active' }, { state: 'retired', retiredAt: new Date() });
         await versions.insert(versionRow(credentialId, version, sealed));
         credential.currentVersion = version;
@@ -123,6 +141,60 @@ export class CredentialsService {
       this.generation++;
       this.plaintexts.delete(credentialId);
     }
+  }
+
+  /**
+   * Deletes a credential and every version of its ciphertext; leases already handed out
+   * are revoked and ingress is told to drop its copy.
+   */
+  async delete(credentialId: string): Promise<void> {
+    this.generation++;
+    try {
+      const owner = await this.dataSource.transaction(async (manager) => {
+        const credential = await manager.getRepository(CredentialEntity).findOne({ where: { id: credentialId }, lock: { mode: 'pessimistic_write' } });
+        if (!credential) throw notFound(credentialId);
+        await manager.getRepository(CredentialVersionEntity).delete({ credentialId });
+        await manager.getRepository(CredentialEntity).delete({ id: credentialId });
+        await manager.query(`UPDATE secrets.leases SET revoked_at = now() WHERE credential_id = $1 AND revoked_at IS NULL`, [credentialId]);
+        return credential.tenantId;
+      });
+      publishConfigChange(this.events, 'asc-secrets', { tenantId: owner ?? ALL_TENANTS, kind: 'credential', entityId: credentialId });
+    } finally {
+      this.generation++;
+      this.plaintexts.delete(credentialId);
+    }
+  }
+
+  /** Leases of one credential or tenant, newest first (metadata only). */
+  async listLeases(filter: { credentialId?: string; tenantId?: string; limit?: number }): Promise<LeaseRecord[]> {
+    const rows: LeaseRow[] = await this.dataSource.query(
+      `SELECT * FROM secrets.leases
+        WHERE ($1::text IS NULL OR credential_id = $1) AND ($2::text IS NULL OR tenant_id = $2)
+        ORDER BY created_at DESC, id LIMIT $3`,
+      [filter.credentialId ?? null, filter.tenantId ?? null, Math.min(filter.limit ?? 100, 1000)],
+    );
+    return rows.map(toLease);
+  }
+
+  /** Revokes a lease: ingress drops its copy (via the change announcement) and leases anew. */
+  async revokeLease(leaseId: string): Promise<LeaseRecord> {
+    // TypeORM answers an UPDATE … RETURNING with [rows, affected].
+    const [rows]: [LeaseRow[], number] = await this.dataSource.query(
+      `UPDATE secrets.leases SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *`,
+      [leaseId],
+    );
+    if (!rows[0]) throw new SecretsError('lease_not_found', `lease ${leaseId} not found`, 404);
+    const lease = toLease(rows[0]);
+    publishConfigChange(this.events, 'asc-secrets', { tenantId: lease.tenantId, kind: 'credential', entityId: lease.credentialId });
+    this.leaseListener?.({ kind: 'revoked', lease });
+    return lease;
+  }
+
+  /** Drops every decrypted copy of a tenant's credentials (its KEK was revoked). */
+  async forgetTenant(tenantId: string): Promise<void> {
+    this.generation++;
+    for (const [id, entry] of this.plaintexts) if (entry.tenantId === tenantId) this.plaintexts.delete(id);
+    for (const c of await this.list({ tenantId })) publishConfigChange(this.events, 'asc-secrets', { tenantId, kind: 'credential', entityId: c.id });
   }
 
   /** Applies a change announced by another replica of this service. */
@@ -151,7 +223,7 @@ export class CredentialsService {
    * The current version of a credential for `tenantId`. A credential of another tenant is
    * reported exactly like a missing one: its existence is never revealed across tenants.
    */
-  async lease(request: secretsV1.LeaseRequest): Promise<secretsV1.LeaseResponse> {
+  async lease(request: secretsV1.LeaseRequest, caller = 'unauthenticated'): Promise<secretsV1.LeaseResponse> {
     if (!request.tenantId) throw new SecretsError('invalid_request', 'tenant_id is required', 400, 'tenant_id');
     if (!request.credentialId) throw new SecretsError('invalid_request', 'credential_id is required', 400, 'credential_id');
     const now = Date.now();
@@ -161,9 +233,15 @@ export class CredentialsService {
     }
     if (entry.tenantId !== null && entry.tenantId !== request.tenantId) throw notFound(request.credentialId);
     const leaseId = `lease_${randomUUID()}`;
-    this.logger.debug(
-      `lease ${leaseId}: ${request.credentialId} v${entry.version} for tenant ${request.tenantId} (${request.purpose || 'no purpose'})`,
+    const purpose = (request.purpose || 'unspecified').slice(0, 200);
+    // Recorded before the secret leaves: no lease exists that nobody knows about.
+    const rows: LeaseRow[] = await this.dataSource.query(
+      `INSERT INTO secrets.leases (id, credential_id, version, tenant_id, caller, purpose, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+      [leaseId, request.credentialId, entry.version, request.tenantId, caller, purpose, new Date(now + this.options.leaseTtlMs)],
     );
+    this.logger.debug(`lease ${leaseId}: ${request.credentialId} v${entry.version} for tenant ${request.tenantId} to ${caller} (${purpose})`);
+    this.leaseListener?.({ kind: 'granted', lease: toLease(rows[0]) });
     return {
       leaseId,
       credentialId: request.credentialId,
@@ -191,7 +269,9 @@ export class CredentialsService {
       tag: row.tag,
       ciphertext: row.ciphertext,
     };
-    const secret = await openSecret(this.kek, sealed, credentialAad(credentialId, row.version));
+    // Versions written before per-tenant data keys keep a KEK-wrapped data key until re-wrapped.
+    const key = row.kek_id.startsWith('tdk:') ? await this.tenantKeys.dataKey(row.tenant_id ?? '') : this.tenantKeys.legacyKek(row.kek_id);
+    const secret = await openSecret(key, sealed, credentialAad(credentialId, row.version));
     const entry: Decrypted = { tenantId: row.tenant_id, version: row.version, secret, expiresAt: now + this.options.leaseTtlMs };
     if (generation === this.generation) {
       if (this.plaintexts.size >= CACHE_LIMIT) this.plaintexts.clear();
@@ -242,5 +322,31 @@ function toView(entity: CredentialEntity): CredentialView {
     version: entity.currentVersion,
     createdAt: entity.createdAt,
     updatedAt: entity.updatedAt,
+  };
+}
+
+interface LeaseRow {
+  id: string;
+  credential_id: string;
+  version: number;
+  tenant_id: string;
+  caller: string;
+  purpose: string;
+  created_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+}
+
+function toLease(row: LeaseRow): LeaseRecord {
+  return {
+    id: row.id,
+    credentialId: row.credential_id,
+    version: row.version,
+    tenantId: row.tenant_id,
+    caller: row.caller,
+    purpose: row.purpose,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
   };
 }

@@ -10,7 +10,7 @@ import { LoggerService } from '@nestjs/common';
 import { Client } from 'pg';
 import { secretsV1 } from '@asc/contracts';
 import { createGrpcClient, freePort, GrpcCallError, GrpcClientHandle } from '@asc/service-kit';
-import { missingInfra, throwawayDatabase } from '@asc/testing';
+import { missingInfra, testPki, throwawayDatabase } from '@asc/testing';
 import { RunningSecretsService, startSecretsService } from './start-secrets';
 
 const ADMIN_TOKEN = 'secrets-it-admin-token';
@@ -80,10 +80,11 @@ describe('secrets service', async () => {
           SECRETS_KEK_FILE: join(kekDir, 'kek.key'),
           SECRETS_KEK: undefined,
           SECRETS_LEASE_TTL_MS: TTL_MS,
+          ...testPki().config('secrets'),
         },
         { collectProcessMetrics: false, logger },
       );
-      grpc = createGrpcClient(secretsV1.SecretsServiceService, `127.0.0.1:${grpcPort}`);
+      grpc = createGrpcClient(secretsV1.SecretsServiceService, `127.0.0.1:${grpcPort}`, { security: testPki().security('ingress'), service: 'secrets' });
     });
 
     after(async () => {

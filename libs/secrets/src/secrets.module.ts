@@ -3,8 +3,10 @@ import { DataSource } from 'typeorm';
 import { CONFIG_CHANGE_PUBLISHER, EventPublisher } from '@asc/events';
 import { databaseProbe } from '@asc/db';
 import { ServiceKitModule } from '@asc/service-kit';
-import { CredentialsService, SECRETS_DATA_SOURCE, SECRETS_OPTIONS, SecretsOptions } from './credentials.service';
-import { KEY_ENCRYPTION_KEY, KeyEncryptionKey } from './crypto/key-encryption-key.port';
+import { CredentialsService, LeaseListener, SecretsOptions } from './credentials.service';
+import { KEY_MANAGEMENT, KeyManagement } from './crypto/key-management.port';
+import { LEASE_LISTENER, SECRETS_DATA_SOURCE, SECRETS_OPTIONS } from './secrets.tokens';
+import { TenantKeysService } from './tenant-keys.service';
 import { SecretsAdminController } from './secrets-admin.controller';
 import { SecretsGrpcController } from './secrets-grpc.controller';
 
@@ -14,7 +16,9 @@ export class SecretsModule {
     /** Where this service announces configuration changes to ingress (null: TTL only). */
     events?: EventPublisher | null;
     dataSource: DataSource;
-    kek: KeyEncryptionKey;
+    kms: KeyManagement;
+    /** Receives every lease granted or revoked (the audit hook). */
+    leaseListener?: LeaseListener;
     adminToken: string;
     leaseTtlMs: number;
     collectProcessMetrics: boolean;
@@ -33,11 +37,13 @@ export class SecretsModule {
       providers: [
         { provide: CONFIG_CHANGE_PUBLISHER, useValue: options.events ?? null },
         { provide: SECRETS_DATA_SOURCE, useValue: options.dataSource },
-        { provide: KEY_ENCRYPTION_KEY, useValue: options.kek },
+        { provide: KEY_MANAGEMENT, useValue: options.kms },
+        { provide: LEASE_LISTENER, useValue: options.leaseListener ?? null },
+        TenantKeysService,
         { provide: SECRETS_OPTIONS, useValue: { leaseTtlMs: options.leaseTtlMs } satisfies SecretsOptions },
         CredentialsService,
       ],
-      exports: [CredentialsService],
+      exports: [CredentialsService, TenantKeysService],
     };
   }
 }

@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions, Transport } from '@nestjs/microservices';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AdminErrorFilter } from './admin-error.filter';
+import { GrpcCallerGuard, grpcServerCredentials, GrpcSecurity } from './grpc-security';
 
 export interface GrpcServerOptions {
   /** host:port to bind, e.g. 127.0.0.1:50051. */
@@ -10,12 +11,21 @@ export interface GrpcServerOptions {
   /** Proto package, e.g. asc.policy.v1 (use the generated *_PACKAGE_NAME constant). */
   package: string;
   protoFile: string;
+  /** mTLS (client certificate required) or the dev plaintext flag; see grpc-security.ts. */
+  security: GrpcSecurity;
+  /** Only for a public edge whose callers authenticate otherwise (ingress: API keys). */
+  requireClientCertificate?: boolean;
 }
 
 export interface ServiceBootstrapOptions {
   name: string;
   module: DynamicModule;
   http: { host: string; port: number; bodyLimitBytes?: number };
+  /**
+   * A separate HTTP server for /healthz, /readyz and /metrics (ingress: its data-plane
+   * port serves only the provider APIs). Without it, the main HTTP port serves them.
+   */
+  ops?: { host: string; port: number; module: DynamicModule | ((app: NestFastifyApplication) => DynamicModule) };
   grpc?: GrpcServerOptions;
   logger?: LoggerService;
   /**
@@ -28,6 +38,8 @@ export interface ServiceBootstrapOptions {
 export interface RunningService {
   readonly name: string;
   readonly httpUrl: string;
+  /** The ops server's URL when it runs apart from the main HTTP port. */
+  readonly opsUrl?: string;
   readonly app: NestFastifyApplication;
   close(): Promise<void>;
 }
@@ -55,6 +67,8 @@ export async function bootstrapService(options: ServiceBootstrapOptions): Promis
   });
   app.useGlobalFilters(options.errorFilter ?? new AdminErrorFilter());
   if (options.grpc) {
+    // Every RPC is authorized by the caller's certificate identity (default deny).
+    app.useGlobalGuards(new GrpcCallerGuard(options.grpc.security));
     app.connectMicroservice<MicroserviceOptions>(
       {
         transport: Transport.GRPC,
@@ -62,6 +76,7 @@ export async function bootstrapService(options: ServiceBootstrapOptions): Promis
           url: options.grpc.url,
           package: options.grpc.package,
           protoPath: options.grpc.protoFile,
+          credentials: grpcServerCredentials(options.grpc.security, { requireClientCertificate: options.grpc.requireClientCertificate ?? true }),
           loader: { keepCase: false, longs: Number, enums: Number, defaults: true, oneofs: true },
         },
       },
@@ -69,13 +84,38 @@ export async function bootstrapService(options: ServiceBootstrapOptions): Promis
     );
     await app.startAllMicroservices();
   }
-  await app.listen(options.http.port, options.http.host);
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : options.http.port;
+  let ops: NestFastifyApplication | undefined;
+  try {
+    await app.listen(options.http.port, options.http.host);
+    if (options.ops) {
+      // A function receives the started service, so the ops server can serve its providers (e.g. an admin API).
+      const opsModule = typeof options.ops.module === 'function' ? options.ops.module(app) : options.ops.module;
+      ops = await NestFactory.create<NestFastifyApplication>(opsModule, new FastifyAdapter(), {
+        logger: options.logger ?? createLogger(process.env.LOG_LEVEL ?? 'info'),
+        abortOnError: false,
+      });
+      ops.useGlobalFilters(new AdminErrorFilter());
+      await ops.listen(options.ops.port, options.ops.host);
+    }
+  } catch (err) {
+    await ops?.close().catch(() => undefined);
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return {
     name: options.name,
-    httpUrl: `http://${options.http.host}:${port}`,
+    httpUrl: urlOf(app, options.http),
+    ...(ops && options.ops ? { opsUrl: urlOf(ops, options.ops) } : {}),
     app,
-    close: () => app.close(),
+    close: async () => {
+      await ops?.close();
+      await app.close();
+    },
   };
+}
+
+function urlOf(app: NestFastifyApplication, http: { host: string; port: number }): string {
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : http.port;
+  return `http://${http.host}:${port}`;
 }

@@ -1,4 +1,5 @@
-import { Client, credentials, Metadata, ServiceError, status } from '@grpc/grpc-js';
+import { Client, Metadata, ServiceError, status } from '@grpc/grpc-js';
+import { grpcChannelCredentials, GrpcSecurity } from './grpc-security';
 import { traceContextClientInterceptor } from './grpc-trace.interceptor';
 
 /** The shape of one unary method in a ts-proto `outputServices=grpc-js` service definition. */
@@ -46,12 +47,17 @@ export class GrpcCallError extends Error {
 export function createGrpcClient<D extends object>(
   definition: D,
   address: string,
+  /** `service` is the identity the server must prove (its certificate's spiffe://asc/<service>). */
+  peer: { security: GrpcSecurity; service: string },
   defaults: { deadlineMs: number } = { deadlineMs: 2000 },
 ): GrpcClientHandle<D> {
-  const channel = new Client(address, credentials.createInsecure(), {
+  const channel = new Client(address, grpcChannelCredentials(peer.security, peer.service), {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     interceptors: [traceContextClientInterceptor],
+    // SNI names the service, not the address (an IP as SNI is invalid); the server's
+    // certificate is checked against spiffe://asc/<service> by the channel credentials.
+    ...(peer.security.mode === 'mtls' ? { 'grpc.ssl_target_name_override': `${peer.service}.asc.internal` } : {}),
   });
   const client = {} as Record<string, unknown>;
   for (const [name, raw] of Object.entries(definition)) {

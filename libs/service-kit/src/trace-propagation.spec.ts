@@ -75,7 +75,7 @@ describe('W3C trace context over gRPC metadata, exported over OTLP', () => {
   });
 
   it('a call made inside a span carries its traceparent; the span reaches the OTLP receiver', async () => {
-    const client = createGrpcClient(definition, `127.0.0.1:${port}`);
+    const client = createGrpcClient(definition, `127.0.0.1:${port}`, { security: { mode: 'insecure', identity: 'test' }, service: 'test' });
     const tracer = trace.getTracer('test');
     const span = tracer.startSpan('ingress request', { kind: SpanKind.SERVER });
     await context.with(trace.setSpan(context.active(), span), () => client.client.ping('x'));

@@ -3,6 +3,7 @@ import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
 import { infra } from './infra';
 import { NodeProcess, startNodeProcess, waitForReady } from './processes';
+import { testPki, TestPki } from './test-pki';
 import { throwawayDatabase } from './throwaway-database';
 
 export const PRODUCTION_SERVICES = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'] as const;
@@ -15,12 +16,20 @@ export interface ProductionSuite {
   /** The environment each service was started with (to start another replica of one). */
   readonly env: Record<ProductionService, Record<string, string>>;
   readonly admin: AdminClient;
+  /** The run's local CA and certificates: every gRPC channel between the services is mTLS. */
+  readonly pki: TestPki;
+  /** Ingress's ops port (/healthz, /readyz, /metrics). */
+  readonly ingressOpsUrl: string;
+  /** The run's own Postgres database, ClickHouse database and Kafka topic prefix (to search them). */
+  readonly databaseUrl: string;
+  readonly clickhouseDatabase: string;
+  readonly topicPrefix: string;
+  readonly adminEndpoints: AdminEndpoints;
+  readonly adminToken: string;
   /** Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:1234/v1 */
   readonly ingressBaseUrl: string;
   /** Prefix of this run's Kafka topics (what a test reads the events from). */
   readonly kafkaTopicPrefix: string;
-  /** This run's ClickHouse database. */
-  readonly clickhouseDatabase: string;
   /** Stops the processes, then drops the run's Postgres database and ClickHouse database. */
   stop(): Promise<void>;
 }
@@ -40,6 +49,8 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
   // outgoing connection (Kafka, Postgres clients) before the service binds it.
   const listenRange = { from: 20_000, to: 32_000 };
   for (const s of PRODUCTION_SERVICES) [http[s], grpc[s]] = [await freePort('127.0.0.1', listenRange), await freePort('127.0.0.1', listenRange)];
+  const opsPort = await freePort('127.0.0.1', listenRange);
+  const pki = testPki();
   const adminToken = `adm_${randomBytes(16).toString('hex')}`;
   const common = {
     ASC_ADMIN_TOKEN: adminToken,
@@ -48,16 +59,25 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
     LOG_LEVEL: options.logLevel ?? 'warn',
   };
   const env: Record<ProductionService, Record<string, string>> = {
-    policy: { POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: db.url },
-    routing: { ROUTING_HTTP_PORT: `${http.routing}`, ROUTING_GRPC_URL: `127.0.0.1:${grpc.routing}`, ROUTING_DATABASE_URL: db.url },
+    policy: { ...pki.env('policy'), POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: db.url },
+    routing: { ...pki.env('routing'), ROUTING_HTTP_PORT: `${http.routing}`, ROUTING_GRPC_URL: `127.0.0.1:${grpc.routing}`, ROUTING_DATABASE_URL: db.url },
     secrets: {
+      ...pki.env('secrets'),
       SECRETS_HTTP_PORT: `${http.secrets}`,
       SECRETS_GRPC_URL: `127.0.0.1:${grpc.secrets}`,
       SECRETS_DATABASE_URL: db.url,
       SECRETS_KEK: randomBytes(32).toString('base64'),
     },
-    audit: { AUDIT_HTTP_PORT: `${http.audit}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}`, AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+    audit: {
+      ...pki.env('audit'),
+      AUDIT_HTTP_PORT: `${http.audit}`,
+      AUDIT_GRPC_URL: `127.0.0.1:${grpc.audit}`,
+      AUDIT_DATABASE_URL: db.url,
+      AUDIT_CONSUMER_GROUP: `audit-${run}`,
+      AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    },
     metering: {
+      ...pki.env('metering'),
       METERING_HTTP_PORT: `${http.metering}`,
       METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`,
       CLICKHOUSE_URL: infra.clickhouseUrl,
@@ -65,7 +85,9 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
       METERING_CONSUMER_GROUP: `metering-${run}`,
     },
     ingress: {
+      ...pki.env('ingress'),
       INGRESS_HTTP_PORT: `${http.ingress}`,
+      INGRESS_OPS_PORT: `${opsPort}`,
       INGRESS_GRPC_URL: `127.0.0.1:${grpc.ingress}`,
       POLICY_GRPC_TARGET: `127.0.0.1:${grpc.policy}`,
       ROUTING_GRPC_TARGET: `127.0.0.1:${grpc.routing}`,
@@ -84,7 +106,8 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
       PRODUCTION_SERVICES.map(async (s) => {
         const proc = startNodeProcess(`apps/${s}/src/main.js`, { ...common, ...env[s] });
         procs.set(s, proc);
-        await waitForReady(`http://127.0.0.1:${http[s]}/readyz`, 90_000, proc);
+        // Ingress's probes are on its ops port; its data-plane port serves only the provider APIs.
+        await waitForReady(`http://127.0.0.1:${s === 'ingress' ? opsPort : http[s]}/readyz`, 90_000, proc);
       }),
     );
   } catch (err) {
@@ -101,9 +124,15 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
     procs,
     env: envs,
     admin: new AdminClient(endpoints, adminToken),
-    ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`,
-    kafkaTopicPrefix: common.KAFKA_TOPIC_PREFIX,
+    pki,
+    ingressOpsUrl: `http://127.0.0.1:${opsPort}`,
+    databaseUrl: db.url,
     clickhouseDatabase: db.name,
+    kafkaTopicPrefix: common.KAFKA_TOPIC_PREFIX,
+    topicPrefix: common.KAFKA_TOPIC_PREFIX,
+    adminEndpoints: endpoints,
+    adminToken,
+    ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`,
     stop,
   };
 }

@@ -30,11 +30,16 @@ export class LocalKeyEncryptionKey implements KeyEncryptionKey {
   // An ES private field: not enumerable, not shown by util.inspect or JSON.stringify.
   readonly #key: Buffer;
 
-  private constructor(key: Buffer) {
+  private constructor(key: Buffer, idPrefix = 'local') {
     if (key.length !== KEY_BYTES) throw new SecretsError('kek_invalid', `a key-encryption key must be ${KEY_BYTES} bytes`, 500);
     this.#key = Buffer.from(key);
     // A fingerprint, not the key: identifies which KEK wrapped a row.
-    this.id = `local:${createHash('sha256').update('asc-kek-id\u0000').update(key).digest('hex').slice(0, 16)}`;
+    this.id = `${idPrefix}:${createHash('sha256').update('asc-kek-id\u0000').update(key).digest('hex').slice(0, 16)}`;
+  }
+
+  /** A key held in memory from raw bytes: tenant data keys (`tdk`) and tenants' own KEKs (`byok`). */
+  static fromBytes(key: Buffer, idPrefix: string): LocalKeyEncryptionKey {
+    return new LocalKeyEncryptionKey(key, idPrefix);
   }
 
   static fromBase64(encoded: string): LocalKeyEncryptionKey {
