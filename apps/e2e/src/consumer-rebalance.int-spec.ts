@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, EVENT_GATEWAY_REQUEST_COMPLETED, KafkaEventBus, silentEventBusLogger, type RequestCompletedV1 } from '@asc/events';
 import { freePort } from '@asc/service-kit';
-import { eventually, infra, missingInfra, startNodeProcess, throwawayDatabase, waitForReady, type NodeProcess, type ThrowawayDatabase } from '@asc/testing';
+import { eventually, infra, missingInfra, startNodeProcess, testPki, throwawayDatabase, waitForReady, type NodeProcess, type ThrowawayDatabase } from '@asc/testing';
 import { Client } from 'pg';
 
 /**
@@ -46,7 +46,7 @@ describe('consumer groups rebalance without loss or duplicates', async () => {
         service === 'metering'
           ? { METERING_HTTP_PORT: `${http}`, METERING_GRPC_URL: `127.0.0.1:${grpc}`, CLICKHOUSE_URL: infra.clickhouseUrl, CLICKHOUSE_DATABASE: chDatabase, METERING_CONSUMER_GROUP: `metering-${run}` }
           : { AUDIT_HTTP_PORT: `${http}`, AUDIT_GRPC_URL: `127.0.0.1:${grpc}`, AUDIT_DATABASE_URL: db.url, AUDIT_CONSUMER_GROUP: `audit-${run}`, AUDIT_SIGNING_KEY: signingKey };
-      const proc = startNodeProcess(`apps/${service}/src/main.js`, { ...common(), ...env });
+      const proc = startNodeProcess(`apps/${service}/src/main.js`, { ...common(), ...testPki().env(service), ...env });
       procs.push(proc);
       await waitForReady(`http://127.0.0.1:${http}/readyz`, 90_000, proc);
       return proc;

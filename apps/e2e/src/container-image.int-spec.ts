@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,7 +12,7 @@ import { policyConfigShape } from '@asc/policy';
 import { routingConfigShape } from '@asc/routing';
 import { secretsConfigShape } from '@asc/secrets';
 import { freePort } from '@asc/service-kit';
-import { infra, infraRequired, missingInfra, repoRoot, throwawayDatabase, waitForReady, type ThrowawayDatabase } from '@asc/testing';
+import { infra, infraRequired, missingInfra, repoRoot, testPki, throwawayDatabase, waitForReady, type ThrowawayDatabase } from '@asc/testing';
 import type { IIoK8sApiCoreV1Container } from 'kubernetes-models/v1';
 import { containerEnv, kubectlAvailable, OVERLAYS, podSpecOf, renderOverlay, type RenderedObject } from './kubernetes-render';
 
@@ -36,8 +36,16 @@ const SHAPES: Record<string, Record<string, unknown>> = {
 const PLATFORM_VARIABLES = new Set(['LOG_LEVEL', 'ASC_LOG_FORMAT', 'NODE_OPTIONS']);
 /** Variables left at their default on purpose in Kubernetes, and why. */
 const DEFAULT_ON_PURPOSE: Record<string, string[]> = {
-  // The KEK comes from a Secret (SECRETS_KEK); a key file is the embedded default.
-  secrets: ['SECRETS_KEK_FILE'],
+  // Plaintext gRPC is a development switch, never set in a cluster (the migrate Job aside).
+  ingress: ['ASC_GRPC_INSECURE'],
+  policy: ['ASC_GRPC_INSECURE'],
+  routing: ['ASC_GRPC_INSECURE'],
+  metering: ['ASC_GRPC_INSECURE'],
+  // The KEK comes from a Secret (SECRETS_KEK); a key file is the embedded default. The previous KEK is
+  // set only during a rotation, and tenants' own KEKs (BYOK) need a KMS volume of the operator's choice.
+  secrets: ['ASC_GRPC_INSECURE', 'SECRETS_KEK_FILE', 'SECRETS_KEK_PREVIOUS', 'SECRETS_KEK_PREVIOUS_FILE', 'SECRETS_TENANT_KEK_DIR'],
+  // The signing key comes from a Secret (AUDIT_SIGNING_KEY); a key file is the embedded default.
+  audit: ['ASC_GRPC_INSECURE', 'AUDIT_SIGNING_KEY_FILE'],
 };
 /** Every service of the suite. */
 const BOOT_ORDER = ['policy', 'routing', 'secrets', 'audit', 'metering', 'ingress'];
@@ -171,10 +179,13 @@ describe('container image and Kubernetes boot check', async () => {
     }
     const secrets: Record<string, string> = {
       'asc-admin/token': `adm_${randomBytes(16).toString('hex')}`,
+      'asc-redis/url': process.env.ASC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      'asc-audit/signing-key': generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       'asc-secrets/kek': randomBytes(32).toString('base64'),
       'asc-metering/clickhouse-password': '',
       ...Object.fromEntries(['policy', 'routing', 'secrets', 'audit'].map((s) => [`asc-${s}/database-url`, db.url])),
     };
+    const pki = testPki();
     const secretValue = (name: string, key: string) => {
       const value = secrets[`${name}/${key}`];
       if (value === undefined) throw new Error(`Secret ${name} key ${key} is referenced; add it to deploy/README.md and to this test`);
@@ -189,6 +200,9 @@ describe('container image and Kubernetes boot check', async () => {
         else if (/_OPS_PORT$/.test(k)) out[k] = String(ports[owner].ops);
         else if (/(^|_)REDIS_URL$/.test(k)) out[k] = process.env.ASC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
         else if (/_GRPC_URL$/.test(k)) out[k] = `127.0.0.1:${ports[owner].grpc}`;
+        // The cert-manager Secret mounted at /etc/asc/tls → this run's test CA and service certificates.
+        else if (/_TLS_(CERT|KEY|CA)_FILE$/.test(k)) out[k] = pki.env(owner)[k] ?? v;
+        else if (/_SPOOL_DIR$/.test(k)) out[k] = mkdtempSync(join(tmpdir(), 'asc-spool-'));
         else if (/_GRPC_TARGET$/.test(k)) out[k] = `127.0.0.1:${ports[owner].grpc}`;
         else if (k === 'KAFKA_BROKERS') out[k] = infra.kafkaBrokers.join(',');
         else if (k === 'KAFKA_TOPIC_PREFIX') out[k] = `k8s-${run}.`;

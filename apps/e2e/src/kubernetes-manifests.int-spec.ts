@@ -91,6 +91,16 @@ for (const overlay of OVERLAYS) {
 
     it('validates every object against the Kubernetes OpenAPI schema', () => {
       for (const o of objects) {
+        if (o.apiVersion === 'cert-manager.io/v1' && o.kind === 'Certificate') {
+          // A CRD kubernetes-models has no schema for: the fields mTLS depends on are checked by hand.
+          const spec = (o as unknown as { spec: { secretName: string; uris: string[]; usages: string[]; issuerRef: { name: string } } }).spec;
+          const service = component(o);
+          assert.equal(spec.secretName, `asc-${service}-tls`, o.metadata.name);
+          assert.deepEqual(spec.uris, [`spiffe://asc/${service}`], o.metadata.name);
+          assert.deepEqual([...spec.usages].sort(), ['client auth', 'server auth'], o.metadata.name);
+          assert.ok(spec.issuerRef.name, o.metadata.name);
+          continue;
+        }
         const Model = MODELS[`${o.apiVersion}/${o.kind}`];
         assert.ok(Model, `no schema for ${o.apiVersion} ${o.kind}: add its kubernetes-models class to MODELS`);
         assert.doesNotThrow(() => new Model(o as never).validate(), `${o.kind} ${o.metadata.name}`);
