@@ -25,14 +25,15 @@ describe('two ingress replicas', async () => {
     simulator = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
     suite = await startProductionSuite({ ingressEnv: { INGRESS_CONFIG_CACHE_TTL_MS: '600000' } });
     const range = { from: 20_000, to: 32_000 };
-    const [http, grpc] = [await freePort('127.0.0.1', range), await freePort('127.0.0.1', range)];
+    const [http, grpc, ops] = [await freePort('127.0.0.1', range), await freePort('127.0.0.1', range), await freePort('127.0.0.1', range)];
     second = startNodeProcess('apps/ingress/src/main.js', {
       ...suite.env.ingress,
       INGRESS_HTTP_PORT: String(http),
       INGRESS_GRPC_URL: `127.0.0.1:${grpc}`,
+      INGRESS_OPS_PORT: String(ops),
       KAFKA_CLIENT_ID: 'asc-ingress-2',
     });
-    await waitForReady(`http://127.0.0.1:${http}/readyz`, 90_000, second);
+    await waitForReady(`http://127.0.0.1:${ops}/readyz`, 90_000, second);
     replicas = [`http://127.0.0.1:${suite.http.ingress}`, `http://127.0.0.1:${http}`];
     const admin = suite.admin;
     await admin.createTenant({ id: tenant, name: 'Acme' });
