@@ -8,6 +8,7 @@ import { SimulatorHandle, startSimulator } from '@asc/simulator';
 import { hashApiKey } from '@asc/tenancy';
 import { eventually } from '@asc/testing';
 import { ControlPlane, Deployment, Principal } from './control-plane.port';
+import { allowDecision } from './decision.fixture';
 import { IngressError } from './ingress.error';
 import { IngressMetrics } from './ingress.metrics';
 import { DEFAULT_RESILIENCE, ResilienceOptions } from './ingress.tokens';
@@ -21,7 +22,6 @@ const OTHER_KEY = 'asc_data-plane-test-key-0002';
 const NO_KEY_LIMITS = { modelScopes: [], operationScopes: [], expiresAtMs: 0 };
 const principal: Principal = { tenantId: 'acme', appId: 'app_1', keyId: 'key_1', scopes: ['inference'], ...NO_KEY_LIMITS };
 const other: Principal = { tenantId: 'globex', appId: 'app_2', keyId: 'key_2', scopes: ['inference'], ...NO_KEY_LIMITS };
-const NO_LIMIT: policyV1.RateLimit = { rpm: 0, tpm: 0 };
 
 /**
  * The data plane on its own: a fake of the control-plane port (no policy, routing or
@@ -38,29 +38,14 @@ class FakeControlPlane implements ControlPlane {
   }
   async decide(_p: Principal, model: string) {
     const allowed = model === 'support-chat';
-    return {
+    return allowDecision({
       decision: allowed ? policyV1.Decision.DECISION_ALLOW : policyV1.Decision.DECISION_DENY,
       reasonCode: allowed ? 'allowed' : 'model_not_allowed',
       reason: allowed ? '' : `model ${model} is not allowed`,
       allowedRegions: ['eu-west-1'],
-      policyId: 'pol_1',
       policyVersion: 3,
-      allowedOperations: ['*'],
-      maxInputTokens: 0,
-      maxOutputTokens: 0,
-      guardrails: undefined,
-      tenantLimit: NO_LIMIT,
-      appLimit: NO_LIMIT,
-      keyLimit: NO_LIMIT,
-      endUserLimit: NO_LIMIT,
-      modelLimit: NO_LIMIT,
-      budgets: [],
-      cacheEnabled: false,
-      cacheTtlSeconds: 0,
-      limitsFailureMode: 'open',
-      spoolOverflowMode: 'shed',
       appId: _p.appId,
-    };
+    });
   }
   async plan() {
     if (this.down) throw new IngressError('control_plane_unavailable', 'the routing service is unavailable', 503);

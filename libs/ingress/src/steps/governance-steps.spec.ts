@@ -7,36 +7,13 @@ import { IngressError } from '../ingress.error';
 import { RequestContext } from '../request-context';
 import { parseInboundChat } from '../wire-apis';
 import { GuardrailsStep } from './guardrails.step';
+import { allowDecision } from '../decision.fixture';
 import { PolicyCapsStep } from './policy-caps.step';
 
 const { GUARDRAIL_ACTION_REDACT: REDACT, GUARDRAIL_ACTION_BLOCK: BLOCK } = policyV1.GuardrailAction;
-const NO_LIMIT = { rpm: 0, tpm: 0 };
 
 function decision(overrides: Partial<PolicyDecision> = {}): PolicyDecision {
-  return {
-    decision: policyV1.Decision.DECISION_ALLOW,
-    reasonCode: 'allowed',
-    reason: '',
-    allowedRegions: ['*'],
-    policyId: 'pol_1',
-    policyVersion: 1,
-    allowedOperations: ['*'],
-    maxInputTokens: 0,
-    maxOutputTokens: 0,
-    guardrails: undefined,
-    tenantLimit: NO_LIMIT,
-    appLimit: NO_LIMIT,
-    keyLimit: NO_LIMIT,
-    endUserLimit: NO_LIMIT,
-    modelLimit: NO_LIMIT,
-    budgets: [],
-    cacheEnabled: false,
-    cacheTtlSeconds: 0,
-    limitsFailureMode: 'open',
-    spoolOverflowMode: 'shed',
-    appId: 'app_1',
-    ...overrides,
-  };
+  return allowDecision({ appId: 'app_1', ...overrides });
 }
 
 function guardrails(overrides: Partial<policyV1.GuardrailConfig>): policyV1.GuardrailConfig {
