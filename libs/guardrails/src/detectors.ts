@@ -1,8 +1,8 @@
 import { isIPv6 } from 'node:net';
 
 /**
- * Built-in PII/PHI detectors: a regular-expression source each, combined into one
- * alternation so a prompt is scanned in one pass, and a validator that rejects look-alikes
+ * Built-in PII/PHI detectors: a regular-expression source each (compiled one regex per
+ * detector: V8 runs those faster than one alternation), and a validator that rejects look-alikes
  * (Luhn for cards, mod-97 for IBANs, number ranges for SSNs, node's parser for IPv6).
  */
 

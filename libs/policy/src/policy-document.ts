@@ -7,17 +7,11 @@ import { z } from 'zod';
  * so no document lower in the chain can widen what is above it.
  */
 
-export const BUILTIN_DETECTORS = [
-  'email',
-  'phone',
-  'us_ssn',
-  'credit_card',
-  'iban',
-  'ip_address',
-  'date_of_birth',
-  'medical_record_number',
-] as const;
-export type BuiltinDetector = (typeof BUILTIN_DETECTORS)[number];
+import { BUILTIN_DETECTORS } from '@asc/guardrails';
+
+// The detectors a policy may configure are the ones the guardrails library implements.
+export { BUILTIN_DETECTORS } from '@asc/guardrails';
+export type { BuiltinDetector } from '@asc/guardrails';
 
 export const GUARDRAIL_ACTIONS = ['allow', 'redact', 'block'] as const;
 export type GuardrailActionName = (typeof GUARDRAIL_ACTIONS)[number];
