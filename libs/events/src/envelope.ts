@@ -9,6 +9,7 @@ import {
   type EventTypeOnTopic,
   type EventVersion,
 } from './event-map';
+import { compileFastFit } from './fast-schema';
 import { fitPayload } from './payload-fit';
 import { uuidv7 } from './uuidv7.util';
 
@@ -68,6 +69,17 @@ const envelopeSchema = z.object({
   data: z.unknown(),
 });
 
+/**
+ * `schema.safeParse(value)` ('check') or `schema.safeParse(fitPayload(schema, value))`
+ * ('fit'), through the schema's compiled form when it has one (fast-schema.ts); zod
+ * itself decides whatever the compiled form does not accept, and words the error.
+ */
+function parseFast<S extends z.ZodTypeAny>(schema: S, value: unknown, mode: 'fit' | 'check'): z.SafeParseReturnType<unknown, z.output<S>> {
+  const fast = compileFastFit(schema, mode)?.(value);
+  if (fast) return { success: true, data: fast.value as z.output<S> };
+  return schema.safeParse(mode === 'fit' ? fitPayload(schema, value) : value);
+}
+
 /** Field paths and issue kinds only: messages about a payload never quote its values. */
 function describeIssues(error: z.ZodError): string {
   return error.issues
@@ -91,10 +103,10 @@ function payloadTenant(data: unknown): unknown {
 export function createEvent<T extends EventType>(type: T, context: EventContext, data: EventMap[T]): EventEnvelope<T> {
   const definition = eventCatalog[type];
   if (!definition) throw new EventBusError('invalid_event', `unknown event type ${String(type)}`);
-  const ctx = contextSchema.safeParse(context);
+  const ctx = parseFast(contextSchema, context, 'check');
   if (!ctx.success) throw new EventBusError('invalid_event', `${type}: invalid context (${describeIssues(ctx.error)})`);
   const schema = definition.schema as z.ZodType<EventMap[T]>;
-  const payload = schema.safeParse(fitPayload(schema, data));
+  const payload = parseFast(schema, data, 'fit');
   if (!payload.success) throw new EventBusError('invalid_event', `${type}: invalid payload (${describeIssues(payload.error)})`);
   const dataTenant = payloadTenant(payload.data);
   if (dataTenant !== undefined && dataTenant !== ctx.data.tenantId) {
@@ -154,7 +166,7 @@ export function parseEvent(raw: string | Uint8Array | null | undefined): ParseEv
   } catch {
     return { ok: false, code: 'malformed_json', detail: 'message is not valid JSON' }; // V8's message quotes the input
   }
-  const envelope = envelopeSchema.safeParse(json);
+  const envelope = parseFast(envelopeSchema, json, 'check');
   if (!envelope.success) return { ok: false, code: 'invalid_envelope', detail: describeIssues(envelope.error) };
   const { type, version, data, traceparent, ...rest } = envelope.data;
   if (!isEventType(type)) return { ok: false, code: 'unknown_type', detail: `unknown event type ${type.slice(0, 100)}` };
@@ -162,7 +174,7 @@ export function parseEvent(raw: string | Uint8Array | null | undefined): ParseEv
   if (version !== definition.version) {
     return { ok: false, code: 'unsupported_version', detail: `${type} version ${version}, this consumer reads ${definition.version}` };
   }
-  const payload = definition.schema.safeParse(data);
+  const payload = parseFast(definition.schema as z.ZodTypeAny, data, 'check');
   if (!payload.success) return { ok: false, code: 'invalid_payload', detail: `${type}: ${describeIssues(payload.error)}` };
   const dataTenant = payloadTenant(payload.data);
   if (dataTenant !== undefined && dataTenant !== rest.tenantId) {
