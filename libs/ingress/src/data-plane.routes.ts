@@ -1,13 +1,15 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import secureJson from 'secure-json-parse';
 import { startServerSpan, traceparentOf } from '@asc/service-kit';
-import { toIngressError } from './ingress.error';
+import { IngressError, toIngressError } from './ingress.error';
 import type { Operation } from './request-context';
 import { RequestRunner } from './request-runner';
 import type { ResponseSink } from './runner.types';
-import { inboundApiOfPath, InboundApi, WIRE_APIS } from './wire-apis';
+import { InboundApi, WIRE_APIS } from './wire-apis';
 
 const tracer = trace.getTracer('asc-ingress');
 
@@ -25,7 +27,7 @@ const route = (api: InboundApi, operation: Operation, recordApi: string): Route 
  * embeddings, models), Anthropic (messages, count_tokens, models) and Mistral under
  * `/mistral` (its SDKs take a server URL, and its paths collide with OpenAI's).
  */
-const ROUTES: Array<{ method: 'GET' | 'POST'; url: string; route: (request: FastifyRequest) => Route }> = [
+const ROUTES: Array<{ method: 'GET' | 'POST'; url: string; route: (headers: IncomingHttpHeaders) => Route }> = [
   { method: 'POST', url: '/v1/chat/completions', route: () => route('openai', 'chat.completions', 'openai.chat.completions') },
   { method: 'POST', url: '/mistral/v1/chat/completions', route: () => route('mistral', 'chat.completions', 'mistral.chat.completions') },
   { method: 'POST', url: '/v1/messages', route: () => route('anthropic', 'chat.completions', 'anthropic.messages') },
@@ -34,18 +36,27 @@ const ROUTES: Array<{ method: 'GET' | 'POST'; url: string; route: (request: Fast
   { method: 'POST', url: '/mistral/v1/embeddings', route: () => route('mistral', 'embeddings', 'mistral.embeddings') },
   { method: 'POST', url: '/v1/messages/count_tokens', route: () => route('anthropic', 'count_tokens', 'anthropic.count_tokens') },
   // OpenAI's model list, or Anthropic's when the client sends `anthropic-version` (the Anthropic SDK does).
-  { method: 'GET', url: '/v1/models', route: (q) => (q.headers['anthropic-version'] ? route('anthropic', 'models', 'anthropic.models') : route('openai', 'models', 'openai.models')) },
+  { method: 'GET', url: '/v1/models', route: (h) => (h['anthropic-version'] ? route('anthropic', 'models', 'anthropic.models') : route('openai', 'models', 'openai.models')) },
   { method: 'GET', url: '/mistral/v1/models', route: () => route('mistral', 'models', 'mistral.models') },
 ];
 
+const TABLE = new Map(ROUTES.map((r) => [`${r.method} ${r.url}`, r.route]));
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
 /**
- * Serves the route table from plain Fastify handlers, each handing its request to the one
- * request runner: the hot path skips Nest's router, parameter resolution and interceptors
- * (measured at ~11 % of ingress CPU under load). Errors raised before a handler runs
- * (malformed JSON, a body over the limit) are answered in the shape of the route's API.
+ * Serves the route table straight from Node's HTTP server, each request handed to the one
+ * request runner; every other path (and method) goes on to Fastify (its 404s). The hot path
+ * skips the framework's request lifecycle — Nest's router and interceptors, Fastify's hooks,
+ * its request/reply objects and async-resource binding: together ~12 % of ingress CPU per
+ * request (docs/benchmarks.md). What the framework did here is done here: a body limit
+ * (413), JSON only (415), and JSON parsed with secure-json-parse as Fastify does (prototype
+ * poisoning refused), each failure answered in the shape of the route's API.
  */
 @Injectable()
 export class DataPlaneRoutes implements OnModuleInit {
+  private bodyLimit = 1024 * 1024;
+
   constructor(
     private readonly runner: RequestRunner,
     private readonly adapterHost: HttpAdapterHost,
@@ -53,34 +64,47 @@ export class DataPlaneRoutes implements OnModuleInit {
 
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    for (const r of ROUTES) {
-      fastify.route({
-        method: r.method,
-        url: r.url,
-        handler: (request, reply) => this.run(r.route(request), request, reply),
-        errorHandler: (error: FastifyError, request, reply) => {
-          const api = inboundApiOfPath(request.url, request.headers);
-          const e = toIngressError(error);
-          void reply.code(e.httpStatus).send(WIRE_APIS[api].encodeError(e.httpStatus, e.code, e.message, e.param));
-        },
-      });
-    }
+    this.bodyLimit = fastify.initialConfig.bodyLimit ?? this.bodyLimit;
+    const server = this.adapterHost.httpAdapter.getHttpServer() as Server;
+    const framework = server.listeners('request') as RequestListener[];
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const routeOf = TABLE.get(`${req.method} ${q === -1 ? url : url.slice(0, q)}`);
+      if (routeOf) void this.serve(routeOf(req.headers), req, res);
+      else for (const listener of framework) listener.call(server, req, res);
+    });
   }
 
-  private async run(route: Route, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const span = startServerSpan(tracer, `${request.method} ${request.routeOptions.url ?? request.url}`, request.headers);
+  private async serve(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: unknown;
+    try {
+      body = await readJsonBody(req, this.bodyLimit);
+    } catch (err) {
+      const e = toIngressError(err);
+      if (res.destroyed) return;
+      const text = JSON.stringify(WIRE_APIS[route.api].encodeError(e.httpStatus, e.code, e.message, e.param));
+      // A body left unread cannot share the connection with the next request.
+      res.writeHead(e.httpStatus, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+      res.end(text);
+      return;
+    }
+    const path = req.url ?? '';
+    const span = startServerSpan(tracer, `${req.method} ${path.split('?')[0]}`, req.headers);
+    const headers = req.headers;
     const ctx = await this.runner.run(
       {
         ...route,
-        body: request.body,
+        body,
         header: (name) => {
-          const v = request.headers[name];
+          const v = headers[name];
           return typeof v === 'string' ? v : undefined;
         },
-        traceparent: traceparentOf(span, typeof request.headers.traceparent === 'string' ? request.headers.traceparent : undefined),
-        clientAddress: request.ip,
+        traceparent: traceparentOf(span, typeof headers.traceparent === 'string' ? headers.traceparent : undefined),
+        clientAddress: req.socket.remoteAddress,
       },
-      fastifySink(reply),
+      rawSink(res),
     );
     if (ctx.httpStatus >= 400 || ctx.status === 'upstream_error') span.setStatus({ code: SpanStatusCode.ERROR, message: ctx.reasonCode });
     span.setAttribute('asc.tenant_id', ctx.principal?.tenantId ?? '');
@@ -88,9 +112,65 @@ export class DataPlaneRoutes implements OnModuleInit {
   }
 }
 
-/** Answers on the raw response in one writeHead (JSON or server-sent events), honouring backpressure. */
-function fastifySink(reply: FastifyReply): ResponseSink {
-  const raw = reply.raw;
+/** A client error found while reading the body (answered with its status in the route's API shape). */
+class BodyError extends IngressError {}
+
+/**
+ * The request body as JSON: at most `limit` bytes (413 beyond, before reading when the
+ * length is declared), only with a JSON content type (415), never empty when it claims
+ * JSON (400). No body and no content type (a GET) is `undefined`.
+ */
+function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const type = req.headers['content-type'];
+  const declared = req.headers['content-length'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (declared !== undefined && declared !== '0');
+  if (!type && !hasBody) {
+    req.resume();
+    return Promise.resolve(undefined);
+  }
+  if (!type || !isJson(type)) {
+    return Promise.reject(new BodyError('unsupported_media_type', `unsupported media type${type ? `: ${type.slice(0, 100)}` : ''}; send the body as application/json`, 415));
+  }
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('error', reject);
+    req.once('end', () => {
+      if (size > limit) return;
+      if (size === 0) return reject(new BodyError('invalid_request', 'the request body is empty; send a JSON object', 400));
+      const text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)).toString('utf8');
+      try {
+        resolve(secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      } catch {
+        // Never echo the body: a parser's message quotes it.
+        reject(new BodyError('invalid_request', 'the request body is not valid JSON', 400));
+      }
+    });
+  });
+}
+
+const tooLarge = () => new BodyError('request_too_large', 'the request body is larger than this gateway accepts', 413);
+
+function isJson(contentType: string): boolean {
+  const semi = contentType.indexOf(';');
+  const mime = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  return mime === 'application/json';
+}
+
+/** Answers on the response in one writeHead (JSON or server-sent events), honouring backpressure. */
+function rawSink(raw: ServerResponse): ResponseSink {
   let closed = false;
   let started = false;
   const listeners: Array<() => void> = [];
@@ -104,14 +184,14 @@ function fastifySink(reply: FastifyReply): ResponseSink {
     json(status, body, headers) {
       if (closed || started) return;
       started = true;
-      reply.hijack();
       const text = typeof body === 'string' ? body : JSON.stringify(body);
-      raw.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      headers['content-type'] = 'application/json; charset=utf-8';
+      headers['content-length'] = String(Buffer.byteLength(text));
+      raw.writeHead(status, headers);
       raw.end(text);
     },
     openStream(headers) {
       started = true;
-      reply.hijack();
       raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
     },
     write(text) {
