@@ -47,18 +47,73 @@ export interface UpstreamJsonResponse {
  */
 export class OpenAICompatibleClient {
   private readonly pools = new Map<string, Pool>();
+  private readonly endpoints = new Map<string, { origin: string; path: string }>();
 
   // Each open stream holds a connection: the cap must exceed the streams one replica serves at once.
   constructor(private readonly connectionsPerOrigin = 4096) {}
 
+  /**
+   * One JSON call on undici's dispatch API: the body is gathered from the socket's chunks
+   * (capped) without a stream, an async iterator or a per-call abort listener inside undici —
+   * the request path's cheapest form (docs/benchmarks.md).
+   */
   async postJson(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<UpstreamJsonResponse> {
-    const response = await this.send(target, path, body, options);
-    const text = await readText(response, options);
-    if (response.statusCode >= 400) throw httpError(response, text);
+    const endpoint = this.endpoint(target.baseUrl, path);
+    const { status, headers, text } = await new Promise<{ status: number; headers: Record<string, string>; text: string }>((resolve, reject) => {
+      const signal = options.signal;
+      let abort: ((err: Error) => void) | undefined;
+      let status = 0;
+      let headers: Record<string, string> = {};
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onAbort = () => abort?.(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+      const done = () => signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) return reject(new UpstreamError('aborted', 'the upstream call was aborted'));
+      signal?.addEventListener('abort', onAbort);
+      this.pool(endpoint.origin, options.connectTimeoutMs).dispatch(
+        {
+          method: 'POST',
+          path: endpoint.path,
+          headers: requestHeaders(target, options),
+          body: JSON.stringify(body),
+          headersTimeout: options.headersTimeoutMs,
+          bodyTimeout: options.bodyTimeoutMs,
+        },
+        {
+          onConnect(a) {
+            abort = a;
+            if (signal?.aborted) onAbort();
+          },
+          onHeaders(statusCode, raw) {
+            status = statusCode;
+            headers = headersOf(raw);
+            return true;
+          },
+          onData(chunk) {
+            size += chunk.length;
+            if (size > MAX_RESPONSE_BYTES) {
+              abort?.(new UpstreamError('protocol', `the upstream response exceeded ${MAX_RESPONSE_BYTES} bytes`, status));
+              return false;
+            }
+            chunks.push(chunk);
+            return true;
+          },
+          onComplete() {
+            done();
+            resolve({ status, headers, text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)).toString('utf8') });
+          },
+          onError(err) {
+            done();
+            reject(toUpstreamError(err));
+          },
+        },
+      );
+    });
+    if (status >= 400) throw httpErrorOf(status, headers['retry-after'], text);
     try {
-      return { status: response.statusCode, body: JSON.parse(text) as unknown, text };
+      return { status, body: JSON.parse(text) as unknown, text };
     } catch {
-      throw new UpstreamError('protocol', 'upstream answered with a body that is not JSON', response.statusCode);
+      throw new UpstreamError('protocol', 'upstream answered with a body that is not JSON', status);
     }
   }
 
@@ -85,18 +140,26 @@ export class OpenAICompatibleClient {
     return pool;
   }
 
+  /** Origin and path of base URL + path, parsed once per pair. */
+  private endpoint(baseUrl: string, path: string): { origin: string; path: string } {
+    const key = `${baseUrl}\n${path}`;
+    let known = this.endpoints.get(key);
+    if (!known) {
+      const url = new URL(baseUrl.replace(/\/$/, '') + path);
+      known = { origin: url.origin, path: url.pathname + url.search };
+      if (this.endpoints.size >= 10_000) this.endpoints.clear();
+      this.endpoints.set(key, known);
+    }
+    return known;
+  }
+
   private async send(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
-    const url = new URL(target.baseUrl.replace(/\/$/, '') + path);
+    const endpoint = this.endpoint(target.baseUrl, path);
     try {
-      return await this.pool(url.origin, options.connectTimeoutMs).request({
+      return await this.pool(endpoint.origin, options.connectTimeoutMs).request({
         method: 'POST',
-        path: url.pathname + url.search,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          ...authHeaders(target),
-          ...options.headers,
-        },
+        path: endpoint.path,
+        headers: requestHeaders(target, options),
         body: JSON.stringify(body),
         signal: options.signal,
         headersTimeout: options.headersTimeoutMs,
@@ -110,6 +173,18 @@ export class OpenAICompatibleClient {
 
 /** Upstream JSON bodies larger than this are refused: memory stays bounded whatever a provider sends. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+function requestHeaders(target: UpstreamTarget, options: UpstreamCallOptions): Record<string, string> {
+  return { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...authHeaders(target), ...options.headers };
+}
+
+/** undici's raw header list (name, value, name, value…) as lower-case names → last value. */
+function headersOf(raw: Buffer[] | string[] | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (let i = 0; i + 1 < raw.length; i += 2) out[raw[i].toString().toLowerCase()] = raw[i + 1].toString();
+  return out;
+}
 
 async function readText(response: Dispatcher.ResponseData, _options: UpstreamCallOptions): Promise<string> {
   const chunks: Buffer[] = [];
@@ -144,6 +219,11 @@ async function* iterateSse(body: Dispatcher.ResponseData['body']): AsyncIterable
 }
 
 function httpError(response: Dispatcher.ResponseData, text: string): UpstreamError {
+  const retryAfter = response.headers['retry-after'];
+  return httpErrorOf(response.statusCode, typeof retryAfter === 'string' ? retryAfter : undefined, text);
+}
+
+function httpErrorOf(statusCode: number, retryAfter: string | undefined, text: string): UpstreamError {
   let message: string | undefined;
   try {
     const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
@@ -152,14 +232,7 @@ function httpError(response: Dispatcher.ResponseData, text: string): UpstreamErr
   } catch {
     message = undefined;
   }
-  const retryAfter = response.headers['retry-after'];
-  return new UpstreamError(
-    'http',
-    `upstream answered HTTP ${response.statusCode}`,
-    response.statusCode,
-    message,
-    typeof retryAfter === 'string' ? retryAfter : undefined,
-  );
+  return new UpstreamError('http', `upstream answered HTTP ${statusCode}`, statusCode, message, retryAfter);
 }
 
 function toUpstreamError(err: unknown): UpstreamError {

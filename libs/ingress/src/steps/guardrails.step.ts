@@ -27,6 +27,7 @@ export class GuardrailsStep implements RunnerStep {
   readonly name = 'guardrails';
   /** Keyed by the configuration itself: equal configurations share one compiled form. */
   private readonly compiled = new Map<string, CompiledGuardrails>();
+  private readonly byObject = new WeakMap<policyV1.GuardrailConfig, CompiledGuardrails>();
 
   before(ctx: RequestContext): void {
     const config = ctx.decision?.guardrails;
@@ -76,6 +77,9 @@ export class GuardrailsStep implements RunnerStep {
   }
 
   private compile(config: policyV1.GuardrailConfig): CompiledGuardrails {
+    // The cached decision hands the same object to every request until it is reloaded.
+    const known = this.byObject.get(config);
+    if (known) return known;
     const key = JSON.stringify(config);
     let compiled = this.compiled.get(key);
     if (!compiled) {
@@ -83,6 +87,7 @@ export class GuardrailsStep implements RunnerStep {
       compiled = compileGuardrails(guardrailsFromDecision(config));
       this.compiled.set(key, compiled);
     }
+    this.byObject.set(config, compiled);
     return compiled;
   }
 }
