@@ -36,6 +36,8 @@ interface Segment {
 
 const SEGMENT = /^seg-(\d{16})\.log$/;
 const ACK_FILE = 'ack';
+/** How often at most the ack position is written to disk. */
+const ACK_RECORD_MS = 100;
 
 function segmentName(firstSeq: number): string {
   return `seg-${String(firstSeq).padStart(16, '0')}.log`;
@@ -66,8 +68,8 @@ function decodeLine(line: string): { topic: EventTopic; key: string; value: stri
  * holding the seq below which everything was acknowledged by the log. Appends are
  * buffered in memory and written + fdatasync'ed every fsyncIntervalMs (one write per
  * interval whatever the rate), so a crash loses at most the last interval. A torn last
- * line (crash mid-write) is cut at open. Acknowledgements are recorded by renaming a new
- * `ack` file into place; a crash between a send and its ack re-sends those records
+ * line (crash mid-write) is cut at open. Acknowledgements are recorded (at most every 100 ms)
+ * by renaming a new `ack` file into place; a crash between a send and its record re-sends those records
  * (at-least-once: consumers deduplicate on event id). Fully acknowledged segments are
  * deleted.
  */
@@ -86,6 +88,9 @@ export class EventSpool {
   private readonly fsyncing = new Set<number>();
   private readonly closeAfterFsync = new Set<number>();
   private timer?: NodeJS.Timeout;
+  private ackTimer?: NodeJS.Timeout;
+  /** The ack position last written to the `ack` file. */
+  private recordedAckSeq = 0;
   private fd?: number;
   private reader?: { handle: FileHandle; firstSeq: number; seq: number; offset: number };
   private closed = false;
@@ -245,9 +250,7 @@ export class EventSpool {
       this.sizesHead = 0;
     }
     this.ackSeq = upTo;
-    const tmp = join(this.dir, `${ACK_FILE}.tmp`);
-    writeFileSync(tmp, String(this.ackSeq));
-    renameSync(tmp, join(this.dir, ACK_FILE));
+    this.scheduleAckRecord();
     const caughtUp = this.records === 0 && this.pending.length === 0;
     // Whole segments below the ack go; so does a full tail once everything is acknowledged.
     while (this.segments.length > 0) {
@@ -265,11 +268,38 @@ export class EventSpool {
     }
   }
 
+  /**
+   * The ack position goes to disk at most every ACK_RECORD_MS, not on each acknowledgement:
+   * a write + rename per Kafka acknowledgement cost ~0.1 ms of the request thread per
+   * request in production (docs/benchmarks.md). A crash loses at most that interval of ack
+   * progress, so at most that interval's events are sent again at restart — the at-least-once
+   * the consumers already deduplicate by event id.
+   */
+  private scheduleAckRecord(): void {
+    if (this.ackTimer || this.closed) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      this.recordAck();
+    }, ACK_RECORD_MS);
+    this.ackTimer.unref();
+  }
+
+  private recordAck(): void {
+    if (this.ackSeq === this.recordedAckSeq) return;
+    const tmp = join(this.dir, `${ACK_FILE}.tmp`);
+    writeFileSync(tmp, String(this.ackSeq));
+    renameSync(tmp, join(this.dir, ACK_FILE));
+    this.recordedAckSeq = this.ackSeq;
+  }
+
   /** Writes what is pending and releases the files; held records stay for the next start. */
   async close(): Promise<void> {
     if (this.closed) return;
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.recordAck();
     await this.sync();
     this.closed = true;
     this.closeTail();
@@ -316,6 +346,7 @@ export class EventSpool {
     } catch {
       this.ackSeq = 0;
     }
+    this.recordedAckSeq = this.ackSeq;
     const files = readdirSync(this.dir)
       .map((f) => SEGMENT.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)

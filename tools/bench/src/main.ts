@@ -269,7 +269,11 @@ async function main(): Promise<void> {
   try {
     if (scenario === 'translation') report = await translation(sim, modes, duration, cacheTtl, ttftMs);
     else if (scenario === 'peer') report = await peerRun(sim, modes, cacheTtl, rounds, duration);
-    else if (scenario === 'profile') report = await profile(sim, { cacheTtl, durationMs: duration, connections: Number(values.connections), dir: values['profile-dir'] });
+    else if (scenario === 'profile') {
+      // One process is profiled: the embedded suite unless --mode production (its ingress).
+      const mode = values.mode === 'production' ? 'production' : 'embedded';
+      report = await profile(sim, { cacheTtl, durationMs: duration, connections: Number(values.connections), dir: values['profile-dir'], mode });
+    }
     else report = await overhead(sim, modes, duration, cacheTtl);
   } finally {
     await sim.proc.stop();

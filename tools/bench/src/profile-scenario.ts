@@ -1,12 +1,13 @@
-// ASC embedded under load with the V8 CPU profiler (the one behind `node --cpu-prof`); the load
-// comes from this (another) process. The profiler runs only while the load does: the gateway
-// is started with cpu-profiler.preload.js and signalled before and after (SIGUSR2).
+// ASC under load with the V8 CPU profiler (the one behind `node --cpu-prof`): the embedded
+// suite's process, or in production mode the ingress process; the load comes from this (another)
+// process. The profiler runs only while the load does: the process is started with
+// cpu-profiler.preload.js and signalled before and after (SIGUSR2).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LoadGenerator } from './load';
 import { CpuProfile, formatSummary, summarizeProfile } from './profile-summary';
-import { PASSTHROUGH_MODEL, SimulatorProcess, embedded } from './targets';
+import { PASSTHROUGH_MODEL, SimulatorProcess, embedded, production } from './targets';
 
 export interface ProfileOptions {
   cacheTtl: string;
@@ -14,6 +15,8 @@ export interface ProfileOptions {
   connections: number;
   /** Where the .cpuprofile goes; default a new temporary directory. */
   dir?: string;
+  /** embedded: the one process; production: the ingress process of the six. */
+  mode: 'embedded' | 'production';
 }
 
 const BODY = JSON.stringify({
@@ -38,14 +41,12 @@ async function waitForFile(file: string, timeoutMs: number): Promise<void> {
 export async function profile(sim: SimulatorProcess, options: ProfileOptions): Promise<string[]> {
   const dir = options.dir ? resolve(options.dir) : mkdtempSync(join(tmpdir(), 'asc-profile-'));
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `asc-embedded-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
-  const gw = await embedded(sim.url, options.cacheTtl, {
-    NODE_OPTIONS: `--require ${join(__dirname, 'cpu-profiler.preload.js')}`,
-    ASC_CPU_PROFILE_FILE: file,
-  });
+  const file = join(dir, `asc-${options.mode}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+  const profiler = { NODE_OPTIONS: `--require ${join(__dirname, 'cpu-profiler.preload.js')}`, ASC_CPU_PROFILE_FILE: file };
+  const gw = options.mode === 'production' ? await production(sim.url, options.cacheTtl, profiler) : await embedded(sim.url, options.cacheTtl, profiler);
   let rps = 0;
   try {
-    if (!gw.pid) throw new Error('embedded gateway has no pid');
+    if (!gw.pid) throw new Error(`the ${options.mode} gateway has no pid to profile`);
     const gen = new LoadGenerator({ url: gw.url, key: gw.key, body: BODY }, 64);
     try {
       await gen.closedLoop(8, 3000); // warm-up, not profiled
@@ -64,7 +65,7 @@ export async function profile(sim: SimulatorProcess, options: ProfileOptions): P
   }
   const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
   return [
-    `ASC embedded, ${options.connections} connections closed loop, ${(options.durationMs / 1000).toFixed(0)} s, ${rps.toFixed(0)} req/s while profiled (main thread).`,
+    `ASC ${options.mode}${options.mode === 'production' ? ' (ingress process)' : ''}, ${options.connections} connections closed loop, ${(options.durationMs / 1000).toFixed(0)} s, ${rps.toFixed(0)} req/s while profiled (main thread).`,
     '',
     ...formatSummary(summary, file),
     '',

@@ -154,8 +154,9 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
   }
 }
 
-export async function production(simulatorUrl: string, cacheTtlMs: string): Promise<BenchTarget> {
-  const suite = await startProductionSuite({ ingressEnv: { INGRESS_CONFIG_CACHE_TTL_MS: cacheTtlMs }, logLevel: 'error' });
+/** The six services as separate processes; `ingressEnv` adds to the ingress process's environment (e.g. the profiler preload). */
+export async function production(simulatorUrl: string, cacheTtlMs: string, ingressEnv: Record<string, string> = {}): Promise<BenchTarget> {
+  const suite = await startProductionSuite({ ingressEnv: { INGRESS_CONFIG_CACHE_TTL_MS: cacheTtlMs, ...ingressEnv }, logLevel: 'error' });
   try {
     const { admin } = suite;
     await admin.createTenant({ id: 'bench', name: 'Bench' });
@@ -166,7 +167,7 @@ export async function production(simulatorUrl: string, cacheTtlMs: string): Prom
     await admin.createDeployment({ model: PASSTHROUGH_MODEL, provider: 'openai', upstreamModel: PASSTHROUGH_MODEL, region: 'local', baseUrl: `${simulatorUrl}/openai/v1`, credentialId: credential.id, price });
     await seedAnthropic(admin, 'bench', simulatorUrl);
     const pids = [...suite.procs.values()].flatMap((p) => (p.child.pid ? [p.child.pid] : []));
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pids, stop: suite.stop };
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids, stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;
