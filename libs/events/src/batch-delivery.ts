@@ -1,7 +1,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { DeadLetterSink } from './dead-letter';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
-import { parseEvent, type DeadLetterCode, type EventOnTopic } from './envelope';
+import { parseEvent, type AnyEventEnvelope, type DeadLetterCode, type EventOnTopic, type ParseEventResult } from './envelope';
 import { errorFields } from './event-bus.logger';
 import type { DeadLetterReason, EventBusLogger, SubscribeOptions, SubscriptionStats } from './event-bus.port';
 import { EventBusError } from './event-bus.error';
@@ -11,6 +11,11 @@ import { eventCatalog, isEventTopic, type EventTopic } from './event-map';
 export interface RawMessage {
   value: Buffer | string | null;
   offset: string;
+  /**
+   * The envelope, already validated by createEvent in this process (the in-process log):
+   * delivered without parsing `value` again. Consumers treat events as read-only.
+   */
+  event?: AnyEventEnvelope;
 }
 
 export interface DeliverBatchParams<P extends EventTopic> {
@@ -69,7 +74,7 @@ const REJECTION_DETAIL_MAX = 500;
 export async function deliverBatch<P extends EventTopic>(p: DeliverBatchParams<P>): Promise<boolean> {
   const items: Array<Item<P>> = [];
   for (const message of p.messages) {
-    const parsed = parseEvent(message.value);
+    const parsed: ParseEventResult = message.event ? { ok: true, event: message.event } : parseEvent(message.value);
     let code: DeadLetterCode;
     let detail: string;
     if (parsed.ok) {

@@ -17,6 +17,12 @@ export interface OutboundMessage {
   seq?: number;
   /** W3C trace context of the event (sent as a Kafka header). */
   traceparent?: string;
+  /**
+   * The validated envelope `value` was serialized from, while it is in this process (not
+   * for records read back from the spool): an in-process log hands it to its consumers
+   * instead of parsing `value` again.
+   */
+  event?: AnyEventEnvelope;
 }
 
 /** Writes one batch to the log; rejects if any of it may not have been written. */
@@ -176,7 +182,7 @@ export class BatchingPublisher implements EventPublisher {
       }
       // Caught up (nothing only on disk) and room in memory: the fast path, no read back.
       if (this.loadedUpTo === seq && this.hasRoom(bytes)) {
-        this.items.push({ topic, key: event.tenantId, value, bytes, seq, traceparent: event.traceparent });
+        this.items.push({ topic, key: event.tenantId, value, bytes, seq, traceparent: event.traceparent, event });
         this.bufferedBytes += bytes;
         this.loadedUpTo = seq + 1;
       }
@@ -188,7 +194,7 @@ export class BatchingPublisher implements EventPublisher {
       this.overflow(event.tenantId);
       return;
     }
-    this.items.push({ topic, key: event.tenantId, value, bytes, traceparent: event.traceparent });
+    this.items.push({ topic, key: event.tenantId, value, bytes, traceparent: event.traceparent, event });
     this.bufferedBytes += bytes;
     this.accepted++;
     this.schedule();

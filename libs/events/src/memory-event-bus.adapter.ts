@@ -47,6 +47,8 @@ export interface MemoryEventBusOptions {
 interface LogEntry {
   key: string;
   value: string | Buffer;
+  /** The envelope value was made from, when it was published in this process (see OutboundMessage.event). */
+  event?: AnyEventEnvelope;
 }
 
 /** One partition: entries[i] has offset base + i. */
@@ -231,7 +233,7 @@ export class MemoryEventBus implements EventBus {
     for (const message of batch) {
       const partition = partitionOf(message.key, this.partitions);
       const log = this.partitionLogs(message.topic)[partition];
-      log.entries.push({ key: message.key, value: message.value });
+      log.entries.push({ key: message.key, value: message.value, event: message.event });
       if (log.entries.length > this.maxRetained) this.dropOldest(message.topic, partition, log);
       touched.set(`${message.topic}#${partition}`, { topic: message.topic, partition });
     }
@@ -301,7 +303,7 @@ export class MemoryEventBus implements EventBus {
       const end = Math.min(log.end, start + batchSize);
       const messages: RawMessage[] = log.entries
         .slice(start - log.base, end - log.base)
-        .map((entry, i) => ({ value: entry.value, offset: String(start + i) }));
+        .map((entry, i) => ({ value: entry.value, offset: String(start + i), event: entry.event }));
       const done = await deliverBatch({
         groupId: owner.options.groupId,
         topic,
