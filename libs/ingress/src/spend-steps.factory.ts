@@ -7,6 +7,7 @@ import {
   RedisBudgetStore,
   RedisRateLimitStore,
   RedisResponseCache,
+  type BudgetStore,
 } from '@asc/spend';
 import type { IngressConfig } from './ingress.config';
 import type { RequestContext } from './request-context';
@@ -19,6 +20,8 @@ export interface SpendSteps {
   steps: RunnerStep[];
   /** 'redis' when the stores are shared across replicas. */
   mode: 'redis' | 'memory';
+  /** The budget counters (read by the budget-status admin view). */
+  budgets: BudgetStore;
   close(): Promise<void>;
 }
 
@@ -46,6 +49,7 @@ export async function createSpendSteps(
     const cache = new MemoryResponseCache({ maxBytes: config.INGRESS_CACHE_MAX_BYTES });
     return {
       mode: 'memory',
+      budgets,
       steps: [new SpendStep({ ...common, limits, budgets }), new ResponseCacheStep({ cache, policyOf })],
       close: async () => {
         await Promise.all([limits.close(), budgets.close(), cache.close()]);
@@ -59,6 +63,7 @@ export async function createSpendSteps(
   const cache = new RedisResponseCache(redis, { keyPrefix, onDegraded });
   return {
     mode: 'redis',
+    budgets,
     steps: [new SpendStep({ ...common, limits, budgets }), new ResponseCacheStep({ cache, policyOf })],
     close: async () => {
       await Promise.all([limits.close(), budgets.close()]);
