@@ -8,6 +8,8 @@ import {
   RedisRateLimitStore,
   RedisResponseCache,
   type BudgetStore,
+  type RateLimitStore,
+  type ResponseCache,
 } from '@asc/spend';
 import type { IngressConfig } from './ingress.config';
 import type { RequestContext } from './request-context';
@@ -43,6 +45,11 @@ export async function createSpendSteps(
     warn(`spend store degraded: ${(err as Error)?.message ?? String(err)}`);
   };
   const common = { events: deps.events, policyOf, defaultMaxOutputTokens: config.INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS, onError: warn };
+  // The cache lookup leaves with the limits-and-budget admission (one Redis round trip for both).
+  const steps = (limits: RateLimitStore, budgets: BudgetStore, cache: ResponseCache): RunnerStep[] => {
+    const cacheStep = new ResponseCacheStep({ cache, policyOf });
+    return [new SpendStep({ ...common, limits, budgets, prefetch: (ctx) => cacheStep.prefetch(ctx) }), cacheStep];
+  };
   if (!config.ASC_REDIS_URL) {
     const limits = new MemoryRateLimitStore();
     const budgets = new MemoryBudgetStore();
@@ -50,7 +57,7 @@ export async function createSpendSteps(
     return {
       mode: 'memory',
       budgets,
-      steps: [new SpendStep({ ...common, limits, budgets }), new ResponseCacheStep({ cache, policyOf })],
+      steps: steps(limits, budgets, cache),
       close: async () => {
         await Promise.all([limits.close(), budgets.close(), cache.close()]);
       },
@@ -64,7 +71,7 @@ export async function createSpendSteps(
   return {
     mode: 'redis',
     budgets,
-    steps: [new SpendStep({ ...common, limits, budgets }), new ResponseCacheStep({ cache, policyOf })],
+    steps: steps(limits, budgets, cache),
     close: async () => {
       await Promise.all([limits.close(), budgets.close()]);
       redis.disconnect();

@@ -88,6 +88,11 @@ export class StreamBudgetGuard {
     return this.cut && this.refusedToTheLastToken;
   }
 
+  /** True while an extension is in flight. */
+  get busy(): boolean {
+    return !!this.pending;
+  }
+
   /** Resolves when no extension is in flight (tests; settle needs no wait: it releases by request id). */
   async idle(): Promise<void> {
     while (this.pending) await this.pending;
