@@ -74,7 +74,7 @@ describe('spend control across two ingress replicas', async () => {
     for (const r of cut) {
       // In-band, in OpenAI's streamed shape: an SSE data event with an error object, after content.
       assert.ok(r.text.lastIndexOf('"content":') < r.text.indexOf('insufficient_quota'), 'content came first');
-      assert.match(r.text, /data: \{"error":\{[^\n]*"code":"insufficient_quota"/);
+      assert.match(r.text, /data: \{"error":\{[^\n]*"type":"insufficient_quota"[^\n]*"code":"insufficient_quota"/);
     }
   }
 
@@ -179,6 +179,7 @@ describe('spend control across two ingress replicas', async () => {
     for (const r of refused) {
       const body = JSON.parse(r.text) as { error: { code: string; message: string; type: string } };
       assert.equal(body.error.code, 'insufficient_quota', r.text);
+      assert.equal(body.error.type, 'insufficient_quota', 'typed as OpenAI types an exhausted quota');
       assert.equal(typeof body.error.message, 'string');
     }
     assert.equal(simulator!.stats().total, served.length, 'no refused request reached the provider');
