@@ -160,6 +160,22 @@ describe('embedded suite (npm start) driven by the openai SDK', () => {
     assert.ok(Date.now() - revokedAt < 3_000, `revocation reached ingress in ${Date.now() - revokedAt} ms`);
   });
 
+  it('shows an app budget spent by a request, from the counters ingress keeps in process', async () => {
+    const appId = (await admin.createApp('demo', `budget-${Date.now()}`)).id;
+    await admin.putAppPolicy('demo', appId, { budgets: [{ scope: 'app', period: 'day', usd: 1 }] });
+    const { key } = await admin.createApiKey('demo', { appId });
+    await new OpenAI({ apiKey: key, baseURL, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const status = await eventually(async () => {
+      const s = await admin.budgetStatus('demo', { appId });
+      assert.ok((s.budgets[0]?.spentUsd ?? 0) > 0, JSON.stringify(s));
+      return s;
+    }, 5_000, 100);
+    assert.equal(status.counters, 'memory');
+    const [line] = status.budgets;
+    assert.deepEqual([line.scope, line.scopeId, line.limitUsd, line.reservedUsd], ['app', appId, 1, 0]);
+    assert.ok(Math.abs(line.remainingUsd! - (1 - line.spentUsd!)) < 1e-9);
+  });
+
   it('serves the seeded Anthropic and Mistral models to every SDK, translated where the APIs differ', async () => {
     const origin = baseURL.replace(/\/v1$/, '');
     const anthropic = new Anthropic({ apiKey: demoKey, baseURL: origin, maxRetries: 0 });

@@ -127,11 +127,28 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       return running;
     };
     const shared = { collectProcessMetrics: false, logger };
+    const ingressOps = options.ingressOpsPort ?? (await port(8081));
+    const ingressConfig = loadConfig(ingressConfigShape, {
+      ...tls('ingress'),
+      INGRESS_HTTP_HOST: host,
+      INGRESS_OPS_HOST: host,
+      INGRESS_OPS_PORT: String(ingressOps),
+      INGRESS_HTTP_PORT: String(options.ingressHttpPort),
+      INGRESS_GRPC_URL: `${host}:${options.ingressGrpcPort}`,
+      POLICY_GRPC_TARGET: `${host}:${policyGrpc}`,
+      ROUTING_GRPC_TARGET: `${host}:${routingGrpc}`,
+      SECRETS_GRPC_TARGET: `${host}:${secretsGrpc}`,
+      ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_TTFT_TIMEOUT_MS', 'INGRESS_IDLE_TIMEOUT_MS', 'INGRESS_TOTAL_TIMEOUT_MS', 'INGRESS_DRAIN_GRACE_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS']),
+    });
+    // Rate limits, budgets and the response cache in process (one replica: nothing to share).
+    const spend = await createSpendSteps(ingressConfig, { events: bus });
+    closers.push(() => spend.close());
     const announcing = { ...shared, events: bus, configChanges: bus };
     await start(
       startPolicyService(
         loadConfig(policyConfigShape, { ...common, ...tls('policy'), POLICY_HTTP_HOST: host, POLICY_HTTP_PORT: String(policyHttp), POLICY_GRPC_URL: `${host}:${policyGrpc}`, POLICY_DATABASE_URL: postgres.url }),
-        { ...announcing, collectProcessMetrics: true },
+        // The budget-status view reads the counters ingress keeps in this process.
+        { ...announcing, collectProcessMetrics: true, budgetCounters: { kind: spend.mode, store: spend.budgets } },
       ),
     );
     await start(
@@ -168,22 +185,6 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
         { store, events: bus, ...shared },
       ),
     );
-    const ingressOps = options.ingressOpsPort ?? (await port(8081));
-    const ingressConfig = loadConfig(ingressConfigShape, {
-      ...tls('ingress'),
-      INGRESS_HTTP_HOST: host,
-      INGRESS_OPS_HOST: host,
-      INGRESS_OPS_PORT: String(ingressOps),
-      INGRESS_HTTP_PORT: String(options.ingressHttpPort),
-      INGRESS_GRPC_URL: `${host}:${options.ingressGrpcPort}`,
-      POLICY_GRPC_TARGET: `${host}:${policyGrpc}`,
-      ROUTING_GRPC_TARGET: `${host}:${routingGrpc}`,
-      SECRETS_GRPC_TARGET: `${host}:${secretsGrpc}`,
-      ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_TTFT_TIMEOUT_MS', 'INGRESS_IDLE_TIMEOUT_MS', 'INGRESS_TOTAL_TIMEOUT_MS', 'INGRESS_DRAIN_GRACE_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS']),
-    });
-    // Rate limits, budgets and the response cache in process (one replica: nothing to share).
-    const spend = await createSpendSteps(ingressConfig, { events: bus });
-    closers.push(() => spend.close());
     const ingress = await start(startIngressService(ingressConfig, { events: bus, configChanges: bus, steps: spend.steps, ...shared }));
 
     const adminEndpoints = {

@@ -50,6 +50,27 @@ export interface DeploymentInput {
  * A typed client of the services' admin HTTP APIs: what the CLI, the embedded seed and
  * the tests use to configure ASC (never hand-written SQL).
  */
+/** GET …/budgets (libs/policy/src/budget-status.service.ts). */
+export interface BudgetStatus {
+  tenantId: string;
+  appId: string | null;
+  keyId: string | null;
+  counters: 'redis' | 'memory' | 'unavailable';
+  at: string;
+  budgets: Array<{
+    scope: 'tenant' | 'app' | 'key';
+    scopeId: string;
+    period: 'day' | 'month';
+    periodKey: string;
+    limitUsd: number;
+    spentUsd: number | null;
+    reservedUsd: number | null;
+    remainingUsd: number | null;
+    resetsAt: string;
+    thresholdsCrossed: number[] | null;
+  }>;
+}
+
 export class AdminClient {
   constructor(
     private readonly endpoints: AdminEndpoints,
@@ -105,6 +126,19 @@ export class AdminClient {
 
   rollbackPolicy(tenantId: string, version: number) {
     return this.call<PolicyVersion>('policy', 'POST', `/admin/v1/tenants/${enc(tenantId)}/policy/versions/${version}/rollback`, {});
+  }
+
+  /**
+   * Budget status: every budget that counts the tenant, an app (and the tenant) or a key (and
+   * its app and the tenant), with spent, reserved, remaining, reset time and thresholds reported.
+   */
+  budgetStatus(tenantId: string, target: { appId?: string; keyId?: string; at?: string } = {}) {
+    const path = target.keyId
+      ? `/admin/v1/tenants/${enc(tenantId)}/keys/${enc(target.keyId)}/budgets`
+      : target.appId
+        ? `/admin/v1/tenants/${enc(tenantId)}/apps/${enc(target.appId)}/budgets`
+        : `/admin/v1/tenants/${enc(tenantId)}/budgets`;
+    return this.call<BudgetStatus>('policy', 'GET', target.at ? `${path}?at=${enc(target.at)}` : path);
   }
 
   createCredential(input: { name: string; provider: string; secret: string; tenantId?: string | null }) {

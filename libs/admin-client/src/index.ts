@@ -1,2 +1,2 @@
 export { AdminApiError, AdminClient } from './admin-client';
-export type { AdminEndpoints, DeploymentInput } from './admin-client';
+export type { AdminEndpoints, BudgetStatus, DeploymentInput } from './admin-client';

@@ -7,6 +7,9 @@ import {
   RedisBudgetStore,
   RedisRateLimitStore,
   RedisResponseCache,
+  type BudgetStore,
+  type RateLimitStore,
+  type ResponseCache,
 } from '@asc/spend';
 import type { IngressConfig } from './ingress.config';
 import type { RequestContext } from './request-context';
@@ -19,6 +22,8 @@ export interface SpendSteps {
   steps: RunnerStep[];
   /** 'redis' when the stores are shared across replicas. */
   mode: 'redis' | 'memory';
+  /** The budget counters (read by the budget-status admin view). */
+  budgets: BudgetStore;
   close(): Promise<void>;
 }
 
@@ -40,13 +45,19 @@ export async function createSpendSteps(
     warn(`spend store degraded: ${(err as Error)?.message ?? String(err)}`);
   };
   const common = { events: deps.events, policyOf, defaultMaxOutputTokens: config.INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS, onError: warn };
+  // The cache lookup leaves with the limits-and-budget admission (one Redis round trip for both).
+  const steps = (limits: RateLimitStore, budgets: BudgetStore, cache: ResponseCache): RunnerStep[] => {
+    const cacheStep = new ResponseCacheStep({ cache, policyOf });
+    return [new SpendStep({ ...common, limits, budgets, prefetch: (ctx) => cacheStep.prefetch(ctx) }), cacheStep];
+  };
   if (!config.ASC_REDIS_URL) {
     const limits = new MemoryRateLimitStore();
     const budgets = new MemoryBudgetStore();
     const cache = new MemoryResponseCache({ maxBytes: config.INGRESS_CACHE_MAX_BYTES });
     return {
       mode: 'memory',
-      steps: [new SpendStep({ ...common, limits, budgets }), new ResponseCacheStep({ cache, policyOf })],
+      budgets,
+      steps: steps(limits, budgets, cache),
       close: async () => {
         await Promise.all([limits.close(), budgets.close(), cache.close()]);
       },
@@ -59,7 +70,8 @@ export async function createSpendSteps(
   const cache = new RedisResponseCache(redis, { keyPrefix, onDegraded });
   return {
     mode: 'redis',
-    steps: [new SpendStep({ ...common, limits, budgets }), new ResponseCacheStep({ cache, policyOf })],
+    budgets,
+    steps: steps(limits, budgets, cache),
     close: async () => {
       await Promise.all([limits.close(), budgets.close()]);
       redis.disconnect();

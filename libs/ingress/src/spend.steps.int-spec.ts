@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { MemoryEventBus } from '@asc/events';
 import { OpenAICompatibleClient } from '@asc/providers';
@@ -82,7 +83,7 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
   let prefix = '';
   let policy: SpendPolicy = { budgets: [], cacheEnabled: false, cacheTtlSeconds: 60, limitsFailureMode: '' };
 
-  async function startReplicas(p: SpendPolicy): Promise<void> {
+  async function startReplicas(p: SpendPolicy, redisUrl = infra.redisUrl): Promise<void> {
     policy = p;
     prefix = `asc-test-${randomBytes(6).toString('hex')}:`;
     const deployment: Deployment = {
@@ -92,7 +93,7 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
     replicas = [];
     for (let i = 0; i < 2; i++) {
       const spend = await createSpendSteps(
-        { ASC_REDIS_URL: infra.redisUrl, INGRESS_REDIS_KEY_PREFIX: prefix, INGRESS_REDIS_COMMAND_TIMEOUT_MS: 2000, INGRESS_CACHE_MAX_BYTES: 1 << 20, INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS: 32 },
+        { ASC_REDIS_URL: redisUrl, INGRESS_REDIS_KEY_PREFIX: prefix, INGRESS_REDIS_COMMAND_TIMEOUT_MS: 2000, INGRESS_CACHE_MAX_BYTES: 1 << 20, INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS: 32 },
         { events: bus, policyOf: () => policy },
       );
       assert.equal(spend.mode, 'redis');
@@ -149,7 +150,8 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
       assert.ok(refused.every((r) => r.event.reasonCode === 'insufficient_quota'));
       assert.equal(sim.stats().total, served.length, 'no refused request reached the provider');
       const spent = served.reduce((a, r) => a + r.event.costUsd, 0);
-      assert.ok(served.length >= 19, `served ${served.length}`);
+      // Each holds 50 output tokens + the input estimate (≈ 0.000109 USD): 18 fit at once.
+      assert.ok(served.length >= 18, `served ${served.length}`);
       assert.ok(spent <= 0.002 + 1e-12, `spent ${spent}`);
       const redis = await connectSpendRedis(infra.redisUrl);
       const store = new RedisBudgetStore(redis, { keyPrefix: prefix });
@@ -189,6 +191,52 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
     }
   });
 
+  it('cost one Redis round trip before the upstream call, with limits, budgets and the cache on', { skip }, async () => {
+    // A proxy in front of Redis counts what the replica sends: one write = one round trip
+    // (auto-pipelining puts the commands issued in one tick in one write), and the commands in it.
+    const counter = await redisCountingProxy(infra.redisUrl);
+    await startReplicas(
+      {
+        tenantLimit: { rpm: 100_000, tpm: 10_000_000 },
+        keyLimit: { rpm: 100_000, tpm: 10_000_000 },
+        budgets: [{ scope: 'tenant', period: 'month', usd: 1000 }, { scope: 'key', period: 'day', usd: 100 }],
+        cacheEnabled: true,
+        cacheTtlSeconds: 60,
+        limitsFailureMode: '',
+      },
+      counter.url,
+    );
+    try {
+      sim.configure({ replyWords: 20, tokensPerSec: 0 });
+      // Warm: the scripts are loaded (a NOSCRIPT costs one more trip, once per Redis restart).
+      for (let i = 0; i < 3; i++) await call(0, { messages: [{ role: 'user', content: `warm ${i}` }] });
+      await call(0, { stream: true });
+      const measure = async (label: string, body: Record<string, unknown>) => {
+        const before = counter.snapshot();
+        const r = await call(0, body);
+        await new Promise((res) => setTimeout(res, 50)); // the settlement runs after the answer
+        const after = counter.snapshot();
+        const trips = { label, writes: after.writes - before.writes, commands: after.commands - before.commands, cache: r.sink.headers['x-asc-cache'] };
+        console.log(`[spend] Redis per request, ${label}: ${trips.writes} round trips, ${trips.commands} commands`);
+        return trips;
+      };
+      const miss = await measure('cache miss', { messages: [{ role: 'user', content: 'count me' }] });
+      const hit = await measure('cache hit', { messages: [{ role: 'user', content: 'count me' }] });
+      const stream = await measure('stream (not cached)', { stream: true, messages: [{ role: 'user', content: 'count my stream' }] });
+      assert.deepEqual([miss.cache, hit.cache], ['miss', 'hit']);
+      // Before the upstream call, one round trip: RPM/TPM check + budget hold + cache GET.
+      // After the answer: TPM correction + settlement (one), then the cache SET (one).
+      assert.deepEqual([miss.writes, miss.commands], [3, 6]);
+      // A hit: the admission round trip, then the hold released (its TPM estimate stays charged).
+      assert.deepEqual([hit.writes, hit.commands], [2, 4]);
+      // A stream is not stored; its hold may be extended once in the background (32-token default hold here).
+      assert.ok(stream.writes >= 2 && stream.writes <= 3, `stream: ${stream.writes}`);
+    } finally {
+      await stopReplicas();
+      await counter.close();
+    }
+  });
+
   it('share the response cache per tenant: a prompt answered on one replica is a hit on the other', { skip }, async () => {
     await startReplicas({ budgets: [], cacheEnabled: true, cacheTtlSeconds: 60, limitsFailureMode: '' });
     try {
@@ -204,3 +252,60 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
     }
   });
 });
+
+/** A TCP proxy in front of Redis that counts the client's writes and the RESP commands in them. */
+async function redisCountingProxy(target: string): Promise<{ url: string; snapshot(): { writes: number; commands: number }; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  let writes = 0;
+  let commands = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(port), hostname);
+    let pending = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => {
+      writes++;
+      pending = Buffer.concat([pending, chunk]);
+      // Count complete top-level arrays (*N then N bulk strings).
+      for (;;) {
+        const n = respCommandLength(pending);
+        if (n === 0) break;
+        commands++;
+        pending = pending.subarray(n);
+      }
+    });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => s.destroy());
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${address.port}`,
+    snapshot: () => ({ writes, commands }),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** Bytes of the first complete RESP command in buf (0 when incomplete). */
+function respCommandLength(buf: Buffer): number {
+  const line = (from: number) => {
+    const end = buf.indexOf('\r\n', from);
+    return end < 0 ? undefined : { text: buf.toString('latin1', from, end), next: end + 2 };
+  };
+  const head = line(0);
+  if (!head || head.text[0] !== '*') return 0;
+  let at = head.next;
+  for (let i = 0; i < Number(head.text.slice(1)); i++) {
+    const len = line(at);
+    if (!len) return 0;
+    at = len.next + Number(len.text.slice(1)) + 2;
+    if (at > buf.length) return 0;
+  }
+  return at;
+}

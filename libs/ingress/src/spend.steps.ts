@@ -13,6 +13,7 @@ import {
   StreamBudgetGuard,
   type BudgetReservation,
   type BudgetStore,
+  type CachedResponse,
   type RateLimitGrant,
   type RateLimitStore,
   type ResponseCache,
@@ -37,6 +38,11 @@ export interface SpendStepOptions {
   defaultMaxOutputTokens?: number;
   /** Output tokens per mid-stream extension of the hold. Default 256. */
   extendTokens?: number;
+  /**
+   * Called in the tick the admission leaves, so that what it sends to Redis (the response
+   * cache's lookup) shares the admission's round trip.
+   */
+  prefetch?: (ctx: RequestContext) => void;
   onError?: (message: string) => void;
 }
 
@@ -70,7 +76,7 @@ export class SpendStep implements RunnerStep {
     if (!policy || !principal || (ctx.operation !== 'chat.completions' && ctx.operation !== 'embeddings')) return;
     const subject = { tenantId: principal.tenantId, appId: principal.appId, keyId: principal.keyId, endUserId: ctx.endUserId, model: ctx.model };
     const inputTokens = ctx.canonical
-      ? estimateRequestInputTokens(ctx.canonical)
+      ? estimateRequestInputTokens(ctx.canonical) + chatFramingTokens(ctx.canonical.messages.length + (ctx.canonical.system.length ? 1 : 0))
       : estimateTokens(JSON.stringify(ctx.embeddings?.body.input ?? ctx.requestBody));
     const maxOutput = ctx.operation === 'embeddings' ? 0 : (ctx.canonical?.maxOutputTokens ?? this.options.defaultMaxOutputTokens ?? 4096);
     // The most expensive deployment of the plan: a fallback may serve the request.
@@ -81,12 +87,14 @@ export class SpendStep implements RunnerStep {
     const failureMode = failureModeOf(policy);
     let admission;
     try {
-      admission = await admitRequest(
+      const admitting = admitRequest(
         this.options.limits,
         this.options.budgets,
         { tenantId: principal.tenantId, counters: rateLimitCounters(policy, subject), tokens: inputTokens, failureMode },
         lines.length ? { tenantId: principal.tenantId, requestId: ctx.requestId, lines, amountUsd, failureMode } : undefined,
       );
+      this.options.prefetch?.(ctx);
+      admission = await admitting;
     } catch (err) {
       if (err instanceof SpendError && err.code === 'spend_store_unavailable') {
         throw new IngressError('spend_store_unavailable', 'limits cannot be checked right now; retry shortly', 503, undefined, '1');
@@ -139,14 +147,22 @@ export class SpendStep implements RunnerStep {
     const hit = ctx.eventExtras[CACHE_HIT] === true;
     // A cache hit keeps its input estimate charged to TPM; otherwise TPM counts what the provider used.
     const tokens = hit ? held.grant.tokens : ctx.usage.inputTokens + ctx.usage.outputTokens;
-    await this.options.limits.correct(held.grant, tokens);
     // An extension still in flight would otherwise add a hold after the settlement (held until its lease ends).
-    await held.guard?.idle();
+    if (held.guard?.busy) await held.guard.idle();
     const reservation = held.guard?.reservation ?? held.reservation;
+    const cost = reservation && ctx.deployment && !hit ? costUsd(ctx.usage, ctx.deployment.price) : 0;
+    // The TPM correction and the settlement leave in the same tick: one Redis round trip.
+    const settling: Promise<ThresholdCrossing[]> = !reservation
+      ? Promise.resolve([])
+      : cost <= 0
+        ? this.options.budgets.release(reservation).then(() => [])
+        : this.options.budgets.settle(reservation, cost);
+    const [, crossings] = await Promise.all([this.options.limits.correct(held.grant, tokens), settling]);
     if (!reservation) return;
-    const cost = ctx.deployment && !hit ? costUsd(ctx.usage, ctx.deployment.price) : 0;
-    if (cost <= 0) return this.options.budgets.release(reservation);
-    const crossings = await this.options.budgets.settle(reservation, cost);
+    // Cut at the cap: the budget is spent to within one output token, which is 100 % for the user.
+    if (held.guard?.reachedBudget && ctx.deployment) {
+      crossings.push(...(await this.options.budgets.markReached(reservation, held.guard.outputUsdPerToken)));
+    }
     for (const c of crossings) this.publish(ctx, c);
   }
 
@@ -165,6 +181,22 @@ export class SpendStep implements RunnerStep {
   }
 }
 
+/**
+ * The tokens a chat template adds around the text: per message (OpenAI counts 3, other
+ * templates up to 4) and once to prime the reply (3). Left out, the hold of a short prompt
+ * is below the provider's count and a budget overshoots by the difference
+ * (apps/e2e/src/spend-replicas.int-spec.ts measured 4 % on one-line prompts).
+ */
+export function chatFramingTokens(messages: number): number {
+  return 3 + 4 * messages;
+}
+
+interface Lookup {
+  key: string;
+  ttl: number;
+  cached: Promise<CachedResponse | undefined>;
+}
+
 export interface ResponseCacheStepOptions {
   cache: ResponseCache;
   policyOf: SpendPolicyOf;
@@ -179,27 +211,28 @@ export interface ResponseCacheStepOptions {
 export class ResponseCacheStep implements RunnerStep {
   readonly name = 'cache';
   private readonly keys = new WeakMap<RequestContext, { key: string; ttl: number }>();
+  private readonly prefetched = new WeakMap<RequestContext, Lookup | 'bypass'>();
 
   constructor(private readonly options: ResponseCacheStepOptions) {}
 
+  /** Starts the lookup now; `before` uses it (the spend step sends it with its admission). */
+  prefetch(ctx: RequestContext): void {
+    const lookup = this.lookup(ctx);
+    if (lookup) this.prefetched.set(ctx, lookup);
+  }
+
   async before(ctx: RequestContext): Promise<StepAnswer | void> {
-    const policy = this.options.policyOf(ctx);
-    const canonical = ctx.canonical;
-    if (!policy?.cacheEnabled || !ctx.principal || ctx.operation !== 'chat.completions' || !canonical) return;
-    if (cacheBypassRequested(ctx.requestHeader('cache-control'))) {
+    const lookup = this.prefetched.get(ctx) ?? this.lookup(ctx);
+    this.prefetched.delete(ctx);
+    if (!lookup) return;
+    if (lookup === 'bypass') {
       ctx.responseHeaders['x-asc-cache'] = 'bypass';
       return;
     }
-    const key = responseCacheKey({
-      tenantId: ctx.principal.tenantId,
-      modelAlias: ctx.model,
-      request: { ...canonical },
-      // A policy change (e.g. new redaction rules) may change the answer.
-      options: { policyId: ctx.decision?.policyId ?? '', policyVersion: ctx.decision?.policyVersion ?? 0 },
-    });
-    const cached = await this.options.cache.get(key);
+    const { key, ttl } = lookup;
+    const cached = await lookup.cached;
     if (!cached) {
-      this.keys.set(ctx, { key, ttl: policy.cacheTtlSeconds || DEFAULT_CACHE_TTL_SECONDS });
+      this.keys.set(ctx, { key, ttl });
       ctx.responseHeaders['x-asc-cache'] = 'miss';
       return;
     }
@@ -209,7 +242,23 @@ export class ResponseCacheStep implements RunnerStep {
     return { response: cached.response as StepAnswer['response'] };
   }
 
+  private lookup(ctx: RequestContext): Lookup | 'bypass' | undefined {
+    const policy = this.options.policyOf(ctx);
+    const canonical = ctx.canonical;
+    if (!policy?.cacheEnabled || !ctx.principal || ctx.operation !== 'chat.completions' || !canonical) return undefined;
+    if (cacheBypassRequested(ctx.requestHeader('cache-control'))) return 'bypass';
+    const key = responseCacheKey({
+      tenantId: ctx.principal.tenantId,
+      modelAlias: ctx.model,
+      request: { ...canonical },
+      // A policy change (e.g. new redaction rules) may change the answer.
+      options: { policyId: ctx.decision?.policyId ?? '', policyVersion: ctx.decision?.policyVersion ?? 0 },
+    });
+    return { key, ttl: policy.cacheTtlSeconds || DEFAULT_CACHE_TTL_SECONDS, cached: this.options.cache.get(key) };
+  }
+
   async after(ctx: RequestContext): Promise<void> {
+    this.prefetched.delete(ctx);
     const pending = this.keys.get(ctx);
     if (!pending) return;
     this.keys.delete(ctx);

@@ -12,3 +12,5 @@ export type { PolicyVersionView } from './policy-versions.service';
 export { startPolicyService } from './start-policy';
 export type { RunningPolicyService } from './start-policy';
 export { TenancyService } from './tenancy.service';
+export { BudgetStatusService } from './budget-status.service';
+export type { BudgetCounters, BudgetStatusLine, BudgetStatusView } from './budget-status.service';

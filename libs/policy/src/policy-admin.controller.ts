@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CONFIG_CHANGE_PUBLISHER, EventPublisher, publishAdminChange } from '@asc/events';
 import { AdminCaller, AdminGuard, Caller } from '@asc/service-kit';
 import { IMPORTED_KEY_RULE, isStrongApiKey } from '@asc/tenancy';
+import { BudgetStatusService } from './budget-status.service';
 import { expectedVersion, PolicyScope } from './policy-document';
 import { PolicyVersionsService } from './policy-versions.service';
 import { TenancyService } from './tenancy.service';
@@ -39,6 +40,18 @@ const listQuery = z
   .strict();
 const diffQuery = z.object({ from: versionParam, to: versionParam }).strict();
 const rollbackBody = z.object({ expectedVersion }).strict();
+const ID = /^[A-Za-z0-9_-]{1,128}$/;
+const budgetPath = z.object({
+  tenantId: z.string().regex(ID, 'must be a tenant id'),
+  appId: z.string().regex(ID, 'must be an app id').optional(),
+  keyId: z.string().regex(ID, 'must be a key id').optional(),
+});
+const budgetQuery = z
+  .object({
+    /** Any instant of the period to show (counters are kept two days past their period); default now. */
+    at: z.string().datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-11-30T12:00:00Z' }).optional(),
+  })
+  .strict();
 
 function splitPut(body: unknown): { document: Record<string, unknown>; expected?: number } {
   const { expectedVersion: expected, ...document } = putBody.parse(body ?? {});
@@ -52,6 +65,7 @@ export class PolicyAdminController {
   constructor(
     private readonly tenancy: TenancyService,
     private readonly policies: PolicyVersionsService,
+    private readonly budgets: BudgetStatusService,
     @Inject(CONFIG_CHANGE_PUBLISHER) private readonly events: EventPublisher | null,
   ) {}
 
@@ -156,6 +170,24 @@ export class PolicyAdminController {
     return { tenantId, appId, keyId: keyId ?? null, policyId: effective.policyId, version: effective.version, policy: effective.policy };
   }
 
+  /** Budget status of the tenant's own budgets: limit, period, spent, reserved, remaining, reset, thresholds reported. */
+  @Get('tenants/:tenantId/budgets')
+  tenantBudgets(@Param('tenantId') tenantId: string, @Query() query: unknown) {
+    return this.budgetStatus({ tenantId }, query);
+  }
+
+  /** The app's budgets and the tenant's (both count every request of the app). */
+  @Get('tenants/:tenantId/apps/:appId/budgets')
+  appBudgets(@Param('tenantId') tenantId: string, @Param('appId') appId: string, @Query() query: unknown) {
+    return this.budgetStatus({ tenantId, appId }, query);
+  }
+
+  /** Every budget a key's requests count against: the key's, its app's and the tenant's. */
+  @Get('tenants/:tenantId/keys/:keyId/budgets')
+  keyBudgets(@Param('tenantId') tenantId: string, @Param('keyId') keyId: string, @Query() query: unknown) {
+    return this.budgetStatus({ tenantId, keyId }, query);
+  }
+
   @Get('tenants/:tenantId/policy/versions')
   async listVersions(@Param('tenantId') tenantId: string, @Query() query: unknown) {
     await this.tenancy.getTenant(tenantId);
@@ -181,6 +213,12 @@ export class PolicyAdminController {
     const after = await this.policies.rollback(tenantId, target, rollbackBody.parse(body ?? {}).expectedVersion);
     publishAdminChange(this.events, 'asc-policy', { ...caller, tenantId, action: 'policy.rollback', targetType: 'policy', targetId: `${tenantId}@${target}`, after: after });
     return after;
+  }
+
+  private budgetStatus(params: { tenantId: string; appId?: string; keyId?: string }, query: unknown) {
+    const { tenantId, appId, keyId } = budgetPath.parse(params);
+    const { at } = budgetQuery.parse(query ?? {});
+    return this.budgets.status(tenantId, { appId, keyId }, at ? Date.parse(at) : Date.now());
   }
 
   private async put(tenantId: string, scope: PolicyScope, scopeId: string, body: unknown, caller: AdminCaller) {

@@ -1,5 +1,6 @@
 import { grpcSecurityConfigShape } from '@asc/service-kit';
 import { env, loadConfig, sensitive } from '@asc/config';
+import { z } from 'zod';
 
 /** Environment of the policy service (validated at boot). */
 export const policyConfigShape = {
@@ -13,6 +14,13 @@ export const policyConfigShape = {
   /** Where configuration changes are announced to every ingress (they drop affected cache entries). */
   KAFKA_BROKERS: env.list('127.0.0.1:9092'),
   KAFKA_TOPIC_PREFIX: env.topicPrefix(),
+  /**
+   * The Redis holding ingress's budget counters, read by the budget-status admin view
+   * (GET …/budgets). Unset: the view reports limits and periods without counters.
+   */
+  ASC_REDIS_URL: sensitive(z.string().url().optional()),
+  /** Must equal ingress's INGRESS_REDIS_KEY_PREFIX. */
+  POLICY_REDIS_KEY_PREFIX: env.str('asc:'),
 };
 
 export type PolicyConfig = ReturnType<typeof loadPolicyConfig>;

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { CONFIG_CHANGE_PUBLISHER, EventPublisher } from '@asc/events';
 import { databaseProbe } from '@asc/db';
 import { ServiceKitModule } from '@asc/service-kit';
+import { BUDGET_COUNTERS, BudgetCounters, BudgetStatusService } from './budget-status.service';
 import { PolicyAdminController } from './policy-admin.controller';
 import { PolicyGrpcController } from './policy-grpc.controller';
 import { POLICY_DATA_SOURCE, PolicyVersionsService } from './policy-versions.service';
@@ -16,6 +17,8 @@ export class PolicyModule {
     dataSource: DataSource;
     adminToken: string;
     collectProcessMetrics: boolean;
+    /** The data plane's budget counters (the budget-status view); null: limits and periods only. */
+    budgetCounters?: BudgetCounters | null;
   }): DynamicModule {
     return {
       module: PolicyModule,
@@ -31,8 +34,10 @@ export class PolicyModule {
       providers: [
         { provide: CONFIG_CHANGE_PUBLISHER, useValue: options.events ?? null },
         { provide: POLICY_DATA_SOURCE, useValue: options.dataSource },
+        { provide: BUDGET_COUNTERS, useValue: options.budgetCounters ?? null },
         TenancyService,
         PolicyVersionsService,
+        BudgetStatusService,
       ],
       exports: [TenancyService, PolicyVersionsService],
     };

@@ -3,6 +3,8 @@ import { EventPublisher, EventSubscriber, listenToConfigChanges } from '@asc/eve
 import { policyV1, protoFile } from '@asc/contracts';
 import { withServiceDatabase } from '@asc/db';
 import { bootstrapService, RunningService, grpcSecurityFromConfig } from '@asc/service-kit';
+import { connectSpendRedis, RedisBudgetStore } from '@asc/spend';
+import type { BudgetCounters } from './budget-status.service';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AppEntity } from './entities/app.entity';
 import { PolicyVersionEntity } from './entities/policy-version.entity';
@@ -20,9 +22,36 @@ export interface RunningPolicyService extends RunningService {
   readonly policies: PolicyVersionsService;
 }
 
+/** The Redis settings may be left out (no budget counters in the status view). */
+type PolicyStartConfig = Omit<PolicyConfig, 'ASC_REDIS_URL' | 'POLICY_REDIS_KEY_PREFIX'> & Partial<Pick<PolicyConfig, 'ASC_REDIS_URL' | 'POLICY_REDIS_KEY_PREFIX'>>;
+
 export async function startPolicyService(
-  config: PolicyConfig,
-  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher; configChanges?: EventSubscriber } = {},
+  config: PolicyStartConfig,
+  options: {
+    collectProcessMetrics?: boolean;
+    logger?: LoggerService;
+    events?: EventPublisher;
+    configChanges?: EventSubscriber;
+    /** The budget counters when they live in this process (embedded mode); else read from ASC_REDIS_URL when set. */
+    budgetCounters?: BudgetCounters;
+  } = {},
+): Promise<RunningPolicyService> {
+  const redis = !options.budgetCounters && config.ASC_REDIS_URL ? await connectSpendRedis(config.ASC_REDIS_URL, { commandTimeoutMs: 2000 }) : undefined;
+  const budgetCounters: BudgetCounters | null =
+    options.budgetCounters ?? (redis ? { kind: 'redis', store: new RedisBudgetStore(redis, { keyPrefix: config.POLICY_REDIS_KEY_PREFIX ?? 'asc:' }) } : null);
+  try {
+    return await startWith(config, options, budgetCounters, () => redis?.disconnect());
+  } catch (err) {
+    redis?.disconnect();
+    throw err;
+  }
+}
+
+async function startWith(
+  config: PolicyStartConfig,
+  options: { collectProcessMetrics?: boolean; logger?: LoggerService; events?: EventPublisher; configChanges?: EventSubscriber },
+  budgetCounters: BudgetCounters | null,
+  disconnect: () => void,
 ): Promise<RunningPolicyService> {
   return withServiceDatabase(
     {
@@ -34,7 +63,13 @@ export async function startPolicyService(
     async (dataSource) => {
       const running = await bootstrapService({
         name: 'policy',
-        module: PolicyModule.forRoot({ events: options.events, dataSource, adminToken: config.ASC_ADMIN_TOKEN, collectProcessMetrics: options.collectProcessMetrics ?? true }),
+        module: PolicyModule.forRoot({
+          events: options.events,
+          dataSource,
+          adminToken: config.ASC_ADMIN_TOKEN,
+          collectProcessMetrics: options.collectProcessMetrics ?? true,
+          budgetCounters,
+        }),
         http: { host: config.POLICY_HTTP_HOST, port: config.POLICY_HTTP_PORT },
         grpc: { url: config.POLICY_GRPC_URL, package: policyV1.ASC_POLICY_V1_PACKAGE_NAME, protoFile: protoFile('policy'), security: grpcSecurityFromConfig('policy', 'POLICY', config) },
         logger: options.logger,
@@ -53,6 +88,7 @@ export async function startPolicyService(
         close: async () => {
           await listening?.stop();
           await running.close();
+          disconnect();
         },
       };
     },

@@ -122,6 +122,13 @@ export class TenancyService implements OnModuleDestroy {
     return keys.map(({ keyHash: _hidden, ...rest }) => rest);
   }
 
+  async getApiKey(tenantId: string, keyId: string): Promise<Omit<ApiKeyEntity, 'keyHash'>> {
+    const key = await this.keys.findOneBy({ id: keyId, tenantId });
+    if (!key) throw new PolicyError('key_not_found', `key ${keyId} not found for tenant ${tenantId}`, 404);
+    const { keyHash: _hidden, ...rest } = key;
+    return rest;
+  }
+
   async revokeApiKey(tenantId: string, keyId: string): Promise<void> {
     const key = await this.keys.findOneBy({ id: keyId, tenantId });
     if (!key) throw new PolicyError('key_not_found', `key ${keyId} not found for tenant ${tenantId}`, 404);

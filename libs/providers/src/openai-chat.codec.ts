@@ -589,5 +589,7 @@ const OPENAI_ERROR_TYPES: Record<number, string> = {
 
 /** OpenAI's error body `{ error: { message, type, param, code } }`. */
 export function encodeOpenAIError(status: number, code: string, message: string, param?: string | null): JsonObject {
-  return { error: { message, type: OPENAI_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), param: param ?? null, code } };
+  // OpenAI types an exhausted quota by itself, not as a rate limit (clients tell the two apart by it).
+  const type = code === 'insufficient_quota' ? 'insufficient_quota' : (OPENAI_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'));
+  return { error: { message, type, param: param ?? null, code } };
 }

@@ -44,6 +44,8 @@ export interface BudgetState {
   reservedUsd: number;
   /** limit − spent − reserved, never below 0. */
   remainingUsd: number;
+  /** Thresholds (0.8, 1) already reported as budget.threshold events this period (filled by `status`). */
+  thresholdsCrossed: number[];
 }
 
 export type ReserveResult =
@@ -81,6 +83,14 @@ export interface BudgetStore {
    * Returns the thresholds this settlement crossed.
    */
   settle(reservation: BudgetReservation, actualUsd: number): Promise<ThresholdCrossing[]>;
+  /**
+   * After a stream was cut because the budget had less than one output token left (call it
+   * after settle): reports 0.8 and 1 for each line of the reservation whose remaining is
+   * below `withinUsd`, once per line and period like settle's crossings. Without this a
+   * budget used to its last token would never report 100 %: the chunk that crossed the
+   * hold is neither sent nor metered, so the spend stops just short of the limit.
+   */
+  markReached(reservation: BudgetReservation, withinUsd: number): Promise<ThresholdCrossing[]>;
   /** Drops the hold without spending (the request failed before any cost, or was cancelled). */
   release(reservation: BudgetReservation): Promise<void>;
   /** Current spend, reserved and remaining per line (the admin budget-status view). */

@@ -89,14 +89,20 @@ end
 return out
 `;
 
-/** KEYS: hash, holds per line. Reply per line: spent, reserved (expired holds released first). */
+/**
+ * KEYS: hash, holds per line. Reply per line: spent, reserved, 0.8 reported (0|1), 1 reported
+ * (0|1); expired holds are released first.
+ */
 export const BUDGET_STATUS_LUA = `${NOW}${EXPIRE_HOLDS}
 local out = {}
 for i = 1, #KEYS / 2 do
   local h = KEYS[2 * i - 1]
   expire_holds(h, KEYS[2 * i])
-  table.insert(out, tonumber(redis.call('HGET', h, 'spent') or '0'))
-  table.insert(out, tonumber(redis.call('HGET', h, 'reserved') or '0'))
+  local f = redis.call('HMGET', h, 'spent', 'reserved', 't0.8', 't1')
+  table.insert(out, tonumber(f[1] or '0'))
+  table.insert(out, tonumber(f[2] or '0'))
+  table.insert(out, f[3] and 1 or 0)
+  table.insert(out, f[4] and 1 or 0)
 end
 return out
 `;
@@ -108,4 +114,34 @@ if spent >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'spent', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
+`;
+
+/**
+ * KEYS: as reserve. ARGV: within, then per line: limit, ttlMs.
+ * A stream was cut because less than one output token of a budget was left: the spend stops
+ * within that token of the limit and may never equal it, so a line whose remaining
+ * (limit − spent − reserved) is below `within` has reached its budget: 0.8 and 1 are
+ * reported as in settle (once per line and period).
+ * Reply per line: spent, crossed 0.8 (0|1), crossed 1 (0|1).
+ */
+export const BUDGET_REACHED_LUA = `${NOW}${EXPIRE_HOLDS}
+local within = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local h = KEYS[2 * i - 1]
+  expire_holds(h, KEYS[2 * i])
+  local limit = tonumber(ARGV[2 * i])
+  local spent = tonumber(redis.call('HGET', h, 'spent') or '0')
+  local reserved = tonumber(redis.call('HGET', h, 'reserved') or '0')
+  local c80, c100 = 0, 0
+  if limit - spent - reserved < within then
+    c80 = redis.call('HSETNX', h, 't0.8', '1')
+    c100 = redis.call('HSETNX', h, 't1', '1')
+    redis.call('PEXPIRE', h, ARGV[1 + 2 * i])
+  end
+  table.insert(out, spent)
+  table.insert(out, c80)
+  table.insert(out, c100)
+end
+return out
 `;

@@ -67,6 +67,22 @@ export class MemoryBudgetStore implements BudgetStore {
     return this.settleNow(reservation, usdToNano(actualUsd, 'actualUsd'));
   }
 
+  async markReached(reservation: BudgetReservation, withinUsd: number): Promise<ThresholdCrossing[]> {
+    const within = usdToNano(withinUsd, 'withinUsd');
+    const crossings: ThresholdCrossing[] = [];
+    for (const line of reservation.lines) {
+      const c = this.counter(line.ref);
+      this.expireHolds(c);
+      if (usdToNano(line.limitUsd) - c.spent - c.reserved >= within) continue;
+      for (const t of THRESHOLDS) {
+        if (c.crossed.has(t)) continue;
+        c.crossed.add(t);
+        crossings.push({ ref: line.ref, threshold: t, limitUsd: line.limitUsd, spentUsd: nanoToUsd(c.spent) });
+      }
+    }
+    return crossings;
+  }
+
   async release(reservation: BudgetReservation): Promise<void> {
     this.settleNow(reservation, 0);
   }
@@ -76,7 +92,7 @@ export class MemoryBudgetStore implements BudgetStore {
       lines.map((line) => {
         const c = this.counters_.get(budgetKey('', line.ref));
         if (c) this.expireHolds(c);
-        return stateOf(line, c?.spent ?? 0, c?.reserved ?? 0);
+        return stateOf(line, c?.spent ?? 0, c?.reserved ?? 0, THRESHOLDS.filter((t) => c?.crossed.has(t)));
       }),
     );
   }
@@ -169,12 +185,13 @@ export class MemoryBudgetStore implements BudgetStore {
   }
 }
 
-export function stateOf(line: BudgetLine, spentNano: number, reservedNano: number): BudgetState {
+export function stateOf(line: BudgetLine, spentNano: number, reservedNano: number, thresholdsCrossed: number[] = []): BudgetState {
   const limit = usdToNano(line.limitUsd);
   return {
     line,
     spentUsd: nanoToUsd(spentNano),
     reservedUsd: nanoToUsd(reservedNano),
     remainingUsd: nanoToUsd(Math.max(0, limit - spentNano - reservedNano)),
+    thresholdsCrossed,
   };
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { budgetKey, checkLines, counterTtlMs, parseBudgetKey } from './budget-period';
-import { BUDGET_RAISE_LUA, BUDGET_RESERVE_LUA, BUDGET_SETTLE_LUA, BUDGET_STATUS_LUA } from './budget.lua';
+import { budgetKey, checkLines, counterTtlMs, parseBudgetKey, THRESHOLDS } from './budget-period';
+import { BUDGET_RAISE_LUA, BUDGET_REACHED_LUA, BUDGET_RESERVE_LUA, BUDGET_SETTLE_LUA, BUDGET_STATUS_LUA } from './budget.lua';
 import type {
   BudgetCounterRef,
   BudgetLine,
@@ -27,6 +27,7 @@ const RESERVE = new LuaScript(BUDGET_RESERVE_LUA);
 const SETTLE = new LuaScript(BUDGET_SETTLE_LUA);
 const STATUS = new LuaScript(BUDGET_STATUS_LUA);
 const RAISE = new LuaScript(BUDGET_RAISE_LUA);
+const REACHED = new LuaScript(BUDGET_REACHED_LUA);
 
 /**
  * Budgets shared by every ingress replica: reserve, extend and settle are each one
@@ -107,6 +108,27 @@ export class RedisBudgetStore implements BudgetStore {
     return crossings;
   }
 
+  async markReached(reservation: BudgetReservation, withinUsd: number): Promise<ThresholdCrossing[]> {
+    if (reservation.origin === 'local') return this.local.markReached(reservation, withinUsd);
+    const now = Date.now();
+    const args: Array<string | number> = [String(usdToNano(withinUsd, 'withinUsd'))];
+    for (const l of reservation.lines) args.push(String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)));
+    let reply: number[];
+    try {
+      reply = numbers(await REACHED.run(this.redis, this.keysOf(reservation.lines), args));
+    } catch (err) {
+      this.options.onDegraded?.(err);
+      return [];
+    }
+    const crossings: ThresholdCrossing[] = [];
+    reservation.lines.forEach((line, i) => {
+      const spentUsd = nanoToUsd(reply[i * 3]);
+      if (reply[i * 3 + 1] === 1) crossings.push({ ref: line.ref, threshold: 0.8, limitUsd: line.limitUsd, spentUsd });
+      if (reply[i * 3 + 2] === 1) crossings.push({ ref: line.ref, threshold: 1, limitUsd: line.limitUsd, spentUsd });
+    });
+    return crossings;
+  }
+
   async release(reservation: BudgetReservation): Promise<void> {
     await this.settle(reservation, 0);
   }
@@ -114,7 +136,9 @@ export class RedisBudgetStore implements BudgetStore {
   async status(lines: readonly BudgetLine[]): Promise<BudgetState[]> {
     if (!lines.length) return [];
     const reply = numbers(await STATUS.run(this.redis, this.keysOf(lines), []));
-    return lines.map((line, i) => stateOf(line, reply[i * 2], reply[i * 2 + 1]));
+    return lines.map((line, i) =>
+      stateOf(line, reply[i * 4], reply[i * 4 + 1], THRESHOLDS.filter((_, t) => reply[i * 4 + 2 + t] === 1)),
+    );
   }
 
   async counters(): Promise<BudgetCounterRef[]> {

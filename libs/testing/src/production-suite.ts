@@ -40,7 +40,14 @@ export interface ProductionSuite {
  * ClickHouse database and a Kafka topic prefix of its own). Used by the production-mode
  * integration test and the benchmark.
  */
-export async function startProductionSuite(options: { ingressEnv?: Record<string, string>; logLevel?: string } = {}): Promise<ProductionSuite> {
+export async function startProductionSuite(
+  options: {
+    ingressEnv?: Record<string, string>;
+    /** Extra variables per service (e.g. policy's ASC_REDIS_URL for the budget-status view). */
+    serviceEnv?: Partial<Record<ProductionService, Record<string, string>>>;
+    logLevel?: string;
+  } = {},
+): Promise<ProductionSuite> {
   const run = randomBytes(4).toString('hex');
   const db = await throwawayDatabase('asc_it');
   const http = {} as Record<ProductionService, number>;
@@ -95,6 +102,7 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
       ...options.ingressEnv,
     },
   };
+  for (const s of PRODUCTION_SERVICES) Object.assign(env[s], options.serviceEnv?.[s]);
   const procs = new Map<ProductionService, NodeProcess>();
   const stop = async () => {
     await Promise.all([...procs.values()].map((p) => p.stop()));

@@ -20,6 +20,8 @@ Commands:
                      [--tenant T] [--priority N] [--weight N]
   deployment:list    [--tenant T]
   usage              --tenant T
+  budgets            --tenant T [--app A | --key K] [--at ISO-8601]
+                     (limit, spent, reserved, remaining, reset, thresholds reported)
   analytics          [--tenant T] [--group-by model,hour,…] [--from MS] [--to MS] [--provider P] [--model M]
                      (rollups; without --tenant: the platform view across tenants)
   timeline           --tenant T --request R
@@ -51,7 +53,7 @@ async function run(argv: string[]): Promise<unknown> {
     options: Object.fromEntries(
       ['id', 'name', 'tenant', 'app', 'key', 'models', 'regions', 'provider', 'credential', 'model', 'upstream-model', 'region', 'base-url',
         'input-price', 'output-price', 'cached-input-price', 'priority', 'weight', 'request',
-        'group-by', 'from', 'to'].map((o) => [o, { type: 'string' as const }]),
+        'group-by', 'from', 'to', 'at'].map((o) => [o, { type: 'string' as const }]),
     ),
   });
   const need = (name: keyof typeof v): string => {
@@ -100,6 +102,8 @@ async function run(argv: string[]): Promise<unknown> {
       return admin.listDeployments(v.tenant);
     case 'usage':
       return admin.usage(need('tenant'));
+    case 'budgets':
+      return admin.budgetStatus(need('tenant'), { appId: v.app, keyId: v.key, at: v.at });
     case 'analytics':
       return admin.analytics({
         tenantId: v.tenant,

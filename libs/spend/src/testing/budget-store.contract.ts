@@ -96,12 +96,18 @@ export function budgetStoreContract(name: string, make: (options: { leaseMs?: nu
       withStore(async (store) => {
         const l = line(1);
         const crossings: number[] = [];
+        const seen: number[][] = [];
         for (let i = 0; i < 12; i++) {
           const r = await reserve(store, [l], 0.1);
           if (!r) break;
           crossings.push(...(await store.settle(r, 0.1)).map((c) => c.threshold));
+          seen.push((await store.status([l]))[0].thresholdsCrossed);
         }
         assert.deepEqual(crossings, [0.8, 1]);
+        // The status view shows what was reported: nothing until 80 %, then 0.8, then both.
+        assert.deepEqual(seen[6], []);
+        assert.deepEqual(seen[7], [0.8]);
+        assert.deepEqual(seen[9], [0.8, 1]);
       }));
 
     it('releases a hold whose lease ran out (its replica died)', () =>
@@ -172,6 +178,38 @@ export function budgetStoreContract(name: string, make: (options: { leaseMs?: nu
         assert.ok(tokens >= 90 && tokens <= 95, `forwarded ${tokens} tokens`);
         assert.ok(s.spentUsd <= 0.01 + chunk * price + 1e-12, `spent ${s.spentUsd}`);
         assert.equal(s.reservedUsd, 0);
+      }));
+
+    it('reports 100 % for a stream cut at its last token, though the spend stops short of the limit', () =>
+      withStore(async (store) => {
+        const l = line(0.01);
+        const price = 0.0001;
+        // Input 0.00055: the limit is not a whole number of tokens past it, as with most prices.
+        const r = await reserve(store, [l], 0.00105);
+        assert.ok(r);
+        const guard = new StreamBudgetGuard(store, r, { inputCostUsd: 0.00055, outputUsdPerToken: price, extendTokens: 16 });
+        let tokens = 0;
+        while (guard.observe(tokens + 1) === 'continue') {
+          tokens += 1;
+          await guard.idle();
+        }
+        assert.equal(guard.reachedBudget, true);
+        // What the client got: the refused token is neither sent nor metered.
+        const crossed = (await store.settle(guard.reservation, guard.spentUsd(tokens))).map((c) => c.threshold);
+        assert.ok((await store.status([l]))[0].spentUsd < 0.01);
+        assert.deepEqual([...crossed, ...(await store.markReached(guard.reservation, price)).map((c) => c.threshold)], [0.8, 1]);
+        assert.deepEqual(await store.markReached(guard.reservation, price), [], 'once per period');
+        assert.deepEqual((await store.status([l]))[0].thresholdsCrossed, [0.8, 1]);
+      }));
+
+    it('does not report 100 % while more than the margin is left', () =>
+      withStore(async (store) => {
+        const l = line(1);
+        const r = await reserve(store, [l], 0.5);
+        assert.ok(r);
+        await store.settle(r, 0.5);
+        assert.deepEqual(await store.markReached(r, 0.01), []);
+        assert.deepEqual((await store.status([l]))[0].thresholdsCrossed, []);
       }));
   });
 }
