@@ -59,11 +59,11 @@ export class OpenAICompatibleClient {
    */
   async postJson(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<UpstreamJsonResponse> {
     const endpoint = this.endpoint(target.baseUrl, path);
-    const { status, headers, text } = await new Promise<{ status: number; headers: Record<string, string>; text: string }>((resolve, reject) => {
+    const { status, headers, text } = await new Promise<{ status: number; headers: Buffer[] | string[] | null; text: string }>((resolve, reject) => {
       const signal = options.signal;
       let abort: ((err: Error) => void) | undefined;
       let status = 0;
-      let headers: Record<string, string> = {};
+      let headers: Buffer[] | string[] | null = null;
       const chunks: Buffer[] = [];
       let size = 0;
       const onAbort = () => abort?.(Object.assign(new Error('aborted'), { name: 'AbortError' }));
@@ -86,7 +86,7 @@ export class OpenAICompatibleClient {
           },
           onHeaders(statusCode, raw) {
             status = statusCode;
-            headers = headersOf(raw);
+            headers = raw;
             return true;
           },
           onData(chunk) {
@@ -109,7 +109,7 @@ export class OpenAICompatibleClient {
         },
       );
     });
-    if (status >= 400) throw httpErrorOf(status, headers['retry-after'], text);
+    if (status >= 400) throw httpErrorOf(status, headerOf(headers, 'retry-after'), text);
     try {
       return { status, body: JSON.parse(text) as unknown, text };
     } catch {
@@ -178,12 +178,12 @@ function requestHeaders(target: UpstreamTarget, options: UpstreamCallOptions): R
   return { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...authHeaders(target), ...options.headers };
 }
 
-/** undici's raw header list (name, value, name, value…) as lower-case names → last value. */
-function headersOf(raw: Buffer[] | string[] | null): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!raw) return out;
-  for (let i = 0; i + 1 < raw.length; i += 2) out[raw[i].toString().toLowerCase()] = raw[i + 1].toString();
-  return out;
+/** One header (lower-case name) from undici's raw list (name, value, name, value…); the last one wins. */
+function headerOf(raw: Buffer[] | string[] | null, name: string): string | undefined {
+  let value: string | undefined;
+  if (!raw) return value;
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].toString().toLowerCase() === name) value = raw[i + 1].toString();
+  return value;
 }
 
 async function readText(response: Dispatcher.ResponseData, _options: UpstreamCallOptions): Promise<string> {
