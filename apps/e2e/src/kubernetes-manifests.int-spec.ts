@@ -188,9 +188,12 @@ for (const overlay of OVERLAYS) {
       const users: Record<string, [number, string[]]> = {
         postgres: [5432, ['audit', 'migrate', 'policy', 'routing', 'secrets']],
         clickhouse: [8123, ['metering']],
-        redis: [6379, ['ingress']],
+        redis: [6379, ['ingress', 'metering', 'policy']],
         kafka: [9092, ['audit', 'ingress', 'metering', 'migrate', 'policy', 'routing', 'secrets', 'topics']],
       };
+      // Whoever is given a Redis URL must be let through to Redis (and only they).
+      const withRedis = deployments.filter((d) => podSpecOf(d)!.containers[0].env?.some((e) => e.name === 'ASC_REDIS_URL')).map(component).sort();
+      assert.deepEqual(withRedis, users.redis[1], 'the services configured with ASC_REDIS_URL are the ones allowed to reach Redis');
       for (const [infra, [port, expected]] of Object.entries(users)) {
         assert.deepEqual([...allowedSources(objects, { 'asc.dev/infra': infra }, port)].sort(), expected, `${infra} reachable from`);
         for (const c of [...SERVICES, 'migrate', 'topics']) {
