@@ -84,6 +84,19 @@ describe('EventSpool', () => {
     await reopened.close();
   });
 
+  it('reads a spool left by an earlier version (JSON-array lines) together with new records, in order', async () => {
+    const dir = freshDir();
+    const values = Array.from({ length: 4 }, (_, i) => serializeEvent(requestEvent('tenant_a', i)));
+    // What the previous line format wrote: ["topic","key","value"] per line.
+    appendFileSync(join(dir, `seg-${'0'.repeat(16)}.log`), values.slice(0, 2).map((v) => `${JSON.stringify([TOPIC, 'tenant_a', v])}\n`).join(''));
+    const spool = new EventSpool({ dir, fsyncIntervalMs: 1 }, silentEventBusLogger);
+    assert.equal(spool.records, 2);
+    for (const v of values.slice(2)) spool.append(TOPIC, 'tenant_a', v);
+    const records = await spool.read(0, 10);
+    assert.deepEqual(records.map((r) => [r.seq, r.topic, r.key, r.value]), values.map((v, i) => [i, TOPIC, 'tenant_a', v]));
+    await spool.close();
+  });
+
   it('refuses appends beyond its cap', () => {
     const spool = new EventSpool({ dir: freshDir(), maxBytes: 10_000 }, silentEventBusLogger);
     let stored = 0;

@@ -43,11 +43,34 @@ function segmentName(firstSeq: number): string {
   return `seg-${String(firstSeq).padStart(16, '0')}.log`;
 }
 
+/**
+ * One record per line: `topic TAB "key" TAB value`. The value is a serialized event (JSON
+ * text, which never holds a raw newline) and is written as is: encoding it as a JSON string
+ * again escaped every quote of it on the request thread. A value with a newline (not an
+ * event from serializeEvent) falls back to the older `["topic","key","value"]` line, which
+ * decodeLine still reads (spools left by an earlier version).
+ */
 function encodeLine(topic: EventTopic, key: string, value: string): string {
-  return `${JSON.stringify([topic, key, value])}\n`;
+  if (value.includes('\n')) return `${JSON.stringify([topic, key, value])}\n`;
+  return `${topic}\t${JSON.stringify(key)}\t${value}\n`;
 }
 
 function decodeLine(line: string): { topic: EventTopic; key: string; value: string } | undefined {
+  if (!line.startsWith('[')) {
+    const a = line.indexOf('\t');
+    const b = a === -1 ? -1 : line.indexOf('\t', a + 1);
+    if (b === -1) return undefined;
+    const topic = line.slice(0, a);
+    let key: unknown;
+    try {
+      key = JSON.parse(line.slice(a + 1, b));
+    } catch {
+      return undefined;
+    }
+    const value = line.slice(b + 1);
+    if (!isEventTopic(topic) || typeof key !== 'string' || !value) return undefined;
+    return { topic, key, value };
+  }
   try {
     const parsed: unknown = JSON.parse(line);
     if (!Array.isArray(parsed) || parsed.length !== 3) return undefined;
