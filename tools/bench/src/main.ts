@@ -19,7 +19,7 @@ import { ANTHROPIC_API_VERSION, WIRE_CODECS } from '@asc/providers';
 import { LatencyStats, LoadGenerator, LoadResult, Target } from './load';
 import { PeerGateway, peer } from './peer-scenario';
 import { profile } from './profile-scenario';
-import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, TRANSLATED_MODEL, TRANSLATED_UPSTREAM_MODEL, embedded, portkey, production, startSimulatorProcess } from './targets';
+import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, TRANSLATED_MODEL, TRANSLATED_UPSTREAM_MODEL, bareProxy, embedded, portkey, production, startSimulatorProcess } from './targets';
 
 interface Measurement extends LoadResult {
   label: string;
@@ -224,6 +224,8 @@ async function translation(sim: SimulatorProcess, modes: string[], duration: num
 async function peerRun(sim: SimulatorProcess, modes: string[], cacheTtl: string, rounds: number, duration: number): Promise<string[]> {
   const starts: Array<{ label: string; streams: boolean; start: () => Promise<BenchTarget> }> = [
     { label: 'Portkey', streams: false, start: () => portkey(sim.url) },
+    // Calibration: the HTTP hop alone, in Node (see bare-proxy.main.ts).
+    { label: 'bare Node proxy', streams: false, start: () => bareProxy(sim.url) },
     ...modes.map((mode) => ({ label: `ASC ${mode}`, streams: true, start: () => startGateway(mode, sim, cacheTtl) })),
   ];
   const t0 = performance.now();

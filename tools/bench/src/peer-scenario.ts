@@ -37,6 +37,8 @@ interface Contender {
   label: string;
   /** Its processes, whose CPU time per request is measured (for the direct upstream: the simulator). */
   pids: number[];
+  /** Named processes, when there are several: their CPU per request is reported one by one. */
+  processes?: Record<string, number>;
   json: LoadGenerator;
   stream?: LoadGenerator;
 }
@@ -48,12 +50,15 @@ interface Point extends LoadResult {
   stream: boolean;
   /** CPU time of the contender's processes per completed request, ms. */
   cpuPerRequest?: number;
+  /** The same, per named process. */
+  cpuByProcess?: Record<string, number>;
 }
 
-function contender(label: string, pids: number[], target: Omit<Target, 'body' | 'stream'>, streams: boolean): Contender {
+function contender(label: string, pids: number[], target: Omit<Target, 'body' | 'stream'>, streams: boolean, processes?: Record<string, number>): Contender {
   return {
     label,
     pids,
+    processes,
     json: new LoadGenerator({ ...target, body: body(false) }, 64),
     stream: streams ? new LoadGenerator({ ...target, body: body(true), stream: 'openai' }, 64) : undefined,
   };
@@ -84,13 +89,20 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
   await checkReachesSimulator(sim, DIRECT, direct);
   for (const g of gateways) await checkReachesSimulator(sim, g.label, g.gateway);
   const simPid = sim.proc.child.pid;
-  const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.map((g) => contender(g.label, g.gateway.pids, g.gateway, g.streams))];
+  const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.map((g) => contender(g.label, g.gateway.pids, g.gateway, g.streams, g.gateway.processes))];
   /** One closed-loop point, with the CPU its processes spent on it. */
   const measure = async (c: Contender, gen: LoadGenerator, connections: number) => {
+    const named = Object.entries(c.processes ?? {});
     const before = cpuMs(c.pids);
+    const beforeEach = named.map(([, pid]) => cpuMs([pid]));
     const r = await gen.closedLoop(connections, options.durationMs);
     const after = cpuMs(c.pids);
-    return { ...r, cpuPerRequest: before !== undefined && after !== undefined && r.requests > 0 ? (after - before) / r.requests : undefined };
+    const perRequest = (b: number | undefined, a: number | undefined) => (b !== undefined && a !== undefined && r.requests > 0 ? (a - b) / r.requests : undefined);
+    const cpuByProcess = Object.fromEntries(named.flatMap(([name, pid], i) => {
+      const v = perRequest(beforeEach[i], cpuMs([pid]));
+      return v === undefined ? [] : [[name, v]];
+    }));
+    return { ...r, cpuPerRequest: perRequest(before, after), cpuByProcess: named.length ? cpuByProcess : undefined };
   };
   const points: Point[] = [];
   try {
@@ -156,6 +168,12 @@ function report(points: Point[], labels: string[], rounds: number): string[] {
     const errors = points.filter((p) => p.label === label).reduce((a, p) => a + p.errors, 0);
     const vsPortkey = (v: number) => (label === PORTKEY ? '1' : isDirect ? '—' : f2(v));
     out.push(`| ${label} | ${rps.toFixed(0)} | ${vsPortkey(ratio)} | ${f2(cpu)} | ${vsPortkey(efficiency)} | ${f2(p50)} | ${added('p50')} | ${added('mean')} | ${added('p99')} | ${ttft} | ${errors} |`);
+  }
+  for (const label of labels) {
+    const names = [...new Set(points.filter((p) => p.label === label && p.cpuByProcess).flatMap((p) => Object.keys(p.cpuByProcess ?? {})))];
+    if (!names.length) continue;
+    const parts = names.map((n) => `${n} ${f2(med(label, 32, false, (p) => p.cpuByProcess?.[n]))}`);
+    out.push(`\n${label}: CPU ms per request at 32 connections, by process (medians): ${parts.join(', ')}.`);
   }
   out.push('\nEvery point (closed loop; TTFT = request start to the first SSE event with content, at the client):\n');
   out.push('| round | target | connections | kind | req/s | CPU ms / request | mean ms | p50 ms | p99 ms | TTFT p50 ms | errors |');

@@ -18,6 +18,8 @@ export interface BenchTarget {
   pid?: number;
   /** Every process of the gateway (its CPU time is read from /proc). */
   pids: number[];
+  /** The same processes by name, when there are several (ASC production: one per service). */
+  processes?: Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -166,10 +168,21 @@ export async function production(simulatorUrl: string, cacheTtlMs: string, ingre
     const price = { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6 };
     await admin.createDeployment({ model: PASSTHROUGH_MODEL, provider: 'openai', upstreamModel: PASSTHROUGH_MODEL, region: 'local', baseUrl: `${simulatorUrl}/openai/v1`, credentialId: credential.id, price });
     await seedAnthropic(admin, 'bench', simulatorUrl);
-    const pids = [...suite.procs.values()].flatMap((p) => (p.child.pid ? [p.child.pid] : []));
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids, stop: suite.stop };
+    const processes = Object.fromEntries([...suite.procs.entries()].flatMap(([name, p]) => (p.child.pid ? [[name, p.child.pid]] : [])));
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;
   }
+}
+
+/**
+ * The bare Node proxy (bare-proxy.main.ts): the floor of a Node gateway on this path, for
+ * calibration next to Portkey and ASC.
+ */
+export async function bareProxy(simulatorUrl: string): Promise<BenchTarget> {
+  const proc = startNodeProcess('tools/bench/src/bare-proxy.main.js', { BARE_PROXY_PORT: String(await freePort()), BARE_PROXY_UPSTREAM: `${simulatorUrl}/openai/v1` });
+  const [, port] = await proc.waitForLine(/^BARE_PROXY_READY=(\d+)$/m, 30_000);
+  const pid = proc.child.pid;
+  return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key: 'sk-bare', pid, pids: pid ? [pid] : [], stop: async () => { await proc.stop(); } };
 }
