@@ -1,5 +1,5 @@
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
+import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventBusError } from './event-bus.error';
 import { errorFields } from './event-bus.logger';
@@ -112,6 +112,7 @@ export class EventSpool {
   private readonly closeAfterFsync = new Set<number>();
   private timer?: NodeJS.Timeout;
   private ackTimer?: NodeJS.Timeout;
+  private ackWrite?: Promise<void>;
   /** The ack position last written to the `ack` file. */
   private recordedAckSeq = 0;
   private fd?: number;
@@ -302,17 +303,24 @@ export class EventSpool {
     if (this.ackTimer || this.closed) return;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = undefined;
-      this.recordAck();
+      // Written on libuv's pool: the write + rename never stall the request thread.
+      this.ackWrite ??= this.recordAck()
+        .catch((err: unknown) => this.logger.error('event spool: ack position not recorded (records may be sent again at restart)', { dir: this.dir, ...errorFields(err) }))
+        .finally(() => {
+          this.ackWrite = undefined;
+          if (this.recordedAckSeq !== this.ackSeq) this.scheduleAckRecord();
+        });
     }, ACK_RECORD_MS);
     this.ackTimer.unref();
   }
 
-  private recordAck(): void {
-    if (this.ackSeq === this.recordedAckSeq) return;
+  private async recordAck(): Promise<void> {
+    const seq = this.ackSeq;
+    if (seq === this.recordedAckSeq) return;
     const tmp = join(this.dir, `${ACK_FILE}.tmp`);
-    writeFileSync(tmp, String(this.ackSeq));
-    renameSync(tmp, join(this.dir, ACK_FILE));
-    this.recordedAckSeq = this.ackSeq;
+    await writeFile(tmp, String(seq));
+    await rename(tmp, join(this.dir, ACK_FILE));
+    this.recordedAckSeq = seq;
   }
 
   /** Writes what is pending and releases the files; held records stay for the next start. */
@@ -322,7 +330,8 @@ export class EventSpool {
     this.timer = undefined;
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    this.recordAck();
+    await this.ackWrite;
+    await this.recordAck();
     await this.sync();
     this.closed = true;
     this.closeTail();

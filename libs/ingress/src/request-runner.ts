@@ -10,6 +10,7 @@ import {
   StreamUsageTracker,
   UpstreamError,
   UpstreamTarget,
+  type Cancellation,
   WIRE_CODECS,
   WireApi,
 } from '@asc/providers';
@@ -568,7 +569,10 @@ export class RequestRunner {
  */
 class UpstreamCall {
   readonly target: UpstreamTarget;
-  private readonly abort = new AbortController();
+  /** Created only for streamed calls (undici's stream API takes a signal); JSON calls take the call itself as their cancellation. */
+  private controller?: AbortController;
+  private cancelled = false;
+  private readonly cancelListeners: Array<() => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private timedOut?: 'timeout_ttft' | 'timeout_total' | 'timeout_idle';
   private idleTimer?: NodeJS.Timeout;
@@ -592,14 +596,14 @@ class UpstreamCall {
       idleMs: own?.idleMs || d.idleMs,
       totalMs: own?.totalMs || d.totalMs,
     };
-    sink.onClose(() => this.abort.abort());
+    sink.onClose(() => this.cancel());
     this.arm('timeout_total', this.limits.totalMs);
     this.arm('timeout_ttft', this.limits.ttftMs);
   }
 
   options(providerHeaders: Record<string, string> | undefined, stream: boolean) {
     return {
-      signal: this.abort.signal,
+      ...(stream ? { signal: this.signal() } : { cancel: this as Cancellation }),
       connectTimeoutMs: this.limits.connectMs,
       headersTimeoutMs: this.limits.ttftMs,
       bodyTimeoutMs: stream ? this.limits.idleMs : this.limits.ttftMs,
@@ -621,11 +625,37 @@ class UpstreamCall {
   /** Ends the call from outside (drain, a step's cap). */
   stop(error: IngressError): void {
     this.stoppedWith ??= error;
-    this.abort.abort();
+    this.cancel();
   }
 
   dispose(): void {
     for (const t of this.timers) clearTimeout(t);
+  }
+
+  get aborted(): boolean {
+    return this.cancelled;
+  }
+
+  onAbort(listener: () => void): () => void {
+    this.cancelListeners.push(listener);
+    return () => {
+      const i = this.cancelListeners.indexOf(listener);
+      if (i !== -1) this.cancelListeners.splice(i, 1);
+    };
+  }
+
+  /** Ends the upstream call: timeouts, a client that left, a stop from outside. */
+  private cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.controller?.abort();
+    for (const l of this.cancelListeners.splice(0)) l();
+  }
+
+  private signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.cancelled) this.controller.abort();
+    return this.controller.signal;
   }
 
   /** Why the call failed, and whether another attempt may help. */
@@ -660,7 +690,7 @@ class UpstreamCall {
   private arm(reason: 'timeout_ttft' | 'timeout_total' | 'timeout_idle', ms: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
       this.timedOut = reason;
-      this.abort.abort();
+      this.cancel();
     }, ms).unref();
     this.timers.push(timer);
     return timer;

@@ -22,8 +22,18 @@ function authHeaders(target: UpstreamTarget): Record<string, string> {
     : { authorization: `Bearer ${target.apiKey}` };
 }
 
+/** A lighter stand-in for an AbortSignal on JSON calls (no EventTarget per call). */
+export interface Cancellation {
+  readonly aborted: boolean;
+  /** Registers a listener called once on abort; returns its removal. */
+  onAbort(listener: () => void): () => void;
+}
+
 export interface UpstreamCallOptions {
+  /** Aborts the call (streams and JSON calls). */
   signal?: AbortSignal;
+  /** Aborts a JSON call, like signal, without an EventTarget. */
+  cancel?: Cancellation;
   /** Time allowed to open the connection (default 10 s). */
   connectTimeoutMs?: number;
   /** Time allowed until the response headers arrive. */
@@ -61,15 +71,21 @@ export class OpenAICompatibleClient {
     const endpoint = this.endpoint(target.baseUrl, path);
     const { status, headers, text } = await new Promise<{ status: number; headers: Buffer[] | string[] | null; text: string }>((resolve, reject) => {
       const signal = options.signal;
+      const cancel = options.cancel;
       let abort: ((err: Error) => void) | undefined;
       let status = 0;
       let headers: Buffer[] | string[] | null = null;
       const chunks: Buffer[] = [];
       let size = 0;
       const onAbort = () => abort?.(Object.assign(new Error('aborted'), { name: 'AbortError' }));
-      const done = () => signal?.removeEventListener('abort', onAbort);
-      if (signal?.aborted) return reject(new UpstreamError('aborted', 'the upstream call was aborted'));
+      const isAborted = () => signal?.aborted === true || cancel?.aborted === true;
+      if (isAborted()) return reject(new UpstreamError('aborted', 'the upstream call was aborted'));
       signal?.addEventListener('abort', onAbort);
+      const unsubscribe = cancel?.onAbort(onAbort);
+      const done = () => {
+        signal?.removeEventListener('abort', onAbort);
+        unsubscribe?.();
+      };
       this.pool(endpoint.origin, options.connectTimeoutMs).dispatch(
         {
           method: 'POST',
@@ -82,7 +98,7 @@ export class OpenAICompatibleClient {
         {
           onConnect(a) {
             abort = a;
-            if (signal?.aborted) onAbort();
+            if (isAborted()) onAbort();
           },
           onHeaders(statusCode, raw) {
             status = statusCode;
