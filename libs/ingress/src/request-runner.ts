@@ -391,6 +391,7 @@ export class RequestRunner {
       (inputEstimate ??= canonical ? estimateRequestInputTokens(canonical) : estimateTokens(JSON.stringify(chat.body.messages ?? chat.body.input ?? ''))),
     );
     const hideUsage = passthrough && chat.api === 'openai' && !chat.streamUsage;
+    const filter = chat.filterStream; // a step's view of the events (guardrails on responses)
     let held = '';
     let firstToken = false;
     let failure: { code: string } | undefined;
@@ -428,7 +429,9 @@ export class RequestRunner {
             if (!firstToken) throw new UpstreamError('http', `upstream stream failed: ${ev.code}`, ev.status >= 400 ? ev.status : 502, ev.message);
             failure ??= { code: ev.code };
           }
-          if (!passthrough) out += encoder.push(ev);
+          if (passthrough) continue;
+          if (filter) for (const e of filter(ev)) out += encoder.push(e);
+          else out += encoder.push(ev);
         }
         if (passthrough) out = hideUsage && usageReported ? withoutUsage(sse, produced) : rawEvent(sse);
         write(out);

@@ -27,7 +27,7 @@ import {
   WIRE_CODECS,
   WireApi,
 } from '@asc/providers';
-import type { CanonicalResponse } from '@asc/providers';
+import type { CanonicalResponse, CanonicalStreamEvent } from '@asc/providers';
 import type { RoutableModel } from './control-plane.port';
 import { IngressError } from './ingress.error';
 
@@ -186,6 +186,13 @@ export interface InboundChat {
    * on responses); may throw an IngressError to refuse it. Set together with forceTranslate.
    */
   filterResponse?: (response: CanonicalResponse) => CanonicalResponse;
+  /**
+   * Applied to each event of a streamed response between the upstream's decoder and the
+   * client's encoder (the guardrails on streamed responses): returns the events to send
+   * instead (none while text is held back). Set together with forceTranslate; a step ends
+   * the stream through `onOutput`.
+   */
+  filterStream?: (event: CanonicalStreamEvent) => CanonicalStreamEvent[];
 }
 
 /** Valid in the client's own API but not translatable: a same-API upstream can still serve it. */
