@@ -62,7 +62,14 @@ export const STREAM_MAX_MATCH = {
 /** How much of a text's tail one pattern needs to see before its matches are final. */
 export interface HoldRule {
   maxLength: number;
-  chars?: RegExp;
+  /** 1 for each ASCII code a match can contain (from DetectorSpec.chars); absent: any character. */
+  chars?: Uint8Array;
+}
+
+function asciiTable(chars: RegExp): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) if (chars.test(String.fromCharCode(c))) table[c] = 1;
+  return table;
 }
 
 /** @internal */
@@ -148,7 +155,7 @@ export class CompiledGuardrails {
     this.applyToResponse = config.applyToResponse === true;
     const addBuiltin = (rule: Rule, source: string, maxLength: number) => {
       this.builtin.push({ rule, lower: compileRegex(source, 'g', rule.detector), ci: compileRegex(source, 'gi', rule.detector) });
-      this.holdRules.push({ maxLength, chars: rule.spec?.chars });
+      this.holdRules.push({ maxLength, chars: rule.spec?.chars ? asciiTable(rule.spec.chars) : undefined });
     };
     const addTenant = (regex: RegExp, rule: Rule) => {
       this.tenant.push({ regex, rule });
