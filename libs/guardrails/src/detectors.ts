@@ -176,14 +176,19 @@ export const DETECTOR_SPECS: Record<Exclude<BuiltinDetector, 'medical_record_num
   },
 };
 
-/** Injection phrasings seen in the wild; tenants add their own patterns. Case-insensitive. */
+/**
+ * Injection phrasings seen in the wild; tenants add their own patterns. Case-insensitive.
+ * Whitespace runs are bounded (at most 8) so that the longest match is 94 characters
+ * (BUILTIN_INJECTION_MAX_LENGTH): a streamed answer holds back no more than that for them.
+ */
+export const BUILTIN_INJECTION_MAX_LENGTH = 96;
 export const BUILTIN_INJECTION_PATTERNS: readonly string[] = [
-  '\\b(?:ignore|disregard|forget|override)\\s+(?:all\\s+|any\\s+|the\\s+|your\\s+)*(?:previous|prior|above|earlier|preceding|system)\\s+(?:instructions|prompts?|rules|directions|messages)',
-  '\\b(?:reveal|print|show|repeat|leak)\\s+(?:me\\s+)?(?:your|the)\\s+(?:system\\s+prompt|hidden\\s+instructions|initial\\s+instructions)',
-  '\\byou\\s+are\\s+now\\s+(?:dan|in\\s+developer\\s+mode|jailbroken|unrestricted)\\b',
-  '\\bdo\\s+anything\\s+now\\b',
-  '\\b(?:act|pretend|behave)\\s+as\\s+(?:if\\s+you\\s+(?:are|were)\\s+)?(?:an?\\s+)?(?:unfiltered|unrestricted|uncensored)\\b',
-  '\\bwithout\\s+(?:any\\s+)?(?:restrictions|filters|guardrails|safety\\s+guidelines)\\s*[,.:]?\\s*(?:answer|respond|tell)',
-  '\\bnew\\s+instructions\\s*:',
-  '<\\s*/?\\s*system\\s*>',
+  '\\b(?:ignore|disregard|forget|override)\\s{1,8}(?:all\\s{1,8}|any\\s{1,8}|the\\s{1,8}|your\\s{1,8}){0,4}(?:previous|prior|above|earlier|preceding|system)\\s{1,8}(?:instructions|prompts?|rules|directions|messages)',
+  '\\b(?:reveal|print|show|repeat|leak)\\s{1,8}(?:me\\s{1,8})?(?:your|the)\\s{1,8}(?:system\\s{1,8}prompt|hidden\\s{1,8}instructions|initial\\s{1,8}instructions)',
+  '\\byou\\s{1,8}are\\s{1,8}now\\s{1,8}(?:dan|in\\s{1,8}developer\\s{1,8}mode|jailbroken|unrestricted)\\b',
+  '\\bdo\\s{1,8}anything\\s{1,8}now\\b',
+  '\\b(?:act|pretend|behave)\\s{1,8}as\\s{1,8}(?:if\\s{1,8}you\\s{1,8}(?:are|were)\\s{1,8})?(?:an?\\s{1,8})?(?:unfiltered|unrestricted|uncensored)\\b',
+  '\\bwithout\\s{1,8}(?:any\\s{1,8})?(?:restrictions|filters|guardrails|safety\\s{1,8}guidelines)\\s{0,8}[,.:]?\\s{0,8}(?:answer|respond|tell)',
+  '\\bnew\\s{1,8}instructions\\s{0,8}:',
+  '<\\s{0,8}/?\\s{0,8}system\\s{0,8}>',
 ];

@@ -1,4 +1,4 @@
-import { BuiltinDetector, BUILTIN_DETECTORS, BUILTIN_INJECTION_PATTERNS, DEFAULT_MRN_MAX_LENGTH, DEFAULT_MRN_PATTERN, DETECTOR_SPECS, DetectorSpec } from './detectors';
+import { BuiltinDetector, BUILTIN_DETECTORS, BUILTIN_INJECTION_MAX_LENGTH, BUILTIN_INJECTION_PATTERNS, DEFAULT_MRN_MAX_LENGTH, DEFAULT_MRN_PATTERN, DETECTOR_SPECS, DetectorSpec } from './detectors';
 import { GuardrailsError } from './guardrails.error';
 
 export type GuardrailAction = 'allow' | 'redact' | 'block';
@@ -48,13 +48,14 @@ export interface Rule {
 }
 
 /**
- * Bounds a streamed response relies on for patterns whose longest match cannot be read off
- * their source (docs/architecture.md, "Guardrails on streamed responses"): a match longer
- * than this may be missed when it is split across chunks of a stream.
+ * Longest matches a streamed answer relies on for patterns other than the detectors (whose
+ * bounds are DetectorSpec.maxLength). Tenant regexes are not analysed: they get a fixed bound
+ * (docs/architecture.md, "Guardrails on streamed answers"), and a match longer than its
+ * bound may be missed when it is split across chunks of a stream.
  */
 export const STREAM_MAX_MATCH = {
-  /** ASC's prompt-injection phrasings (their whitespace runs are not bounded). */
-  builtinInjection: 200,
+  /** ASC's prompt-injection phrasings (bounded in their sources: the longest match is 94 characters). */
+  builtinInjection: BUILTIN_INJECTION_MAX_LENGTH,
   /** Tenant-written regexes: custom patterns, injection patterns, medical record shapes. */
   tenantPattern: 128,
 } as const;

@@ -96,15 +96,15 @@ describe('guardrails on a streamed text', () => {
     assert.ok(text.length - released < 32, `held ${text.length - released} characters`);
   });
 
-  it('the longest hold is the longest bounded pattern (prompt injection: 200 characters) plus at most one release step', () => {
+  it('the longest hold is the longest bounded pattern (a tenant regex: 128 characters) plus at most one release step', () => {
     const g = all('redact');
     const s = new GuardrailsTextStream(g, new RedactionSession());
     let released = 0;
     const text = 'The quick brown fox jumps over the lazy dog while it rains. '.repeat(20);
     for (const p of pieces(text, 4)) released += s.push(p).length;
     const held = text.length - released;
-    // 200 + 2 of look-ahead, released in steps of a quarter of that (51 characters).
-    assert.ok(held >= 202 && held < 202 + 51 + 4, `held ${held} characters`);
+    // 128 + 2 of look-ahead, released in steps of a quarter of that (33 characters).
+    assert.ok(held >= 130 && held < 130 + 33 + 4, `held ${held} characters`);
   });
 
   it('scans tool-call arguments, releases held text before a tool call, the finish and an error, and lets usage wait behind held text', () => {

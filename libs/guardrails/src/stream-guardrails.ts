@@ -22,8 +22,9 @@ const MIN_RELEASE = 16;
  * as in the whole text; the rest of the text is held until `end()`.
  *
  * To keep the cost per token low, a scan runs only once at least `minRelease` characters
- * could be released (16, or a quarter of the longest fixed hold: 54 with the injection
- * phrasings on); the client then gets the text in pieces of about that size.
+ * could be released (16, or a quarter of the longest fixed hold: 25 with the injection
+ * phrasings on); the client then gets the text in pieces of about that size. The first
+ * text goes out as soon as any is final.
  */
 export class GuardrailsTextStream {
   /** Text received and not released yet (as received). */
@@ -67,10 +68,12 @@ export class GuardrailsTextStream {
   push(piece: string): string {
     if (this.tally.blockedBy) return '';
     this.pending += piece;
+    // The first text goes out as soon as any is final (time to first token); then in steps.
+    const step = this.context ? this.minRelease : 1;
     // Most pieces end here: too little past the longest fixed hold to be worth a scan.
-    if (this.pending.length < this.minRelease + this.fixedHold) return '';
+    if (this.pending.length < step + this.fixedHold) return '';
     const hold = this.holdFrom(this.pending);
-    if (hold < this.minRelease) return '';
+    if (hold < step) return '';
     return this.release(this.context.length + hold);
   }
 
