@@ -21,6 +21,3 @@ export type { SpendSteps } from './spend-steps.factory';
 export { spendPolicyOfDecision } from './spend-policy.mapper';
 export { AuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle';
 export type { AuthThrottleOptions } from './auth-throttle';
-export { GuardrailsStep } from './steps/guardrails.step';
-export { PolicyCapsStep } from './steps/policy-caps.step';
-export { IngressMetrics } from './ingress.metrics';

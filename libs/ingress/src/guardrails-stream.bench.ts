@@ -2,18 +2,24 @@
 // streamed answers off and on: the request runner with its built-in steps (policy caps,
 // guardrails) against a paced simulator, a fake control plane (no services), in one process.
 //
-//   npm run build && node -r ./tools/scripts/register-paths.js dist/tools/bench/src/guardrails-stream.bench.js [--tokens-per-sec 50] [--requests 20]
+//   npm run build && node -r ./tools/scripts/register-paths.js dist/libs/ingress/src/guardrails-stream.bench.js [--tokens-per-sec 50] [--requests 20]
 //
 // "TTFT" is the time from the start of the request to the first write that carries answer
 // text; the simulator's reply is prose (no PII), so what is measured is the hold, not redaction.
 import { parseArgs } from 'node:util';
 import { policyV1 } from '@asc/contracts';
 import { MemoryEventBus } from '@asc/events';
-import { ControlPlane, DEFAULT_RESILIENCE, Deployment, GuardrailsStep, IngressMetrics, PolicyCapsStep, PolicyDecision, Principal, RequestRunner, ResponseSink } from '@asc/ingress';
 import { OpenAICompatibleClient } from '@asc/providers';
 import { ServiceMetrics } from '@asc/service-kit';
 import { startSimulator } from '@asc/simulator';
 import { hashApiKey } from '@asc/tenancy';
+import { ControlPlane, Deployment, PolicyDecision, Principal } from './control-plane.port';
+import { IngressMetrics } from './ingress.metrics';
+import { DEFAULT_RESILIENCE } from './ingress.tokens';
+import { RequestRunner } from './request-runner';
+import { ResponseSink } from './runner.types';
+import { GuardrailsStep } from './steps/guardrails.step';
+import { PolicyCapsStep } from './steps/policy-caps.step';
 
 const { values } = parseArgs({ options: { 'tokens-per-sec': { type: 'string', default: '50' }, requests: { type: 'string', default: '20' } } });
 const tokensPerSec = Number(values['tokens-per-sec']);
