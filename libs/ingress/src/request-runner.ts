@@ -529,9 +529,10 @@ export class RequestRunner {
   }
 
   /** A step answered (a cache hit): the client gets it in its own API, streamed or not. */
-  private async answerFromStep(ctx: RequestContext, response: CanonicalResponse, sink: ResponseSink): Promise<void> {
+  private async answerFromStep(ctx: RequestContext, answer: CanonicalResponse, sink: ResponseSink): Promise<void> {
     const chat = ctx.chat;
     if (!chat) throw new IngressError('internal_error', 'a step answered a request that is not a chat', 500);
+    const response = chat.filterResponse ? chat.filterResponse(answer) : answer; // guardrails on answers apply to a cached one too
     ctx.httpStatus = 200;
     if (!chat.stream) {
       await sink.json(200, WIRE_APIS[chat.api].encodeResponse(response, chat), ctx.headers());

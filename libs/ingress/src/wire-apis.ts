@@ -182,8 +182,9 @@ export interface InboundChat {
    */
   forceTranslate?: boolean;
   /**
-   * Applied to a non-streamed response before it is encoded for the client (the guardrails
-   * on responses); may throw an IngressError to refuse it. Set together with forceTranslate.
+   * Applied to a whole response before it is encoded for the client (the guardrails on
+   * responses): a non-streamed one, or one a step answers (a cache hit, streamed or not);
+   * may throw an IngressError to refuse it. Set together with forceTranslate.
    */
   filterResponse?: (response: CanonicalResponse) => CanonicalResponse;
   /**

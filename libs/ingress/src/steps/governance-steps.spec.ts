@@ -102,6 +102,11 @@ describe('guardrails step', () => {
     );
     step.before(ctx);
     assert.equal(ctx.chat!.forceTranslate, true);
+    // A cached answer replayed as a stream is scanned whole, with the same placeholders.
+    const cached = new GuardrailsStep();
+    const hit = chatContext({ messages: [{ role: 'user', content: 'mail jane@example.com' }], stream: true }, ctx.decision!);
+    cached.before(hit);
+    assert.deepEqual(hit.chat!.filterResponse!(response('to jane@example.com')).content, [{ type: 'text', text: 'to [EMAIL_1]' }]);
     const filter = ctx.chat!.filterStream!;
     const text = (events: CanonicalStreamEvent[]) => events.map((e) => (e.type === 'text_delta' ? e.text : '')).join('');
     let out = '';

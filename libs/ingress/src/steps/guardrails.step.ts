@@ -59,18 +59,19 @@ export class GuardrailsStep implements RunnerStep {
       if (guardrails.applyToResponse) {
         // The answer is decoded, scanned with the prompt's placeholders, and re-encoded.
         chat.forceTranslate = true;
-        if (ctx.stream) {
-          const stream = new CanonicalStreamGuardrails(guardrails, session);
-          this.streams.set(ctx, stream);
-          chat.filterStream = (event) => stream.push(event);
-          return;
-        }
+        // A whole answer: a non-streamed one, or one a step answers (a cache hit, which may
+        // have been stored by an app of the tenant that does not scan answers).
         chat.filterResponse = (response) => {
           const scanned = scanCanonicalResponse(guardrails, response, session);
           record(ctx, scanned.findings);
           if (scanned.action === 'block') throw responseBlocked(scanned.blockedBy ?? 'guardrail');
           return scanned.value;
         };
+        if (ctx.stream) {
+          const stream = new CanonicalStreamGuardrails(guardrails, session);
+          this.streams.set(ctx, stream);
+          chat.filterStream = (event) => stream.push(event);
+        }
       }
       return;
     }
