@@ -2,7 +2,9 @@
 // phrasings and 20 deny terms on, over clean prose and over PII-dense text, at three sizes.
 // Per KiB: CPU time of this process (process.cpuUsage, user + system), minimum over rounds,
 // so that time spent waiting for a core on a shared, loaded machine is not counted. Then the
-// median and p99 wall time of single scans of a 1 KiB chat request.
+// median and p99 wall time of single scans of a 1 KiB chat request. Then streamed answers:
+// CPU per KiB of answer scanned as it streams (4-character pieces, about one token each),
+// and how many characters each configuration holds back.
 //   npm run build && node tools/guardrails/bench-guardrails.mjs
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 const root = new URL('../..', import.meta.url).pathname;
 const require = createRequire(import.meta.url);
 require(join(root, 'tools/scripts/register-paths.js'));
-const { compileGuardrails, scanCanonicalRequest, BUILTIN_DETECTORS } = require(join(root, 'dist/libs/guardrails/src/index.js'));
+const { compileGuardrails, scanCanonicalRequest, BUILTIN_DETECTORS, GuardrailsTextStream, RedactionSession } = require(join(root, 'dist/libs/guardrails/src/index.js'));
 
 const g = compileGuardrails({
   detectors: Object.fromEntries(BUILTIN_DETECTORS.map((d) => [d, 'redact'])),
@@ -62,3 +64,64 @@ for (let i = 0; i < 2000; i++) {
 }
 samples.sort((a, b) => a - b);
 console.log(`1 KiB canonical chat request: p50 ${samples[1000].toFixed(1)} µs, p99 ${samples[1980].toFixed(1)} µs`);
+
+// Streamed answers: the same text arriving in 4-character pieces through GuardrailsTextStream.
+const configs = {
+  'every detector + injection + 20 deny terms': g,
+  'e-mail, phone, card, IBAN, IP (character-class detectors)': compileGuardrails({
+    detectors: { email: 'redact', phone: 'redact', credit_card: 'redact', iban: 'redact', ip_address: 'redact' },
+  }),
+};
+function streamOnce(guardrails, text, size) {
+  const s = new GuardrailsTextStream(guardrails, new RedactionSession());
+  let out = 0;
+  let maxHeld = 0;
+  let pushed = 0;
+  for (let i = 0; i < text.length; i += size) {
+    out += s.push(text.slice(i, i + size)).length;
+    pushed = Math.min(text.length, i + size);
+    maxHeld = Math.max(maxHeld, pushed - out);
+  }
+  s.end();
+  return maxHeld;
+}
+function streamMicrosPerKiB(guardrails, text, size = 4) {
+  const kib = text.length / 1024;
+  const rounds = [];
+  for (let i = 0; i < 10; i++) streamOnce(guardrails, text, size);
+  for (let round = 0; round < 9; round++) {
+    const n = Math.max(3, Math.round(100 / kib));
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) streamOnce(guardrails, text, size);
+    const c = process.cpuUsage(c0);
+    rounds.push((c.user + c.system) / n / kib);
+  }
+  return Math.min(...rounds);
+}
+const streamRows = [];
+for (const [config, guardrails] of Object.entries(configs)) {
+  for (const [name, base] of [['prose', prose], ['PII-dense', dense]]) {
+    const text = sized(base, 4096);
+    streamRows.push({
+      config,
+      text: name,
+      'CPU µs per KiB streamed (4-char pieces)': streamMicrosPerKiB(guardrails, text).toFixed(1),
+      'whole-text scan µs per KiB': microsPerKiBWith(guardrails, text).toFixed(1),
+      'max chars held': streamOnce(guardrails, sized(prose, 4096), 4),
+    });
+  }
+}
+console.table(streamRows);
+
+function microsPerKiBWith(guardrails, text) {
+  const kib = text.length / 1024;
+  const rounds = [];
+  for (let round = 0; round < 9; round++) {
+    const n = Math.max(5, Math.round(200 / kib));
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) guardrails.scan([text]);
+    const c = process.cpuUsage(c0);
+    rounds.push((c.user + c.system) / n / kib);
+  }
+  return Math.min(...rounds);
+}

@@ -38,6 +38,19 @@ export interface DetectorSpec {
   allowEmptyExtension?: boolean;
   /** The character before the (extended) match must not be one of these. */
   notPrecededBy?: RegExp;
+  /**
+   * The longest text a match can span, left extension included: a streamed response holds
+   * back this much of its tail (docs/architecture.md, "Guardrails on streamed responses").
+   * Every quantifier of the built-in sources is bounded so that this is exact, except the
+   * e-mail address, bounded by RFC 5321's 254 characters.
+   */
+  maxLength: number;
+  /**
+   * Every character a match can contain (one character, case-insensitive): a stream holds
+   * back only the tail run of these characters (an e-mail address cannot span a space),
+   * not the whole maxLength.
+   */
+  chars?: RegExp;
 }
 
 const digitsOnly = (v: string) => v.replace(/\D/g, '');
@@ -93,7 +106,8 @@ const DATE =
   `(?:\\d{4}[-/.]\\d{1,2}[-/.]\\d{1,2}|\\d{1,2}[-/.]\\d{1,2}[-/.]\\d{2,4}|(?:${MONTHS})\\.? \\d{1,2}(?:st|nd|rd|th)?,? \\d{4}|\\d{1,2}(?:st|nd|rd|th)? (?:${MONTHS})\\.?,? \\d{4})`;
 
 /** The built-in MRN shape: a label then 6-10 digits. Tenants can replace it. */
-export const DEFAULT_MRN_PATTERN = `${NOT_AFTER_ALNUM}(?:mrn|medical record(?: number| no\\.?)?)\\s*[:#]?\\s*\\d{6,10}${NOT_BEFORE_ALNUM}`;
+export const DEFAULT_MRN_MAX_LENGTH = 48; // "medical record number" + 8 + ":" + 8 + 10 digits
+export const DEFAULT_MRN_PATTERN = `${NOT_AFTER_ALNUM}(?:mrn|medical record(?: number| no\\.?)?)\\s{0,8}[:#]?\\s{0,8}\\d{6,10}${NOT_BEFORE_ALNUM}`;
 
 export const DETECTOR_SPECS: Record<Exclude<BuiltinDetector, 'medical_record_number'>, DetectorSpec | DetectorSpec[]> = {
   email: {
@@ -102,11 +116,15 @@ export const DETECTOR_SPECS: Record<Exclude<BuiltinDetector, 'medical_record_num
     source: `@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}${NOT_BEFORE_ALNUM}`,
     extendLeft: /[A-Za-z0-9._%+-]/,
     normalize: (v) => v.toLowerCase(),
+    maxLength: 254,
+    chars: /[A-Za-z0-9._%+@-]/,
   },
   iban: {
     source: `${NOT_AFTER_ALNUM}[A-Za-z]{2}\\d{2}(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,3})?${NOT_BEFORE_ALNUM}`,
     validate: ibanValid,
     normalize: (v) => v.replace(/\s/g, '').toUpperCase(),
+    maxLength: 43,
+    chars: /[A-Za-z0-9 ]/,
   },
   credit_card: {
     source: `(?<![\\d-])\\d(?:[ -]?\\d){12,18}(?![\\d])`,
@@ -115,20 +133,24 @@ export const DETECTOR_SPECS: Record<Exclude<BuiltinDetector, 'medical_record_num
       return d.length >= 13 && d.length <= 19 && luhnValid(d);
     },
     normalize: digitsOnly,
+    maxLength: 37,
+    chars: /[0-9 -]/,
   },
   us_ssn: {
     // Formatted anywhere; nine bare digits only right after an SSN label.
-    source: `(?:(?<![\\d-])\\d{3}(?<ssnsep>[- ])\\d{2}\\k<ssnsep>\\d{4}(?![\\d-])|${NOT_AFTER_ALNUM}(?:ssn|social security(?: number| no\\.?)?)\\s*[:#]?\\s*(?<ssnv>\\d{9})(?!\\d))`,
+    source: `(?:(?<![\\d-])\\d{3}(?<ssnsep>[- ])\\d{2}\\k<ssnsep>\\d{4}(?![\\d-])|${NOT_AFTER_ALNUM}(?:ssn|social security(?: number| no\\.?)?)\\s{0,8}[:#]?\\s{0,8}(?<ssnv>\\d{9})(?!\\d))`,
     valueGroup: 'ssnv',
     validate: ssnValid,
     normalize: digitsOnly,
+    maxLength: 48, // "social security number" + 8 + ":" + 8 + 9 digits
   },
   date_of_birth: {
-    source: `${NOT_AFTER_ALNUM}(?:dob|d\\.o\\.b\\.?|date of birth|birth ?date|birthday|born(?: on)?)\\s*[:#-]?\\s*(?<dob>${DATE})`,
+    source: `${NOT_AFTER_ALNUM}(?:dob|d\\.o\\.b\\.?|date of birth|birth ?date|birthday|born(?: on)?)\\s{0,8}[:#-]?\\s{0,8}(?<dob>${DATE})`,
     valueGroup: 'dob',
+    maxLength: 52, // "date of birth" + 8 + ":" + 8 + "september 30th, 2024"
   },
   ip_address: [
-    { source: `(?<![\\d.])${OCTET}(?:\\.${OCTET}){3}(?![\\d]|\\.\\d)`, normalize: (v) => v },
+    { source: `(?<![\\d.])${OCTET}(?:\\.${OCTET}){3}(?![\\d]|\\.\\d)`, normalize: (v) => v, maxLength: 15, chars: /[0-9.]/ },
     {
       // IPv6, matched from its first colon and extended left over the first group: a regex
       // that starts with a hex digit retries at every a-f letter of the prose (~30 µs/KiB).
@@ -138,6 +160,8 @@ export const DETECTOR_SPECS: Record<Exclude<BuiltinDetector, 'medical_record_num
       notPrecededBy: /[A-Za-z0-9_:.]/,
       validate: (v) => isIPv6(v) && /[0-9a-fA-F]/.test(v),
       normalize: (v) => v.toLowerCase(),
+      maxLength: 39,
+      chars: /[0-9a-fA-F:]/,
     },
   ],
   phone: {
@@ -147,17 +171,24 @@ export const DETECTOR_SPECS: Record<Exclude<BuiltinDetector, 'medical_record_num
       `|(?<![A-Za-z0-9_])(?:\\([2-9]\\d\\d\\)[ ]?|[2-9]\\d\\d[-. ])[2-9]\\d\\d[-. ]\\d{4}(?![\\d]))`,
     validate: phoneValid,
     normalize: digitsOnly,
+    maxLength: 46, // "+" + 3 + 6 × " (1234)"
+    chars: /[0-9 .()+-]/,
   },
 };
 
-/** Injection phrasings seen in the wild; tenants add their own patterns. Case-insensitive. */
+/**
+ * Injection phrasings seen in the wild; tenants add their own patterns. Case-insensitive.
+ * Whitespace runs are bounded (at most 8) so that the longest match is 94 characters
+ * (BUILTIN_INJECTION_MAX_LENGTH): a streamed answer holds back no more than that for them.
+ */
+export const BUILTIN_INJECTION_MAX_LENGTH = 96;
 export const BUILTIN_INJECTION_PATTERNS: readonly string[] = [
-  '\\b(?:ignore|disregard|forget|override)\\s+(?:all\\s+|any\\s+|the\\s+|your\\s+)*(?:previous|prior|above|earlier|preceding|system)\\s+(?:instructions|prompts?|rules|directions|messages)',
-  '\\b(?:reveal|print|show|repeat|leak)\\s+(?:me\\s+)?(?:your|the)\\s+(?:system\\s+prompt|hidden\\s+instructions|initial\\s+instructions)',
-  '\\byou\\s+are\\s+now\\s+(?:dan|in\\s+developer\\s+mode|jailbroken|unrestricted)\\b',
-  '\\bdo\\s+anything\\s+now\\b',
-  '\\b(?:act|pretend|behave)\\s+as\\s+(?:if\\s+you\\s+(?:are|were)\\s+)?(?:an?\\s+)?(?:unfiltered|unrestricted|uncensored)\\b',
-  '\\bwithout\\s+(?:any\\s+)?(?:restrictions|filters|guardrails|safety\\s+guidelines)\\s*[,.:]?\\s*(?:answer|respond|tell)',
-  '\\bnew\\s+instructions\\s*:',
-  '<\\s*/?\\s*system\\s*>',
+  '\\b(?:ignore|disregard|forget|override)\\s{1,8}(?:all\\s{1,8}|any\\s{1,8}|the\\s{1,8}|your\\s{1,8}){0,4}(?:previous|prior|above|earlier|preceding|system)\\s{1,8}(?:instructions|prompts?|rules|directions|messages)',
+  '\\b(?:reveal|print|show|repeat|leak)\\s{1,8}(?:me\\s{1,8})?(?:your|the)\\s{1,8}(?:system\\s{1,8}prompt|hidden\\s{1,8}instructions|initial\\s{1,8}instructions)',
+  '\\byou\\s{1,8}are\\s{1,8}now\\s{1,8}(?:dan|in\\s{1,8}developer\\s{1,8}mode|jailbroken|unrestricted)\\b',
+  '\\bdo\\s{1,8}anything\\s{1,8}now\\b',
+  '\\b(?:act|pretend|behave)\\s{1,8}as\\s{1,8}(?:if\\s{1,8}you\\s{1,8}(?:are|were)\\s{1,8})?(?:an?\\s{1,8})?(?:unfiltered|unrestricted|uncensored)\\b',
+  '\\bwithout\\s{1,8}(?:any\\s{1,8})?(?:restrictions|filters|guardrails|safety\\s{1,8}guidelines)\\s{0,8}[,.:]?\\s{0,8}(?:answer|respond|tell)',
+  '\\bnew\\s{1,8}instructions\\s{0,8}:',
+  '<\\s{0,8}/?\\s{0,8}system\\s{0,8}>',
 ];

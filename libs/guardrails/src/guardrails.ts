@@ -1,4 +1,4 @@
-import { BuiltinDetector, BUILTIN_DETECTORS, BUILTIN_INJECTION_PATTERNS, DEFAULT_MRN_PATTERN, DETECTOR_SPECS, DetectorSpec } from './detectors';
+import { BuiltinDetector, BUILTIN_DETECTORS, BUILTIN_INJECTION_MAX_LENGTH, BUILTIN_INJECTION_PATTERNS, DEFAULT_MRN_MAX_LENGTH, DEFAULT_MRN_PATTERN, DETECTOR_SPECS, DetectorSpec } from './detectors';
 import { GuardrailsError } from './guardrails.error';
 
 export type GuardrailAction = 'allow' | 'redact' | 'block';
@@ -39,14 +39,44 @@ export interface ScanResult {
   blockedBy?: string;
 }
 
-interface Rule {
+/** @internal */
+export interface Rule {
   detector: string;
   action: GuardrailAction;
   label: string;
   spec?: DetectorSpec;
 }
 
-interface Span {
+/**
+ * Longest matches a streamed answer relies on for patterns other than the detectors (whose
+ * bounds are DetectorSpec.maxLength). Tenant regexes are not analysed: they get a fixed bound
+ * (docs/architecture.md, "Guardrails on streamed answers"), and a match longer than its
+ * bound may be missed when it is split across chunks of a stream.
+ */
+export const STREAM_MAX_MATCH = {
+  /** ASC's prompt-injection phrasings (bounded in their sources: the longest match is 94 characters). */
+  builtinInjection: BUILTIN_INJECTION_MAX_LENGTH,
+  /** Tenant-written regexes: custom patterns, injection patterns, medical record shapes. */
+  tenantPattern: 128,
+} as const;
+
+/** How much of a text's tail one pattern needs to see before its matches are final. */
+export interface HoldRule {
+  maxLength: number;
+  /** 1 for each ASCII code a match can contain (from DetectorSpec.chars); absent: any character. */
+  chars?: Uint8Array;
+}
+
+function asciiTable(chars: RegExp): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) if (chars.test(String.fromCharCode(c))) table[c] = 1;
+  return table;
+}
+
+/** @internal */
+export interface Span {
+  /** Where the regex matched (before `start` when a label precedes the value). */
+  matchStart: number;
   start: number;
   end: number;
   rule: Rule;
@@ -117,11 +147,20 @@ export class CompiledGuardrails {
   private readonly builtin: Array<{ rule: Rule; lower: RegExp; ci: RegExp }> = [];
   /** Tenant-written patterns, run over the text as written (they may be case-sensitive). */
   private readonly tenant: Array<{ regex: RegExp; rule: Rule }> = [];
+  /** Per pattern, the tail of a streamed text it needs before its matches are final. */
+  readonly holdRules: HoldRule[] = [];
+  /** Some pattern redacts or blocks (an input that cannot be scanned must then be refused). */
+  readonly enforcing: boolean;
 
   constructor(config: GuardrailsConfig) {
     this.applyToResponse = config.applyToResponse === true;
-    const addBuiltin = (rule: Rule, source: string) => {
+    const addBuiltin = (rule: Rule, source: string, maxLength: number) => {
       this.builtin.push({ rule, lower: compileRegex(source, 'g', rule.detector), ci: compileRegex(source, 'gi', rule.detector) });
+      this.holdRules.push({ maxLength, chars: rule.spec?.chars ? asciiTable(rule.spec.chars) : undefined });
+    };
+    const addTenant = (regex: RegExp, rule: Rule) => {
+      this.tenant.push({ regex, rule });
+      this.holdRules.push({ maxLength: STREAM_MAX_MATCH.tenantPattern });
     };
     for (const detector of BUILTIN_DETECTORS) {
       const action = config.detectors?.[detector];
@@ -129,12 +168,12 @@ export class CompiledGuardrails {
       const rule: Rule = { detector, action, label: LABELS[detector] };
       if (detector === 'medical_record_number') {
         const patterns = config.medicalRecordPatterns?.length ? config.medicalRecordPatterns : null;
-        if (patterns) patterns.forEach((p, i) => this.tenant.push({ regex: compileRegex(p, 'gi', `medicalRecordPatterns[${i}]`), rule }));
-        else addBuiltin(rule, DEFAULT_MRN_PATTERN);
+        if (patterns) patterns.forEach((p, i) => addTenant(compileRegex(p, 'gi', `medicalRecordPatterns[${i}]`), rule));
+        else addBuiltin(rule, DEFAULT_MRN_PATTERN, DEFAULT_MRN_MAX_LENGTH);
         continue;
       }
       const specs = DETECTOR_SPECS[detector];
-      for (const spec of Array.isArray(specs) ? specs : [specs]) addBuiltin({ ...rule, spec }, spec.source);
+      for (const spec of Array.isArray(specs) ? specs : [specs]) addBuiltin({ ...rule, spec }, spec.source, spec.maxLength);
     }
     const terms = (config.denyTerms ?? []).map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
     if (terms.length) {
@@ -143,15 +182,19 @@ export class CompiledGuardrails {
       addBuiltin(
         { detector: DENY_TERM_DETECTOR, action: config.denyTermsAction ?? 'block', label: 'DENY_TERM' },
         `(?<![a-z0-9_])(?:${sorted.join('|')})(?![a-z0-9_])`,
+        sorted[0].length,
       );
     }
     const injection: Rule = { detector: INJECTION_DETECTOR, action: config.injectionAction ?? 'block', label: 'PROMPT_INJECTION' };
-    if (config.builtinInjectionPatterns) addBuiltin(injection, BUILTIN_INJECTION_PATTERNS.map((p) => `(?:${p})`).join('|'));
-    (config.injectionPatterns ?? []).forEach((p, i) => this.tenant.push({ regex: compileRegex(p, 'gi', `injectionPatterns[${i}]`), rule: injection }));
+    if (config.builtinInjectionPatterns) {
+      addBuiltin(injection, BUILTIN_INJECTION_PATTERNS.map((p) => `(?:${p})`).join('|'), STREAM_MAX_MATCH.builtinInjection);
+    }
+    (config.injectionPatterns ?? []).forEach((p, i) => addTenant(compileRegex(p, 'gi', `injectionPatterns[${i}]`), injection));
     for (const c of config.customPatterns ?? []) {
-      this.tenant.push({ regex: compileRegex(c.pattern, 'gu', `customPatterns ${c.name}`), rule: { detector: c.name, action: c.action, label: c.name.toUpperCase() } });
+      addTenant(compileRegex(c.pattern, 'gu', `customPatterns ${c.name}`), { detector: c.name, action: c.action, label: c.name.toUpperCase() });
     }
     this.active = this.builtin.length > 0 || this.tenant.length > 0;
+    this.enforcing = [...this.builtin, ...this.tenant].some((r) => r.rule.action !== 'allow');
   }
 
   /**
@@ -160,38 +203,16 @@ export class CompiledGuardrails {
    */
   scan(texts: readonly string[], session: RedactionSession = new RedactionSession()): ScanResult {
     if (!this.active) return { action: 'allow', texts: [...texts], findings: [] };
-    const counts = new Map<string, GuardrailFinding>();
+    const tally = new FindingTally();
     const out: string[] = [];
-    let action: GuardrailAction = 'allow';
-    let blockedBy: string | undefined;
     for (const text of texts) {
       const spans = this.find(text);
-      if (!spans.length) {
-        out.push(text);
-        continue;
-      }
-      let rebuilt = '';
-      let cursor = 0;
-      for (const span of spans) {
-        const { rule } = span;
-        const key = `${rule.detector}\u0000${rule.action}`;
-        const finding = counts.get(key);
-        if (finding) finding.count++;
-        else counts.set(key, { detector: rule.detector, action: rule.action, count: 1 });
-        if (STRICTNESS[rule.action] > STRICTNESS[action]) action = rule.action;
-        if (rule.action === 'block') blockedBy ??= rule.detector;
-        if (rule.action === 'redact') {
-          const normalized = rule.spec?.normalize ? rule.spec.normalize(span.value) : span.value.toLowerCase();
-          rebuilt += text.slice(cursor, span.start) + session.placeholder(rule.label, normalized);
-          cursor = span.end;
-        }
-      }
-      out.push(cursor === 0 ? text : rebuilt + text.slice(cursor));
-      if (blockedBy) break;
+      out.push(spans.length ? applySpans(text, spans, 0, text.length, session, tally) : text);
+      if (tally.blockedBy) break;
     }
-    const findings = [...counts.values()];
-    if (blockedBy) return { action: 'block', texts: [...texts], findings, blockedBy };
-    return { action, texts: out, findings };
+    const findings = tally.findings();
+    if (tally.blockedBy) return { action: 'block', texts: [...texts], findings, blockedBy: tally.blockedBy };
+    return { action: tally.action, texts: out, findings };
   }
 
   /** Where each detector matched in `text` (offsets only; for measurements and tests). */
@@ -199,8 +220,11 @@ export class CompiledGuardrails {
     return this.find(text).map((s) => ({ detector: s.rule.detector, start: s.start, end: s.end }));
   }
 
-  /** Every non-overlapping match in `text`, in order (earliest start wins, then the longest). */
-  private find(text: string): Span[] {
+  /**
+   * Every non-overlapping match in `text`, in order (earliest start wins, then the longest).
+   * @internal (the stream scanner's)
+   */
+  find(text: string): Span[] {
     const spans: Span[] = [];
     const lowered = text.toLowerCase();
     const useLower = lowered.length === text.length;
@@ -230,7 +254,7 @@ export class CompiledGuardrails {
           re.lastIndex = m.index + 1;
           continue;
         }
-        spans.push({ start, end, rule, value });
+        spans.push({ matchStart: Math.min(start, m.index), start, end, rule, value });
       }
     }
     for (const { regex, rule } of this.tenant) {
@@ -241,7 +265,7 @@ export class CompiledGuardrails {
           regex.lastIndex++;
           continue;
         }
-        spans.push({ start: m.index, end: m.index + m[0].length, rule, value: m[0] });
+        spans.push({ matchStart: m.index, start: m.index, end: m.index + m[0].length, rule, value: m[0] });
       }
     }
     // Matches extended leftwards or found by a separate pattern may be out of order.
@@ -263,6 +287,47 @@ export class CompiledGuardrails {
     }
     return kept;
   }
+}
+
+/** Counts what the detectors did, never what they matched; remembers the strictest action. @internal */
+export class FindingTally {
+  private readonly counts = new Map<string, GuardrailFinding>();
+  action: GuardrailAction = 'allow';
+  /** The detector of the first blocking match. */
+  blockedBy?: string;
+
+  add(rule: Rule): void {
+    const key = `${rule.detector}\u0000${rule.action}`;
+    const finding = this.counts.get(key);
+    if (finding) finding.count++;
+    else this.counts.set(key, { detector: rule.detector, action: rule.action, count: 1 });
+    if (STRICTNESS[rule.action] > STRICTNESS[this.action]) this.action = rule.action;
+    if (rule.action === 'block') this.blockedBy ??= rule.detector;
+  }
+
+  findings(): GuardrailFinding[] {
+    return [...this.counts.values()].map((f) => ({ ...f }));
+  }
+}
+
+/**
+ * `text` from `from` to `to` with the spans' actions applied (spans inside that range, in
+ * order): redacted values become the session's placeholders, every span is tallied. @internal
+ */
+export function applySpans(text: string, spans: readonly Span[], from: number, to: number, session: RedactionSession, tally: FindingTally): string {
+  let out = '';
+  let cursor = from;
+  for (const span of spans) {
+    const { rule } = span;
+    tally.add(rule);
+    if (rule.action === 'redact') {
+      const normalized = rule.spec?.normalize ? rule.spec.normalize(span.value) : span.value.toLowerCase();
+      out += text.slice(cursor, Math.max(cursor, span.start)) + session.placeholder(rule.label, normalized);
+      cursor = Math.max(cursor, span.end);
+    }
+  }
+  if (from === 0 && cursor === 0 && to === text.length) return text;
+  return out + text.slice(cursor, to);
 }
 
 export function compileGuardrails(config: GuardrailsConfig): CompiledGuardrails {

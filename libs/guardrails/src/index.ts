@@ -2,8 +2,9 @@ export { mergeFindings, scanCanonicalRequest, scanCanonicalResponse } from './ca
 export type { CanonicalScan } from './canonical-guardrails';
 export { BUILTIN_DETECTORS, BUILTIN_INJECTION_PATTERNS, DEFAULT_MRN_PATTERN, ibanValid, luhnValid } from './detectors';
 export type { BuiltinDetector } from './detectors';
-export { compileGuardrails, CompiledGuardrails, DENY_TERM_DETECTOR, INJECTION_DETECTOR, RedactionSession } from './guardrails';
-export type { GuardrailAction, GuardrailFinding, GuardrailsConfig, ScanResult } from './guardrails';
+export { compileGuardrails, CompiledGuardrails, DENY_TERM_DETECTOR, INJECTION_DETECTOR, RedactionSession, STREAM_MAX_MATCH } from './guardrails';
+export { CanonicalStreamGuardrails, GuardrailsTextStream } from './stream-guardrails';
+export type { GuardrailAction, GuardrailFinding, GuardrailsConfig, HoldRule, ScanResult } from './guardrails';
 export { guardrailsFromDecision } from './guardrails-config.mapper';
 export { guardrailBlockedError, GuardrailsError } from './guardrails.error';
 export { LABELLED_SET } from './labelled-set';

@@ -392,6 +392,7 @@ export class RequestRunner {
       (inputEstimate ??= canonical ? estimateRequestInputTokens(canonical) : estimateTokens(JSON.stringify(chat.body.messages ?? chat.body.input ?? ''))),
     );
     const hideUsage = passthrough && chat.api === 'openai' && !chat.streamUsage;
+    const filter = chat.filterStream; // a step's view of the events (guardrails on responses)
     let held = '';
     let firstToken = false;
     let failure: { code: string } | undefined;
@@ -429,7 +430,9 @@ export class RequestRunner {
             if (!firstToken) throw new UpstreamError('http', `upstream stream failed: ${ev.code}`, ev.status >= 400 ? ev.status : 502, ev.message);
             failure ??= { code: ev.code };
           }
-          if (!passthrough) out += encoder.push(ev);
+          if (passthrough) continue;
+          if (filter) for (const e of filter(ev)) out += encoder.push(e);
+          else out += encoder.push(ev);
         }
         if (passthrough) out = hideUsage && usageReported ? withoutUsage(sse, produced) : rawEvent(sse);
         write(out);
@@ -527,9 +530,10 @@ export class RequestRunner {
   }
 
   /** A step answered (a cache hit): the client gets it in its own API, streamed or not. */
-  private async answerFromStep(ctx: RequestContext, response: CanonicalResponse, sink: ResponseSink): Promise<void> {
+  private async answerFromStep(ctx: RequestContext, answer: CanonicalResponse, sink: ResponseSink): Promise<void> {
     const chat = ctx.chat;
     if (!chat) throw new IngressError('internal_error', 'a step answered a request that is not a chat', 500);
+    const response = chat.filterResponse ? chat.filterResponse(answer) : answer; // guardrails on answers apply to a cached one too
     ctx.httpStatus = 200;
     if (!chat.stream) {
       await sink.json(200, WIRE_APIS[chat.api].encodeResponse(response, chat), ctx.headers());

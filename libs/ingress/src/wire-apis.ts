@@ -27,7 +27,7 @@ import {
   WIRE_CODECS,
   WireApi,
 } from '@asc/providers';
-import type { CanonicalResponse } from '@asc/providers';
+import type { CanonicalResponse, CanonicalStreamEvent } from '@asc/providers';
 import type { RoutableModel } from './control-plane.port';
 import { IngressError } from './ingress.error';
 
@@ -182,10 +182,18 @@ export interface InboundChat {
    */
   forceTranslate?: boolean;
   /**
-   * Applied to a non-streamed response before it is encoded for the client (the guardrails
-   * on responses); may throw an IngressError to refuse it. Set together with forceTranslate.
+   * Applied to a whole response before it is encoded for the client (the guardrails on
+   * responses): a non-streamed one, or one a step answers (a cache hit, streamed or not);
+   * may throw an IngressError to refuse it. Set together with forceTranslate.
    */
   filterResponse?: (response: CanonicalResponse) => CanonicalResponse;
+  /**
+   * Applied to each event of a streamed response between the upstream's decoder and the
+   * client's encoder (the guardrails on streamed responses): returns the events to send
+   * instead (none while text is held back). Set together with forceTranslate; a step ends
+   * the stream through `onOutput`.
+   */
+  filterStream?: (event: CanonicalStreamEvent) => CanonicalStreamEvent[];
 }
 
 /** Valid in the client's own API but not translatable: a same-API upstream can still serve it. */

@@ -128,6 +128,7 @@ function messages(req: ApiRequest): Outcome {
     stop: stops,
     format: { type: 'text' },
     replyWords: req.knobs.replyWords,
+    replyText: req.knobs.replyText,
   });
   const promptTokens = conv.meter.total();
   const cached = Math.min(req.knobs.cachedTokens, promptTokens);

@@ -86,7 +86,7 @@ function chat(req: ApiRequest): Outcome {
   const { promptText, toolResultText } = chatPrompt(body.messages, meter, false);
   const tools = chatTools(body, meter);
   const format = chatFormat(body.response_format, meter);
-  const gen = generate({ promptText, toolResultText, tools, toolChoice: toolChoiceOf(body.tool_choice), forceTool: req.knobs.forceTool, maxTokens, stop: stopList(body.stop), format, replyWords: req.knobs.replyWords });
+  const gen = generate({ promptText, toolResultText, tools, toolChoice: toolChoiceOf(body.tool_choice), forceTool: req.knobs.forceTool, maxTokens, stop: stopList(body.stop), format, replyWords: req.knobs.replyWords, replyText: req.knobs.replyText });
   const promptTokens = meter.total();
   const usage = { prompt_tokens: promptTokens, total_tokens: promptTokens + gen.tokens, completion_tokens: gen.tokens };
   const reported = { inputTokens: promptTokens, outputTokens: gen.tokens, cachedInputTokens: 0 };

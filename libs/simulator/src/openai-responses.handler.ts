@@ -84,7 +84,7 @@ export function handleResponses(req: ApiRequest): Outcome {
   const tools = responseTools(body, meter);
   const toolChoice = responseToolChoice(body.tool_choice);
   const { format, text } = responseFormat(body, meter);
-  const gen = generate({ promptText, toolResultText, tools, toolChoice, forceTool: req.knobs.forceTool, maxTokens: maxOutput, stop: [], format, replyWords: req.knobs.replyWords });
+  const gen = generate({ promptText, toolResultText, tools, toolChoice, forceTool: req.knobs.forceTool, maxTokens: maxOutput, stop: [], format, replyWords: req.knobs.replyWords, replyText: req.knobs.replyText });
 
   const inputTokens = meter.total();
   const usage = {

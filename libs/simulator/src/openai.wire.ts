@@ -115,7 +115,7 @@ function chatCompletions(req: ApiRequest): Outcome {
   const toolChoice = chatToolChoice(body.tool_choice);
   const format = chatFormat(body.response_format, meter);
   const maxTokens = maxTokensOf(body, 'max_completion_tokens', 'max_tokens');
-  const gen = generate({ promptText, toolResultText, tools, toolChoice, forceTool: req.knobs.forceTool, maxTokens, stop: stopList(body.stop), format, replyWords: req.knobs.replyWords });
+  const gen = generate({ promptText, toolResultText, tools, toolChoice, forceTool: req.knobs.forceTool, maxTokens, stop: stopList(body.stop), format, replyWords: req.knobs.replyWords, replyText: req.knobs.replyText });
   const promptTokens = meter.total();
   const usage = usageOf(promptTokens, gen.tokens, req.knobs.cachedTokens);
   const reported = { inputTokens: promptTokens, outputTokens: gen.tokens, cachedInputTokens: usage.prompt_tokens_details.cached_tokens };

@@ -27,6 +27,8 @@ export interface GenerationInput {
   stop: string[];
   format: OutputFormat;
   replyWords?: number;
+  /** Echoed instead of the prompt (SimulatorOptions.replyText). */
+  replyText?: string;
 }
 
 export interface TextGeneration {
@@ -117,7 +119,7 @@ export function generate(input: GenerationInput): Generation {
   } else if (input.format.type === 'json_object') {
     full = JSON.stringify({ reply: replyText(input.promptText, input.replyWords) });
   } else {
-    full = replyText(input.promptText, input.replyWords);
+    full = replyText(input.replyText ?? input.promptText, input.replyWords);
   }
 
   let text = full;

@@ -206,6 +206,7 @@ class Simulator {
       failAfterTokens: nonNegative(h(SIM_HEADERS.failAfterTokens)) ?? null,
       retryAfterSec: nonNegative(h(SIM_HEADERS.retryAfter)) ?? c.retryAfterSec ?? null,
       replyWords: nonNegative(h(SIM_HEADERS.replyWords)) ?? c.replyWords,
+      replyText: c.replyText,
       forceTool,
       cachedTokens: nonNegative(h(SIM_HEADERS.cachedTokens)) ?? 0,
     };

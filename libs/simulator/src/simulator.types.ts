@@ -56,6 +56,8 @@ export interface SimulatorOptions {
   retryAfterSec?: number;
   /** Words in every text reply, overriding the prompt-derived length. */
   replyWords?: number;
+  /** What every text reply echoes instead of the prompt (a reply with content the prompt did not have). */
+  replyText?: string;
   /** How many recent requests `requests()` keeps; default 200. */
   recordLimit?: number;
 }

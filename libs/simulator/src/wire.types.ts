@@ -14,6 +14,7 @@ export interface RequestKnobs {
   failAfterTokens: number | null;
   retryAfterSec: number | null;
   replyWords: number | undefined;
+  replyText: string | undefined;
   forceTool: string | boolean | undefined;
   cachedTokens: number;
 }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { policyV1 } from '@asc/contracts';
-import type { CanonicalResponse } from '@asc/providers';
+import { decodeOpenAIEmbeddingsRequest, type CanonicalResponse, type CanonicalStreamEvent } from '@asc/providers';
 import type { PolicyDecision } from '../control-plane.port';
 import { IngressError } from '../ingress.error';
 import { RequestContext } from '../request-context';
@@ -10,7 +10,7 @@ import { GuardrailsStep } from './guardrails.step';
 import { allowDecision } from '../decision.fixture';
 import { PolicyCapsStep } from './policy-caps.step';
 
-const { GUARDRAIL_ACTION_REDACT: REDACT, GUARDRAIL_ACTION_BLOCK: BLOCK } = policyV1.GuardrailAction;
+const { GUARDRAIL_ACTION_ALLOW: ALLOW, GUARDRAIL_ACTION_REDACT: REDACT, GUARDRAIL_ACTION_BLOCK: BLOCK } = policyV1.GuardrailAction;
 
 function decision(overrides: Partial<PolicyDecision> = {}): PolicyDecision {
   return allowDecision({ appId: 'app_1', ...overrides });
@@ -92,6 +92,65 @@ describe('guardrails step', () => {
     assert.deepEqual(filtered.content, [{ type: 'text', text: 'I wrote to [EMAIL_1] and [EMAIL_2]' }]);
     assert.deepEqual(ctx.eventExtras.guardrails, [{ detector: 'email', action: 'redact', count: 3 }]);
     assert.throws(() => ctx.chat!.filterResponse!(response('his SSN is 123-45-6789')), (e: unknown) => e instanceof IngressError && e.httpStatus === 403);
+  });
+
+  it('scans a streamed response event by event, ends it through onOutput on a block and records the findings after', () => {
+    const step = new GuardrailsStep();
+    const ctx = chatContext(
+      { messages: [{ role: 'user', content: 'mail jane@example.com' }], stream: true },
+      decision({ guardrails: guardrails({ detectors: [{ detector: 'email', action: REDACT }, { detector: 'us_ssn', action: BLOCK }], applyToResponse: true }) }),
+    );
+    step.before(ctx);
+    assert.equal(ctx.chat!.forceTranslate, true);
+    // A cached answer replayed as a stream is scanned whole, with the same placeholders.
+    const cached = new GuardrailsStep();
+    const hit = chatContext({ messages: [{ role: 'user', content: 'mail jane@example.com' }], stream: true }, ctx.decision!);
+    cached.before(hit);
+    assert.deepEqual(hit.chat!.filterResponse!(response('to jane@example.com')).content, [{ type: 'text', text: 'to [EMAIL_1]' }]);
+    const filter = ctx.chat!.filterStream!;
+    const text = (events: CanonicalStreamEvent[]) => events.map((e) => (e.type === 'text_delta' ? e.text : '')).join('');
+    let out = '';
+    for (const piece of ['I wrote to ja', 'ne@exam', 'ple.com today']) out += text(filter({ type: 'text_delta', text: piece }));
+    assert.equal(step.onOutput(ctx), undefined);
+    out += text(filter({ type: 'text_delta', text: ', his SSN is 123-45-6789 as asked.' }));
+    out += text(filter({ type: 'finish', reason: 'stop' }));
+    assert.equal(out, 'I wrote to [EMAIL_1]', 'the text before the block went out redacted; nothing of or after the SSN');
+    const stop = step.onOutput(ctx);
+    assert.ok(stop instanceof IngressError && stop.code === 'guardrail_blocked' && stop.httpStatus === 403 && /us_ssn/.test(stop.message));
+    assert.ok(!stop.message.includes('123-45-6789'));
+    ctx.reasonCode = 'guardrail_blocked';
+    step.after(ctx);
+    assert.equal(ctx.status, 'client_error');
+    assert.deepEqual(ctx.eventExtras.guardrails, [
+      { detector: 'email', action: 'redact', count: 2 },
+      { detector: 'us_ssn', action: 'block', count: 1 },
+    ]);
+  });
+
+  it('embeddings: redacts string inputs in the body and the decoded request; token ids pass only when no guardrail enforces', () => {
+    const embeddingsContext = (input: unknown, d: PolicyDecision) => {
+      const ctx = new RequestContext('openai', 'openai.embeddings', 'embeddings', undefined);
+      ctx.decision = d;
+      const body = { model: 'e', input };
+      ctx.embeddings = { body, request: decodeOpenAIEmbeddingsRequest(body) };
+      return ctx;
+    };
+    const redact = decision({ guardrails: guardrails({ detectors: [{ detector: 'email', action: REDACT }] }) });
+    const ctx = embeddingsContext(['to jane@example.com', 'again jane@example.com', 'nothing'], redact);
+    new GuardrailsStep().before(ctx);
+    assert.deepEqual(ctx.embeddings!.body.input, ['to [EMAIL_1]', 'again [EMAIL_1]', 'nothing']);
+    assert.deepEqual(ctx.embeddings!.request.input, ['to [EMAIL_1]', 'again [EMAIL_1]', 'nothing']);
+    assert.deepEqual(ctx.eventExtras.guardrails, [{ detector: 'email', action: 'redact', count: 2 }]);
+    const single = embeddingsContext('to jane@example.com', redact);
+    new GuardrailsStep().before(single);
+    assert.equal(single.embeddings!.body.input, 'to [EMAIL_1]');
+    assert.throws(
+      () => new GuardrailsStep().before(embeddingsContext([[1, 2, 3]], redact)),
+      (e: unknown) => e instanceof IngressError && e.code === 'guardrail_cannot_scan' && e.httpStatus === 400 && e.param === 'input',
+    );
+    const counting = embeddingsContext([[1, 2, 3]], decision({ guardrails: guardrails({ detectors: [{ detector: 'email', action: ALLOW }] }) }));
+    new GuardrailsStep().before(counting);
+    assert.deepEqual(counting.embeddings!.request.input, [[1, 2, 3]]);
   });
 
   it('does nothing without guardrails in the decision', () => {

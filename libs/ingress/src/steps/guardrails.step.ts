@@ -1,4 +1,5 @@
 import {
+  CanonicalStreamGuardrails,
   CompiledGuardrails,
   compileGuardrails,
   guardrailBlockedError,
@@ -20,19 +21,29 @@ const COMPILED_LIMIT = 1000;
 /**
  * The tenant's guardrails on the prompt, before any provider is called: redaction rewrites
  * the canonical request (and forces it to be re-encoded, so the original body is never
- * forwarded), a block is a 400 naming the detector and never the match. What each detector
- * did (detector, action, count) goes on the request event, never the matched text.
+ * forwarded), a block is a 400 naming the detector and never the match. Embeddings input
+ * (strings) is scanned the same way. With `applyToResponse` the answer is scanned too: a
+ * whole answer before it is encoded (a block is a 403), a streamed one event by event
+ * through CanonicalStreamGuardrails (a block ends the stream with an in-band error through
+ * `onOutput`, like a budget cut). What each detector did (detector, action, count) goes on
+ * the request event, never the matched text.
  */
 export class GuardrailsStep implements RunnerStep {
   readonly name = 'guardrails';
   /** Keyed by the configuration itself: equal configurations share one compiled form. */
   private readonly compiled = new Map<string, CompiledGuardrails>();
   private readonly byObject = new WeakMap<policyV1.GuardrailConfig, CompiledGuardrails>();
+  /** Streamed answers being scanned. */
+  private readonly streams = new WeakMap<RequestContext, CanonicalStreamGuardrails>();
 
   before(ctx: RequestContext): void {
     const config = ctx.decision?.guardrails;
+    if (!config) return;
     const chat = ctx.chat;
-    if (!config || !chat) return;
+    if (!chat) {
+      if (ctx.embeddings) this.embeddings(ctx, ctx.embeddings, this.compile(config));
+      return;
+    }
     const guardrails = this.compile(config);
     if (!guardrails.active) return;
     let findings: GuardrailFinding[];
@@ -46,18 +57,22 @@ export class GuardrailsStep implements RunnerStep {
         chat.canonical = result.value;
         chat.forceTranslate = true;
       }
-      if (guardrails.applyToResponse && !ctx.stream) {
+      if (guardrails.applyToResponse) {
         // The answer is decoded, scanned with the prompt's placeholders, and re-encoded.
-        // Streamed answers are not scanned yet (a match can span chunks).
         chat.forceTranslate = true;
+        // A whole answer: a non-streamed one, or one a step answers (a cache hit, which may
+        // have been stored by an app of the tenant that does not scan answers).
         chat.filterResponse = (response) => {
           const scanned = scanCanonicalResponse(guardrails, response, session);
           record(ctx, scanned.findings);
-          if (scanned.action === 'block') {
-            throw new IngressError('guardrail_blocked', `the response was blocked by the ${scanned.blockedBy} guardrail of this tenant's policy`, 403);
-          }
+          if (scanned.action === 'block') throw responseBlocked(scanned.blockedBy ?? 'guardrail');
           return scanned.value;
         };
+        if (ctx.stream) {
+          const stream = new CanonicalStreamGuardrails(guardrails, session);
+          this.streams.set(ctx, stream);
+          chat.filterStream = (event) => stream.push(event);
+        }
       }
       return;
     }
@@ -74,6 +89,49 @@ export class GuardrailsStep implements RunnerStep {
         chat.blocker?.param ?? undefined,
       );
     }
+  }
+
+  /** A streamed answer a guardrail blocked ends here, in-band (the text before the match was sent). */
+  onOutput(ctx: RequestContext): IngressError | undefined {
+    const blockedBy = this.streams.get(ctx)?.blockedBy;
+    return blockedBy ? responseBlocked(blockedBy) : undefined;
+  }
+
+  after(ctx: RequestContext): void {
+    const stream = this.streams.get(ctx);
+    if (!stream) return;
+    this.streams.delete(ctx);
+    record(ctx, stream.findings());
+    // A policy decision, not a provider failure (the stream itself answered 200).
+    if (stream.blockedBy && ctx.reasonCode === 'guardrail_blocked') ctx.status = 'client_error';
+  }
+
+  /**
+   * Embeddings input: strings are scanned like prompts (redaction rewrites both the body and
+   * the decoded request). Token-id inputs (OpenAI) cannot be read: with any guardrail that
+   * redacts or blocks they are refused, since nothing could be enforced on them.
+   */
+  private embeddings(ctx: RequestContext, embeddings: NonNullable<RequestContext['embeddings']>, guardrails: CompiledGuardrails): void {
+    if (!guardrails.active) return;
+    const { body, request } = embeddings;
+    if (request.input.some((i) => typeof i !== 'string')) {
+      if (!guardrails.enforcing) return;
+      throw new IngressError(
+        'guardrail_cannot_scan',
+        "'input' holds token ids, which this tenant's guardrails cannot scan: send the input as text",
+        400,
+        'input',
+      );
+    }
+    const texts = request.input as string[];
+    const result = guardrails.scan(texts);
+    record(ctx, result.findings);
+    if (result.action === 'block') throw toIngress(result.blockedBy ?? 'guardrail');
+    if (result.action !== 'redact' || result.texts.every((t, i) => t === texts[i])) return;
+    ctx.embeddings = {
+      body: { ...body, input: request.single ? result.texts[0] : result.texts },
+      request: { ...request, input: result.texts },
+    };
   }
 
   private compile(config: policyV1.GuardrailConfig): CompiledGuardrails {
@@ -96,6 +154,11 @@ function record(ctx: RequestContext, findings: GuardrailFinding[]): void {
   if (!findings.length) return;
   const previous = (ctx.eventExtras.guardrails as GuardrailFinding[] | undefined) ?? [];
   ctx.eventExtras.guardrails = mergeFindings(previous, findings);
+}
+
+function responseBlocked(detector: string): IngressError {
+  const error = guardrailBlockedError(detector, 'response');
+  return new IngressError(error.code, error.message, 403);
 }
 
 function toIngress(detector: string): IngressError {
