@@ -138,6 +138,12 @@ export class RequestRunner {
       }
     } finally {
       release?.();
+      if (sink.closed && ctx.status === 'ok' && !ctx.httpStatus) ctx.status = 'cancelled';
+      if (ctx.status === 'cancelled') ctx.httpStatus = 0;
+      // The event goes to the spool right after the answer, before the steps' follow-up I/O
+      // (budget settlement, cache write): a process killed meanwhile must not leave an answered
+      // request without its event (docs/reliability.md, ingress-kill drill).
+      this.finish(ctx);
       for (const step of ran) {
         try {
           await step.after?.(ctx);
@@ -145,9 +151,6 @@ export class RequestRunner {
           this.logger.error(`step ${step.name} failed after request ${ctx.requestId}: ${(err as Error).message}`);
         }
       }
-      if (sink.closed && ctx.status === 'ok' && !ctx.httpStatus) ctx.status = 'cancelled';
-      if (ctx.status === 'cancelled') ctx.httpStatus = 0;
-      this.finish(ctx);
       if (--this.inFlight === 0) this.idle?.();
     }
     return ctx;
