@@ -9,7 +9,9 @@ import { runDrill, startDrillEnvironment, type DrillEnvironment, type DrillResul
  * with tools/infra/kafka.sh drill and clickhouse.sh drill, stopped at the end), under a steady
  * load of real requests. Each drill ends with every request answered 200 exactly once in
  * ClickHouse (`requests FINAL`, and no extra raw row) and once in the audit trail. The long
- * variants (60 s broker outage, 5 min ClickHouse outage) run as `tools/drills/src/fault-drills.ts`.
+ * variants (60 s broker outage, 5 min ClickHouse outage) run as `tools/drills/fault-drills.sh`. The
+ * broker outage alone is not repeated here: the ingress-kill drill stops the broker too, and every
+ * request answered while it was down must land.
  */
 
 const RATE = 30;
@@ -18,7 +20,7 @@ function report(r: DrillResult): void {
   console.log(
     `[drill] ${r.drill}: ${r.rate} req/s for ${(r.loadMs / 1000).toFixed(1)} s, ${r.answered200} answered 200 (${r.noAnswer} unanswered, other ${JSON.stringify(r.otherStatus)}); ` +
       `ClickHouse lost ${r.clickhouse.lost}, duplicated ${r.clickhouse.duplicated}, raw copies ${r.clickhouse.rawCopies}; audit lost ${r.audit.lost}, duplicated ${r.audit.duplicated}; ` +
-      `caught up ${r.catchUpMs} ms after the last answer\n  ${r.timeline.join('\n  ')}`,
+      `caught up ${r.catchUpMs} ms after the last answer (${r.recoveryMs ?? '-'} ms after the fault ended)\n  ${r.timeline.join('\n  ')}`,
   );
 }
 
@@ -56,10 +58,6 @@ describe('fault drills: 0 lost, 0 duplicated', async () => {
       const r = await runDrill(env, 'ingress-kill', { rate: RATE, durationMs: 12_000, outageMs: 8_000, catchUpTimeoutMs: 120_000 });
       assertExactlyOnce(r);
       assert.ok(r.noAnswer > 0, 'ingress was down for a while');
-    });
-
-    it('the Kafka broker stopped for 8 s under load', async () => {
-      assertExactlyOnce(await runDrill(env, 'broker-down', { rate: RATE, durationMs: 12_000, outageMs: 8_000, catchUpTimeoutMs: 120_000 }));
     });
 
     it('ClickHouse stopped for 10 s under load', async () => {

@@ -94,6 +94,12 @@ export interface DrillResult {
     unconfirmed: number;
   };
   audit: { lost: number; duplicated: number; unconfirmed: number };
+  /**
+   * From the end of the fault (broker or ClickHouse back, last consumer restarted, ingress
+   * restarted) until every request answered 200 before that moment is in ClickHouse FINAL and
+   * in audit: how long the backlog took to drain while the load went on. Null for the poison drill.
+   */
+  recoveryMs: number | null;
   /** From the last answer of the load until every 200 is in ClickHouse FINAL and in audit; null: not within catchUpTimeoutMs. */
   catchUpMs: number | null;
   /** What was done and when (ms from the start of the load). */
@@ -213,13 +219,24 @@ export async function startDrillEnvironment(log: (line: string) => void = () => 
     const simPort = await freePort();
     simulator = startNodeProcess('tools/simulator/src/main.js', { SIM_PORT: String(simPort) });
     await simulator.waitForLine(/"url"/, 30_000);
-    suite = await startProductionSuite({
-      kafkaBrokers: DRILL_KAFKA.split(','),
-      clickhouseUrl: DRILL_CLICKHOUSE,
-      logLevel: 'error',
-      // Only a config-change event can make ingress drop a cached key before this (the poison drill's check).
-      ingressEnv: { INGRESS_EVENT_SPOOL_DIR: spoolDir, INGRESS_CONFIG_CACHE_TTL_MS: '600000' },
-    });
+    const start = () =>
+      startProductionSuite({
+        kafkaBrokers: DRILL_KAFKA.split(','),
+        clickhouseUrl: DRILL_CLICKHOUSE,
+        logLevel: 'error',
+        // Only a config-change event can make ingress drop a cached key before this (the poison drill's check).
+        ingressEnv: { INGRESS_EVENT_SPOOL_DIR: spoolDir, INGRESS_CONFIG_CACHE_TTL_MS: '600000' },
+      });
+    // A free port picked for a service can be taken by another process before the service binds
+    // it (a shared machine): start again on other ports rather than fail the drill.
+    for (let attempt = 1; !suite; attempt++) {
+      try {
+        suite = await start();
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err;
+        log(`a port was taken while the suite started (attempt ${attempt}); starting again`);
+      }
+    }
     const tenantId = 'drill';
     await suite.admin.createTenant({ id: tenantId, name: 'Drill' });
     await suite.admin.putPolicy(tenantId, { allowedModels: [MODEL], allowedRegions: ['*'] });
@@ -308,6 +325,19 @@ async function stalledPartitions(env: DrillEnvironment): Promise<{ stalled: stri
   }
 }
 
+/** True when ingress, policy, routing and secrets each have a config-listener group with its member joined (state Stable). */
+async function configListenersJoined(env: DrillEnvironment): Promise<boolean> {
+  const admin = new Kafka({ brokers: env.suite.kafkaBrokers, clientId: 'asc-drill-groups', logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const ids = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith('asc-cache-'));
+    const stable = (await admin.describeGroups(ids)).groups.filter((g) => g.state === 'Stable' && g.members.length > 0).map((g) => g.groupId);
+    return ['ingress', 'policy', 'routing', 'secrets'].every((svc) => stable.some((g) => g.startsWith(`asc-cache-${svc}-`)));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function waitUntil<T>(probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -350,6 +380,16 @@ export async function runDrill(env: DrillEnvironment, drill: DrillName, options:
     if (wait > 0) await sleep(wait);
   };
   const running = load.run();
+  // Once the fault is over: how long until everything answered before then has landed (polled while the load goes on).
+  let recovery: Promise<number | null> = Promise.resolve(null);
+  const recovered = () => {
+    const at = Date.now();
+    const answered = [...load.ok];
+    recovery = waitUntil(async () => {
+      const c = await counts(env);
+      return answered.every((id) => c.final.has(id) && c.audit.has(id)) ? Date.now() - at : undefined;
+    }, options.catchUpTimeoutMs ?? 180_000, 250).then((ms) => ms ?? null);
+  };
   let poison: Omit<PoisonResult, 'stalledPartitions' | 'missing' | 'deadLetters'> | undefined;
   let poisonBus: KafkaEventBus | undefined;
   let poisonedAt = 0;
@@ -366,6 +406,7 @@ export async function runDrill(env: DrillEnvironment, drill: DrillName, options:
           await Promise.all([suite.restart('metering', 'SIGKILL'), suite.restart('audit', 'SIGKILL')]);
           mark(`kill ${k + 1}/${kills}: metering and audit SIGKILLed, restarted and ready`);
         }
+        recovered();
         break;
       }
       case 'broker-down': {
@@ -375,6 +416,7 @@ export async function runDrill(env: DrillEnvironment, drill: DrillName, options:
         await sleep(outageMs);
         await drillInfra('kafka', 'start');
         mark(`Kafka broker started again (down ${outageMs / 1000} s)`);
+        recovered();
         break;
       }
       case 'clickhouse-down': {
@@ -384,6 +426,7 @@ export async function runDrill(env: DrillEnvironment, drill: DrillName, options:
         await sleep(outageMs);
         await drillInfra('clickhouse', 'start');
         mark(`ClickHouse started again (down ${outageMs / 1000} s)`);
+        recovered();
         break;
       }
       case 'ingress-kill': {
@@ -400,10 +443,14 @@ export async function runDrill(env: DrillEnvironment, drill: DrillName, options:
         // Ingress needs the broker at start (it ensures the topics and joins the config listener group).
         await suite.restart('ingress', 'SIGKILL');
         mark('ingress restarted with the same spool directory and ready');
+        recovered();
         break;
       }
       case 'poison': {
         await until(options.durationMs * 0.3);
+        // A config listener reads from "now" once it has joined its group: wait until every one has.
+        const joined = await waitUntil(async () => ((await configListenersJoined(env)) ? true : undefined), 90_000);
+        mark(joined ? 'every config listener group is stable' : 'not every config listener group became stable within 90 s');
         poisonBus = new KafkaEventBus({ brokers: suite.kafkaBrokers, topicPrefix: suite.topicPrefix, clientId: 'asc-drill-poison', logger: silentEventBusLogger });
         const topics: EventTopic[] = [TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1, TOPIC_ADMIN_CHANGE_V1, TOPIC_CONTROL_CONFIG_V1];
         // Keyed by the load's tenant: the poison sits in the partition its good events go to.
@@ -462,6 +509,8 @@ export async function runDrill(env: DrillEnvironment, drill: DrillName, options:
     return Date.now();
   }, timeoutMs);
   const catchUpMs = caughtUp === undefined ? null : Math.max(0, caughtUp - loadEnd);
+  const recoveryMs = await recovery;
+  if (recoveryMs !== null) mark(`everything answered before the fault ended had landed ${recoveryMs} ms after it ended`);
   mark(caughtUp === undefined ? `not caught up within ${timeoutMs / 1000} s` : `every 200 in ClickHouse and audit ${catchUpMs} ms after the last answer`);
   // Redeliveries land after the first copy: counted once the consumers committed everything.
   const lag = await waitUntil(async () => ((await stalledPartitions(env)).stalled.length === 0 ? true : undefined), 60_000);
@@ -486,6 +535,7 @@ export async function runDrill(env: DrillEnvironment, drill: DrillName, options:
     },
     audit: { lost: mine(c.audit).filter((n) => n === 0).length, duplicated: mine(c.audit).filter((n) => n > 1).length, unconfirmed: extra(c.audit) },
     catchUpMs,
+    recoveryMs,
     timeline,
   };
   for (const id of [...c.final.keys(), ...c.audit.keys()]) drillSeen.add(id);
@@ -542,7 +592,11 @@ export async function runDrill(env: DrillEnvironment, drill: DrillName, options:
 export function tableRow(r: DrillResult, command: string): string {
   const lost = `${r.clickhouse.lost} ClickHouse / ${r.audit.lost} audit`;
   const dup = `${r.clickhouse.duplicated} FINAL (${r.clickhouse.rawCopies} raw copies) / ${r.audit.duplicated} audit`;
-  const catchUp = r.catchUpMs === null ? 'not within the timeout' : `${(r.catchUpMs / 1000).toFixed(1)} s`;
+  const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const catchUp =
+    r.catchUpMs === null
+      ? 'not within the timeout'
+      : `${r.recoveryMs === null ? '' : `${secs(r.recoveryMs)} after the fault ended; `}${secs(r.catchUpMs)} after the last answer`;
   const load = `${r.rate} req/s × ${(r.loadMs / 1000).toFixed(0)} s: ${r.answered200} answered 200`;
   return `| ${r.drill} | ${lost} | ${dup} | ${catchUp} | ${load} | \`${command}\` |`;
 }
