@@ -4,6 +4,7 @@
 # deploy/clickhouse/, not the system service.
 #
 #   tools/infra/clickhouse.sh start|stop|status|restart|reset
+#   tools/infra/clickhouse.sh drill start|stop|status|reset   a second server on HTTP 28123, native 29000 (fault drills)
 #
 # Env: ASC_DATA_DIR (<repo>/.asc: config, data, logs and pid in infra/clickhouse),
 #      ASC_CLICKHOUSE_START_TIMEOUT seconds (60).
@@ -22,6 +23,23 @@ ERR_LOG="$DATA/log/clickhouse-server.err.log"
 CONF="$ASC_ROOT/deploy/clickhouse"
 START_TIMEOUT="${ASC_CLICKHOUSE_START_TIMEOUT:-60}"
 PATTERN="clickhouse-server --config-file=$DATA/etc/config.xml"
+LOCK_NAME=clickhouse
+
+# A second server for the fault drills (tools/drills/src/fault-drills.ts), with its own ports
+# ($ASC_DRILL_CLICKHOUSE_HTTP_PORT, default 28123; native 29000) and data
+# ($ASC_INFRA_DIR/clickhouse-drill): a drill stops it; the shared server on 8123 is never touched.
+if [ "${1:-}" = drill ]; then
+  shift
+  INFRA_NAME=clickhouse-drill
+  CH_HTTP_PORT="${ASC_DRILL_CLICKHOUSE_HTTP_PORT:-28123}"
+  CH_TCP_PORT="${ASC_DRILL_CLICKHOUSE_TCP_PORT:-29000}"
+  DATA="$ASC_INFRA_DIR/clickhouse-drill"
+  PIDFILE="$DATA/clickhouse.pid"
+  OUT="$DATA/log/stdout.log"
+  ERR_LOG="$DATA/log/clickhouse-server.err.log"
+  PATTERN="clickhouse-server --config-file=$DATA/etc/config.xml"
+  LOCK_NAME=clickhouse-drill
+fi
 URL="http://$CH_HOST:$CH_HTTP_PORT"
 
 ensure_installed() {
@@ -45,7 +63,8 @@ ensure_installed() {
 
 render_config() {
   mkdir -p "$DATA/etc" "$DATA/data" "$DATA/tmp" "$DATA/log" "$DATA/user_files" "$DATA/format_schemas"
-  sed "s|@DATA_DIR@|$DATA|g" "$CONF/config.xml" >"$DATA/etc/config.xml.tmp"
+  sed -e "s|@DATA_DIR@|$DATA|g" -e "s|<http_port>8123</http_port>|<http_port>$CH_HTTP_PORT</http_port>|" \
+    -e "s|<tcp_port>9000</tcp_port>|<tcp_port>$CH_TCP_PORT</tcp_port>|" "$CONF/config.xml" >"$DATA/etc/config.xml.tmp"
   mv "$DATA/etc/config.xml.tmp" "$DATA/etc/config.xml"
   cp "$CONF/users.xml" "$DATA/etc/users.xml"
 }
@@ -136,7 +155,7 @@ cmd_reset() {
 }
 
 case "${1:-}" in
-  start | stop | restart | reset) take_lock clickhouse ;;
+  start | stop | restart | reset) take_lock "$LOCK_NAME" ;;
 esac
 case "${1:-}" in
   start) cmd_start ;;
@@ -145,7 +164,7 @@ case "${1:-}" in
   restart) cmd_stop && cmd_start ;;
   reset) cmd_reset ;;
   *)
-    echo "usage: $0 start|stop|status|restart|reset" >&2
+    echo "usage: $0 [drill] start|stop|status|restart|reset" >&2
     exit 2
     ;;
 esac

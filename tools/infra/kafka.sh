@@ -5,6 +5,7 @@
 #   tools/infra/kafka.sh start|stop|status|restart|reset
 #   tools/infra/kafka.sh cluster start|stop|status|reset [NODE]   3-broker KRaft cluster on 19092-19094
 #   tools/infra/kafka.sh cluster kill NODE                        SIGKILL one broker (scale-out drills)
+#   tools/infra/kafka.sh drill start|stop|status|reset            a second one-node broker on 29092 (fault drills)
 #
 # Env: ASC_KAFKA_VERSION (3.9.1), ASC_CACHE_DIR (~/.cache/asc: jars in kafka-<version>/libs),
 #      ASC_DATA_DIR (<repo>/.asc: data, log and pid in infra/kafka), KAFKA_HEAP_OPTS
@@ -27,6 +28,26 @@ CONF="$ASC_ROOT/deploy/kafka"
 START_TIMEOUT="${ASC_KAFKA_START_TIMEOUT:-120}"
 HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 MAIN_CLASS=kafka.Kafka
+# What tells our broker's java from any other in /proc/PID/cmdline.
+PATTERN="$MAIN_CLASS"
+LOCK_NAME=kafka
+
+# A second one-node broker for the fault drills (tools/drills/src/fault-drills.ts), with its own
+# ports ($ASC_DRILL_KAFKA_PORT, default 29092, controller +1) and data ($ASC_INFRA_DIR/kafka-drill):
+# a drill stops and restarts it; the shared broker on 9092 is never touched.
+if [ "${1:-}" = drill ]; then
+  shift
+  INFRA_NAME=kafka-drill
+  KAFKA_PORT="${ASC_DRILL_KAFKA_PORT:-29092}"
+  CONTROLLER_PORT=$((KAFKA_PORT + 1))
+  DATA="$ASC_INFRA_DIR/kafka-drill"
+  PIDFILE="$DATA/kafka.pid"
+  LOG="$DATA/kafka.log"
+  PROPS="$DATA/server.properties"
+  PATTERN="$PROPS"
+  HEAP_OPTS="${KAFKA_DRILL_HEAP_OPTS:--Xms128m -Xmx384m}"
+  LOCK_NAME=kafka-drill
+fi
 TOOLS_LOG4J="-Dlog4j.configuration=file:$CONF/tools-log4j.properties"
 
 ensure_java() {
@@ -69,7 +90,8 @@ ensure_libs() {
 
 render_props() {
   mkdir -p "$DATA"
-  sed "s|@DATA_DIR@|$DATA|g" "$CONF/server.properties" >"$PROPS.tmp"
+  sed -e "s|@DATA_DIR@|$DATA|g" -e "s|127.0.0.1:9092|$KAFKA_HOST:$KAFKA_PORT|g" -e "s|127.0.0.1:9093|$KAFKA_HOST:$CONTROLLER_PORT|g" \
+    "$CONF/server.properties" >"$PROPS.tmp"
   mv "$PROPS.tmp" "$PROPS"
 }
 
@@ -96,7 +118,7 @@ broker_answers() {
     --bootstrap-server "$KAFKA_HOST:${1:-$KAFKA_PORT}" --list >/dev/null 2>"$DATA/check.err"
 }
 
-is_running() { pid_alive "$PIDFILE" "$MAIN_CLASS"; }
+is_running() { pid_alive "$PIDFILE" "$PATTERN"; }
 
 wait_ready() {
   local t0="$1" deadline=$((SECONDS + START_TIMEOUT))
@@ -158,7 +180,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-  if stop_pid "$PIDFILE" "$MAIN_CLASS" 60; then
+  if stop_pid "$PIDFILE" "$PATTERN" 60; then
     info "stopped"
   else
     info "not running"
@@ -276,7 +298,7 @@ cmd_cluster() {
 }
 
 case "${1:-}" in
-  start | stop | restart | reset) take_lock kafka ;;
+  start | stop | restart | reset) take_lock "$LOCK_NAME" ;;
   cluster) shift; cmd_cluster "$@"; exit $? ;;
 esac
 case "${1:-}" in
@@ -286,7 +308,7 @@ case "${1:-}" in
   restart) cmd_stop && cmd_start ;;
   reset) cmd_reset ;;
   *)
-    echo "usage: $0 start|stop|status|restart|reset" >&2
+    echo "usage: $0 [drill] start|stop|status|restart|reset | cluster ..." >&2
     exit 2
     ;;
 esac

@@ -9,7 +9,7 @@ runMain('audit', async () => {
     topicPrefix: config.KAFKA_TOPIC_PREFIX,
     clientId: 'asc-audit',
     // Fewer, larger batches: one write per ~second (or 256 KiB of events) instead of one per few events.
-    consumer: { minBytes: 256 * 1024, maxWaitTimeMs: 1_000 },
+    consumer: { minBytes: 256 * 1024, maxWaitTimeMs: 1_000, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 },
   });
   await events.ensureTopics();
   const audit = await startAuditService(config, { events });

@@ -11,7 +11,7 @@ runMain('metering', async () => {
     clientId: 'asc-metering',
     // Fewer, larger batches: one write per ~second (or 256 KiB of events) instead of one per few events.
     // 8 MiB fetches: ~8 000-event batches, 1.5x the ingestion rate of kafkajs's 1 MiB (docs/benchmarks.md).
-    consumer: { minBytes: 256 * 1024, maxWaitTimeMs: 1_000, maxBytesPerPartition: 8 * 1024 * 1024, maxBatchSize: 10_000 },
+    consumer: { minBytes: 256 * 1024, maxWaitTimeMs: 1_000, maxBytesPerPartition: 8 * 1024 * 1024, maxBatchSize: 10_000, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 },
   });
   await events.ensureTopics();
   const store = new ClickHouseHttpStore({ url: config.CLICKHOUSE_URL, user: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD });

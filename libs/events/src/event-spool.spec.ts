@@ -68,6 +68,20 @@ describe('EventSpool', () => {
     await reopened.close();
   });
 
+  it('an appended record is in the file at once: a process killed right after appending loses nothing', async () => {
+    const dir = freshDir();
+    // A long fsync interval: nothing but the append itself may put the record on disk.
+    const spool = new EventSpool({ dir, fsyncIntervalMs: 60_000 }, silentEventBusLogger);
+    const value = serializeEvent(requestEvent('tenant_a', 7));
+    assert.equal(spool.append(TOPIC, 'tenant_a', value), 0);
+    // What a restarted process finds when this one was SIGKILLed now (no close, no sync).
+    const reopened = new EventSpool({ dir }, silentEventBusLogger);
+    assert.equal(reopened.records, 1);
+    assert.deepEqual((await reopened.read(0, 10)).map((r) => r.value), [value]);
+    await reopened.close();
+    await spool.close();
+  });
+
   it('cuts a torn last record left by a crash mid-write, keeping every whole one', async () => {
     const dir = freshDir();
     const spool = new EventSpool({ dir, fsyncIntervalMs: 1 }, silentEventBusLogger);

@@ -88,11 +88,12 @@ function decodeLine(line: string): { topic: EventTopic; key: string; value: stri
  * replays first.
  *
  * Layout: `seg-<first seq>.log` files of JSON lines `[topic, key, value]`, and `ack`
- * holding the seq below which everything was acknowledged by the log. Appends are
- * buffered in memory and written + fdatasync'ed every fsyncIntervalMs (one write per
- * interval whatever the rate), so a crash loses at most the last interval. A torn last
- * line (crash mid-write) is cut at open. Acknowledgements are recorded (at most every 100 ms)
- * by renaming a new `ack` file into place; a crash between a send and its record re-sends those records
+ * holding the seq below which everything was acknowledged by the log. Each append is
+ * written to the file at once (to the page cache: a killed process loses nothing it
+ * appended); the fdatasync is batched every fsyncIntervalMs, so a machine crash loses at
+ * most the last interval. A torn last line (crash mid-write) is cut at open.
+ * Acknowledgements are recorded (at most every 100 ms) by renaming a new `ack` file into
+ * place; a crash between a send and its record re-sends those records
  * (at-least-once: consumers deduplicate on event id). Fully acknowledged segments are
  * deleted.
  */
@@ -106,6 +107,9 @@ export class EventSpool {
   private nextSeqValue = 0;
   private pending: string[] = [];
   private pendingBytes = 0;
+  /** Written to the page cache since the last fdatasync. */
+  private unsynced = false;
+  private writeFailing = false;
   private writing?: Promise<void>;
   /** Descriptors with an fdatasync in flight, and those to close once it returns. */
   private readonly fsyncing = new Set<number>();
@@ -163,7 +167,7 @@ export class EventSpool {
     return this.maxBytes;
   }
 
-  /** Appends one record; returns its seq, or undefined when the cap would be exceeded. Durable within fsyncIntervalMs. */
+  /** Appends one record; returns its seq, or undefined when the cap would be exceeded. Survives a process kill at once, a machine crash within fsyncIntervalMs. */
   append(topic: EventTopic, key: string, value: string): number | undefined {
     if (this.closed) throw new EventBusError('bus_closed', 'spool closed');
     const line = encodeLine(topic, key, value);
@@ -182,6 +186,16 @@ export class EventSpool {
     this.unackedBytes += bytes;
     tail.records++;
     const seq = this.nextSeqValue++;
+    // To the page cache now, not at the next sync: the caller answers its request right after,
+    // and a SIGKILL in the next fsyncIntervalMs must not lose an answered request's event
+    // (found by the ingress-kill drill, tools/drills). A failed write stays pending; sync() retries.
+    try {
+      this.writePending();
+      this.writeFailing = false;
+    } catch (err) {
+      if (!this.writeFailing) this.logger.error('event spool write failed: records stay in memory and are retried', { dir: this.dir, ...errorFields(err) });
+      this.writeFailing = true;
+    }
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.sync();
@@ -190,18 +204,18 @@ export class EventSpool {
   }
 
   /**
-   * Writes whatever is pending and fdatasyncs it; resolves when it is on disk. The write goes
-   * to the page cache at once (a process crash loses nothing written); the fdatasync runs on
-   * libuv's pool, so the event loop never waits for the disk (measured: a synchronous one every
-   * 20 ms cost ~1.4 ms of ingress p50).
+   * Writes whatever is still pending and fdatasyncs what was written; resolves when it is on
+   * disk. The fdatasync runs on libuv's pool, so the event loop never waits for the disk
+   * (measured: a synchronous one every 20 ms cost ~1.4 ms of ingress p50).
    */
   async sync(): Promise<void> {
     while (this.writing) await this.writing;
-    if (this.pending.length === 0 || this.fd === undefined) return;
+    if ((this.pending.length === 0 && !this.unsynced) || this.fd === undefined) return;
     const fd = this.fd;
     this.writing = (async () => {
       try {
         this.writePending();
+        this.unsynced = false;
         this.fsyncing.add(fd);
         await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
       } catch (err) {
@@ -341,9 +355,10 @@ export class EventSpool {
 
   /** Rolling to a new segment (rare): the old tail is written and synced before it is left. */
   private flushPendingSync(): void {
-    if (this.pending.length === 0 || this.fd === undefined) return;
+    if ((this.pending.length === 0 && !this.unsynced) || this.fd === undefined) return;
     this.writePending();
     fdatasyncSync(this.fd);
+    this.unsynced = false;
   }
 
   /** Writes the pending records to the tail (page cache); the caller makes them durable. */
@@ -356,6 +371,7 @@ export class EventSpool {
     tail.bytes += buf.length;
     this.pending = [];
     this.pendingBytes = 0;
+    this.unsynced = true;
   }
 
   private openTail(): void {

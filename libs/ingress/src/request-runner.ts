@@ -139,6 +139,20 @@ export class RequestRunner {
       }
     } finally {
       release?.();
+      // What the steps add to the outcome (findings of a streamed answer) comes first, synchronously...
+      for (const step of ran) {
+        try {
+          step.settle?.(ctx);
+        } catch (err) {
+          this.logger.error(`step ${step.name} failed to settle request ${ctx.requestId}: ${(err as Error).message}`);
+        }
+      }
+      if (sink.closed && ctx.status === 'ok' && !ctx.httpStatus) ctx.status = 'cancelled';
+      if (ctx.status === 'cancelled') ctx.httpStatus = 0;
+      // ...then the event goes to the spool right after the answer, before the steps' follow-up
+      // I/O (budget settlement, cache write): a process killed meanwhile must not leave an
+      // answered request without its event (docs/reliability.md, ingress-kill drill).
+      this.finish(ctx);
       for (const step of ran) {
         try {
           await step.after?.(ctx);
@@ -146,9 +160,6 @@ export class RequestRunner {
           this.logger.error(`step ${step.name} failed after request ${ctx.requestId}: ${(err as Error).message}`);
         }
       }
-      if (sink.closed && ctx.status === 'ok' && !ctx.httpStatus) ctx.status = 'cancelled';
-      if (ctx.status === 'cancelled') ctx.httpStatus = 0;
-      this.finish(ctx);
       if (--this.inFlight === 0) this.idle?.();
     }
     return ctx;

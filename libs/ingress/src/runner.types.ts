@@ -46,11 +46,15 @@ export interface StepAnswer {
  * refuse (throw an IngressError, answered in the caller's shape), rewrite the request,
  * add response headers or event fields on the context, or answer (a cache hit).
  * `onOutput` is asked while a stream runs; returning an error ends the stream in-band.
- * `after` always runs once `before` ran, with the outcome on the context (settle, correct).
+ * `settle` runs once the outcome is known, before the event is made (what the step adds to
+ * the event); `after` always runs once `before` ran, after the event, for follow-up I/O
+ * (budget settlement, TPM correction, cache write).
  */
 export interface RunnerStep {
   readonly name: string;
   before?(ctx: RequestContext, candidates: readonly Deployment[]): Promise<StepAnswer | void> | StepAnswer | void;
   onOutput?(ctx: RequestContext, usage: MeteredUsage): IngressError | undefined;
+  /** Once the outcome is known, before the request's event is made: adds to it, synchronously (no I/O). */
+  settle?(ctx: RequestContext): void;
   after?(ctx: RequestContext): Promise<void> | void;
 }

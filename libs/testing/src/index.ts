@@ -5,6 +5,6 @@ export type { NodeProcess } from './processes';
 export { throwawayDatabase } from './throwaway-database';
 export type { ThrowawayDatabase } from './throwaway-database';
 export { PRODUCTION_SERVICES, startProductionSuite } from './production-suite';
-export type { ProductionService, ProductionSuite } from './production-suite';
+export type { ProductionService, ProductionSuite, ProductionSuiteOptions } from './production-suite';
 export { testPki } from './test-pki';
 export type { TestPki } from './test-pki';

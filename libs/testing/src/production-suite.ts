@@ -30,6 +30,11 @@ export interface ProductionSuite {
   readonly ingressBaseUrl: string;
   /** Prefix of this run's Kafka topics (what a test reads the events from). */
   readonly kafkaTopicPrefix: string;
+  /** The Kafka brokers and ClickHouse URL the services were started against. */
+  readonly kafkaBrokers: string[];
+  readonly clickhouseUrl: string;
+  /** Stops one service (SIGTERM, or SIGKILL for a crash) and starts it again with the same environment; resolves once it is ready. */
+  restart(service: ProductionService, signal?: NodeJS.Signals): Promise<NodeProcess>;
   /** Stops the processes, then drops the run's Postgres database and ClickHouse database. */
   stop(): Promise<void>;
 }
@@ -40,14 +45,19 @@ export interface ProductionSuite {
  * ClickHouse database and a Kafka topic prefix of its own). Used by the production-mode
  * integration test and the benchmark.
  */
-export async function startProductionSuite(
-  options: {
-    ingressEnv?: Record<string, string>;
-    /** Extra variables per service (e.g. policy's ASC_REDIS_URL for the budget-status view). */
-    serviceEnv?: Partial<Record<ProductionService, Record<string, string>>>;
-    logLevel?: string;
-  } = {},
-): Promise<ProductionSuite> {
+export interface ProductionSuiteOptions {
+  ingressEnv?: Record<string, string>;
+  /** Extra environment per service (e.g. the fault drills' consumer settings). */
+  serviceEnv?: Partial<Record<ProductionService, Record<string, string>>>;
+  logLevel?: string;
+  /** Another Kafka or ClickHouse than the shared test infrastructure (the fault drills stop theirs). */
+  kafkaBrokers?: string[];
+  clickhouseUrl?: string;
+}
+
+export async function startProductionSuite(options: ProductionSuiteOptions = {}): Promise<ProductionSuite> {
+  const kafkaBrokers = options.kafkaBrokers ?? infra.kafkaBrokers;
+  const clickhouseUrl = options.clickhouseUrl ?? infra.clickhouseUrl;
   const run = randomBytes(4).toString('hex');
   const db = await throwawayDatabase('asc_it');
   const http = {} as Record<ProductionService, number>;
@@ -61,7 +71,7 @@ export async function startProductionSuite(
   const adminToken = `adm_${randomBytes(16).toString('hex')}`;
   const common = {
     ASC_ADMIN_TOKEN: adminToken,
-    KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+    KAFKA_BROKERS: kafkaBrokers.join(','),
     KAFKA_TOPIC_PREFIX: `it-${run}.`,
     LOG_LEVEL: options.logLevel ?? 'warn',
   };
@@ -87,7 +97,7 @@ export async function startProductionSuite(
       ...pki.env('metering'),
       METERING_HTTP_PORT: `${http.metering}`,
       METERING_GRPC_URL: `127.0.0.1:${grpc.metering}`,
-      CLICKHOUSE_URL: infra.clickhouseUrl,
+      CLICKHOUSE_URL: clickhouseUrl,
       CLICKHOUSE_DATABASE: db.name,
       METERING_CONSUMER_GROUP: `metering-${run}`,
     },
@@ -106,18 +116,22 @@ export async function startProductionSuite(
   const procs = new Map<ProductionService, NodeProcess>();
   const stop = async () => {
     await Promise.all([...procs.values()].map((p) => p.stop()));
-    await fetch(infra.clickhouseUrl, { method: 'POST', body: `DROP DATABASE IF EXISTS ${db.name}` }).catch(() => undefined);
+    await fetch(clickhouseUrl, { method: 'POST', body: `DROP DATABASE IF EXISTS ${db.name}` }).catch(() => undefined);
     await db.drop().catch(() => undefined);
   };
+  const launch = async (s: ProductionService) => {
+    const proc = startNodeProcess(`apps/${s}/src/main.js`, { ...common, ...env[s] });
+    procs.set(s, proc);
+    // Ingress's probes are on its ops port; its data-plane port serves only the provider APIs.
+    await waitForReady(`http://127.0.0.1:${s === 'ingress' ? opsPort : http[s]}/readyz`, 90_000, proc);
+    return proc;
+  };
+  const restart = async (s: ProductionService, signal: NodeJS.Signals = 'SIGTERM') => {
+    await procs.get(s)?.stop(signal);
+    return launch(s);
+  };
   try {
-    await Promise.all(
-      PRODUCTION_SERVICES.map(async (s) => {
-        const proc = startNodeProcess(`apps/${s}/src/main.js`, { ...common, ...env[s] });
-        procs.set(s, proc);
-        // Ingress's probes are on its ops port; its data-plane port serves only the provider APIs.
-        await waitForReady(`http://127.0.0.1:${s === 'ingress' ? opsPort : http[s]}/readyz`, 90_000, proc);
-      }),
-    );
+    await Promise.all(PRODUCTION_SERVICES.map(launch));
   } catch (err) {
     await stop();
     throw err;
@@ -141,6 +155,9 @@ export async function startProductionSuite(
     adminEndpoints: endpoints,
     adminToken,
     ingressBaseUrl: `http://127.0.0.1:${http.ingress}/v1`,
+    kafkaBrokers,
+    clickhouseUrl,
+    restart,
     stop,
   };
 }

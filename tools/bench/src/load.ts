@@ -30,6 +30,8 @@ export interface Target {
   headers?: Record<string, string>;
   /** Set for `stream: true` bodies: the answer is read as SSE and time to first token is measured. */
   stream?: StreamWire;
+  /** Every `{{n}}` in the body becomes a number unique to the request (e.g. so a response cache misses). */
+  unique?: boolean;
 }
 
 /** One answered request: total latency and, for a stream, time to the first content event. */
@@ -48,6 +50,9 @@ export class LoadGenerator {
   private readonly pool: Pool;
   private readonly path: string;
   private readonly headers: Record<string, string>;
+  private sent = 0;
+  /** The first failure seen (status and the start of the body), for the report. */
+  firstError?: string;
 
   constructor(private readonly target: Target, connections: number) {
     const url = new URL(target.url);
@@ -102,18 +107,26 @@ export class LoadGenerator {
   /** Sends one request timed from `t0`; undefined when it failed (status, transport, or a stream without content). */
   private async send(t0: number): Promise<Sample | undefined> {
     try {
-      const res = await this.pool.request({ method: 'POST', path: this.path, headers: this.headers, body: this.target.body });
-      if (res.statusCode !== 200 || !this.target.stream) {
+      const body = this.target.unique ? this.target.body.replaceAll('{{n}}', String(this.sent++)) : this.target.body;
+      const res = await this.pool.request({ method: 'POST', path: this.path, headers: this.headers, body });
+      if (res.statusCode !== 200) {
+        const text = await res.body.text();
+        this.firstError ??= `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
+        return undefined;
+      }
+      if (!this.target.stream) {
         await res.body.dump();
-        return res.statusCode === 200 ? { latency: performance.now() - t0 } : undefined;
+        return { latency: performance.now() - t0 };
       }
       const first = new FirstContent(this.target.stream);
       let ttft: number | undefined;
       for await (const chunk of res.body) {
         if (ttft === undefined && first.push(chunk as Buffer)) ttft = performance.now() - t0;
       }
+      if (ttft === undefined) this.firstError ??= 'a stream without content';
       return ttft === undefined ? undefined : { latency: performance.now() - t0, ttft };
-    } catch {
+    } catch (err) {
+      this.firstError ??= `transport: ${(err as Error).message}`;
       return undefined;
     }
   }

@@ -29,8 +29,10 @@ const MESSAGES = [
   { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
 ];
 
-function body(stream: boolean): string {
-  return JSON.stringify({ model: PASSTHROUGH_MODEL, messages: MESSAGES, max_tokens: 64, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
+function body(stream: boolean, unique = false): string {
+  // A governed contender sends a different prompt each time ({{n}}): the response cache must miss, as for real traffic.
+  const messages = unique ? [MESSAGES[0], { role: 'user', content: `${MESSAGES[1].content} (ticket {{n}})` }] : MESSAGES;
+  return JSON.stringify({ model: PASSTHROUGH_MODEL, messages, max_tokens: 64, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
 }
 
 interface Contender {
@@ -55,14 +57,18 @@ interface Point extends LoadResult {
 }
 
 function contender(label: string, pids: number[], target: Omit<Target, 'body' | 'stream'>, streams: boolean, processes?: Record<string, number>): Contender {
+  const unique = target.unique === true;
   return {
     label,
     pids,
     processes,
-    json: new LoadGenerator({ ...target, body: body(false) }, 64),
-    stream: streams ? new LoadGenerator({ ...target, body: body(true), stream: 'openai' }, 64) : undefined,
+    json: new LoadGenerator({ ...target, body: body(false, unique) }, 64),
+    stream: streams ? new LoadGenerator({ ...target, body: body(true, unique), stream: 'openai' }, 64) : undefined,
   };
 }
+
+/** The label of a gateway's "every control on" contender (its governed tenant's key). */
+export const governedLabel = (label: string) => `${label}, limits + budget + cache + guardrails`;
 
 /** Fails unless one request through the target got a 200 and reached the simulator's chat route once. */
 async function checkReachesSimulator(sim: SimulatorProcess, label: string, target: Omit<Target, 'body'>): Promise<void> {
@@ -87,9 +93,15 @@ function median(values: number[]): number {
 export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], options: PeerOptions): Promise<string[]> {
   const direct = { url: `${sim.url}/v1/chat/completions`, key: 'sk-direct' };
   await checkReachesSimulator(sim, DIRECT, direct);
-  for (const g of gateways) await checkReachesSimulator(sim, g.label, g.gateway);
+  for (const g of gateways) {
+    await checkReachesSimulator(sim, g.label, g.gateway);
+    if (g.gateway.governedKey) await checkReachesSimulator(sim, governedLabel(g.label), { url: g.gateway.url, key: g.gateway.governedKey });
+  }
   const simPid = sim.proc.child.pid;
-  const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.map((g) => contender(g.label, g.gateway.pids, g.gateway, g.streams, g.gateway.processes))];
+  const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.flatMap((g) => [
+      contender(g.label, g.gateway.pids, g.gateway, g.streams, g.gateway.processes),
+      ...(g.gateway.governedKey ? [contender(governedLabel(g.label), g.gateway.pids, { url: g.gateway.url, key: g.gateway.governedKey, unique: true }, g.streams, g.gateway.processes)] : []),
+    ])];
   /** One closed-loop point, with the CPU its processes spent on it. */
   const measure = async (c: Contender, gen: LoadGenerator, connections: number) => {
     const named = Object.entries(c.processes ?? {});
@@ -128,6 +140,9 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
     }
   } finally {
     await Promise.all(contenders.flatMap((c) => [c.json.close(), c.stream?.close()]));
+  }
+  for (const c of contenders) {
+    for (const gen of [c.json, c.stream]) if (gen?.firstError) console.error(`  ${c.label}: first failure: ${gen.firstError}`);
   }
   return report(points, contenders.map((c) => c.label), options.rounds);
 }

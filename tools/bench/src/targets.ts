@@ -20,6 +20,8 @@ export interface BenchTarget {
   pids: number[];
   /** The same processes by name, when there are several (ASC production: one per service). */
   processes?: Record<string, number>;
+  /** A key of a tenant with every spend and guardrail control on (see GOVERNED_POLICY). */
+  governedKey?: string;
   stop(): Promise<void>;
 }
 
@@ -56,6 +58,33 @@ export async function startSimulatorProcess(): Promise<SimulatorProcess> {
       return (await res.json()) as { byRoute: Record<string, number> };
     },
   };
+}
+
+/**
+ * The policy of the bench's "everything on" tenant: RPM/TPM limits per tenant, key and end
+ * user, a monthly budget, the response cache, and prompt guardrails (every built-in detector
+ * redacting, the built-in injection phrasings blocking). Limits and budget are far above what
+ * a run uses: each request pays for the checks (Redis in production) without being refused.
+ */
+export const GOVERNED_POLICY = {
+  allowedModels: [PASSTHROUGH_MODEL],
+  allowedRegions: ['*'],
+  limits: { tenant: { rpm: 100_000_000, tpm: 1_000_000_000_000 }, key: { rpm: 100_000_000 }, endUser: { rpm: 100_000_000 } },
+  budgets: [{ scope: 'tenant', period: 'month', usd: 1_000_000 }],
+  cache: { enabled: true, ttlSeconds: 60 },
+  guardrails: {
+    detectors: { email: 'redact', phone: 'redact', us_ssn: 'redact', credit_card: 'redact', iban: 'redact', ip_address: 'redact', date_of_birth: 'redact', medical_record_number: 'redact' },
+    builtinInjectionPatterns: true,
+    injectionAction: 'block',
+  },
+};
+
+/** Creates the governed tenant (GOVERNED_POLICY) with one key; its deployments are the bench tenant's (platform-wide). */
+async function seedGoverned(admin: AdminClient, tenantId: string): Promise<string> {
+  await admin.createTenant({ id: tenantId, name: 'Bench, every control on' });
+  await admin.putPolicy(tenantId, GOVERNED_POLICY);
+  const app = await admin.createApp(tenantId, 'governed');
+  return (await admin.createApiKey(tenantId, { appId: app.id })).key;
 }
 
 /**
@@ -148,8 +177,9 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
     const [, tenantId] = await proc.waitForLine(/^ASC_DEMO_TENANT=(.+)$/m);
     const admin = new AdminClient(JSON.parse(endpoints) as AdminEndpoints, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
     await seedAnthropic(admin, tenantId.trim(), simulatorUrl);
+    const governedKey = await seedGoverned(admin, 'bench-governed');
     const pid = proc.child.pid;
-    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], stop };
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], governedKey, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -168,8 +198,9 @@ export async function production(simulatorUrl: string, cacheTtlMs: string, ingre
     const price = { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6 };
     await admin.createDeployment({ model: PASSTHROUGH_MODEL, provider: 'openai', upstreamModel: PASSTHROUGH_MODEL, region: 'local', baseUrl: `${simulatorUrl}/openai/v1`, credentialId: credential.id, price });
     await seedAnthropic(admin, 'bench', simulatorUrl);
+    const governedKey = await seedGoverned(admin, 'bench-governed');
     const processes = Object.fromEntries([...suite.procs.entries()].flatMap(([name, p]) => (p.child.pid ? [[name, p.child.pid]] : [])));
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, stop: suite.stop };
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, governedKey, stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;

@@ -119,7 +119,7 @@ describe('guardrails step', () => {
     assert.ok(stop instanceof IngressError && stop.code === 'guardrail_blocked' && stop.httpStatus === 403 && /us_ssn/.test(stop.message));
     assert.ok(!stop.message.includes('123-45-6789'));
     ctx.reasonCode = 'guardrail_blocked';
-    step.after(ctx);
+    step.settle(ctx);
     assert.equal(ctx.status, 'client_error');
     assert.deepEqual(ctx.eventExtras.guardrails, [
       { detector: 'email', action: 'redact', count: 2 },

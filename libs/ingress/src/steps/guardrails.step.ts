@@ -97,7 +97,8 @@ export class GuardrailsStep implements RunnerStep {
     return blockedBy ? responseBlocked(blockedBy) : undefined;
   }
 
-  after(ctx: RequestContext): void {
+  /** The streamed answer's findings (and a block's status) go on the request before its event. */
+  settle(ctx: RequestContext): void {
     const stream = this.streams.get(ctx);
     if (!stream) return;
     this.streams.delete(ctx);
