@@ -9,6 +9,7 @@ import {
   type EventTypeOnTopic,
   type EventVersion,
 } from './event-map';
+import { compileFastCheck } from './fast-check';
 import { fitPayload } from './payload-fit';
 import { uuidv7 } from './uuidv7.util';
 
@@ -67,6 +68,8 @@ const envelopeSchema = z.object({
   traceparent: z.unknown().optional(),
   data: z.unknown(),
 });
+
+const envelopeFastCheck = compileFastCheck(envelopeSchema);
 
 /** Field paths and issue kinds only: messages about a payload never quote its values. */
 function describeIssues(error: z.ZodError): string {
@@ -154,15 +157,23 @@ export function parseEvent(raw: string | Uint8Array | null | undefined): ParseEv
   } catch {
     return { ok: false, code: 'malformed_json', detail: 'message is not valid JSON' }; // V8's message quotes the input
   }
-  const envelope = envelopeSchema.safeParse(json);
-  if (!envelope.success) return { ok: false, code: 'invalid_envelope', detail: describeIssues(envelope.error) };
-  const { type, version, data, traceparent, ...rest } = envelope.data;
+  // The compiled check first (same schema, several times faster); zod gives the verdict and the reason otherwise.
+  const fast = envelopeFastCheck(json);
+  let checked: z.infer<typeof envelopeSchema>;
+  if (fast.ok) checked = fast.value as z.infer<typeof envelopeSchema>;
+  else {
+    const envelope = envelopeSchema.safeParse(json);
+    if (!envelope.success) return { ok: false, code: 'invalid_envelope', detail: describeIssues(envelope.error) };
+    checked = envelope.data;
+  }
+  const { type, version, data, traceparent, ...rest } = checked;
   if (!isEventType(type)) return { ok: false, code: 'unknown_type', detail: `unknown event type ${type.slice(0, 100)}` };
   const definition = eventCatalog[type];
   if (version !== definition.version) {
     return { ok: false, code: 'unsupported_version', detail: `${type} version ${version}, this consumer reads ${definition.version}` };
   }
-  const payload = definition.schema.safeParse(data);
+  const fastPayload = compileFastCheck(definition.schema)(data);
+  const payload = fastPayload.ok ? { success: true as const, data: fastPayload.value } : definition.schema.safeParse(data);
   if (!payload.success) return { ok: false, code: 'invalid_payload', detail: `${type}: ${describeIssues(payload.error)}` };
   const dataTenant = payloadTenant(payload.data);
   if (dataTenant !== undefined && dataTenant !== rest.tenantId) {
