@@ -415,6 +415,7 @@ export class AuditTrailService {
       policyVersion: Number(r.policy_version),
       status: r.status,
       occurredAtMs: new Date(r.occurred_at).getTime(),
+      recordedAtMs: new Date((r as RecordRow & { recorded_at: Date | string }).recorded_at).getTime(),
       endUserId: r.end_user_id,
       guardrails: (Array.isArray(r.guardrail_actions) ? (r.guardrail_actions as Array<{ detector: string; action: string; count: number }>) : []).map((g) => ({
         detector: g.detector,

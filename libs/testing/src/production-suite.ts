@@ -83,6 +83,7 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
       CLICKHOUSE_URL: infra.clickhouseUrl,
       CLICKHOUSE_DATABASE: db.name,
       METERING_CONSUMER_GROUP: `metering-${run}`,
+      AUDIT_GRPC_TARGET: `127.0.0.1:${grpc.audit}`,
     },
     ingress: {
       ...pki.env('ingress'),
