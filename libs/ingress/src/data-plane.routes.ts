@@ -1,6 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { startServerSpan, traceparentOf } from '@asc/service-kit';
 import { toIngressError } from './ingress.error';
@@ -69,7 +69,8 @@ export class DataPlaneRoutes implements OnModuleInit {
 
   private async run(route: Route, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const span = startServerSpan(tracer, `${request.method} ${request.routeOptions.url ?? request.url}`, request.headers);
-    const ctx = await this.runner.run(
+    // The runner works inside the span: its gRPC calls (policy, routing, secrets) carry it as their parent.
+    const ctx = await context.with(trace.setSpan(context.active(), span), () => this.runner.run(
       {
         ...route,
         body: request.body,
@@ -81,7 +82,7 @@ export class DataPlaneRoutes implements OnModuleInit {
         clientAddress: request.ip,
       },
       fastifySink(reply),
-    );
+    ));
     if (ctx.httpStatus >= 400 || ctx.status === 'upstream_error') span.setStatus({ code: SpanStatusCode.ERROR, message: ctx.reasonCode });
     span.setAttribute('asc.tenant_id', ctx.principal?.tenantId ?? '');
     span.end();

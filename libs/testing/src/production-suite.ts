@@ -40,7 +40,14 @@ export interface ProductionSuite {
  * ClickHouse database and a Kafka topic prefix of its own). Used by the production-mode
  * integration test and the benchmark.
  */
-export async function startProductionSuite(options: { ingressEnv?: Record<string, string>; logLevel?: string } = {}): Promise<ProductionSuite> {
+export async function startProductionSuite(
+  options: {
+    ingressEnv?: Record<string, string>;
+    /** Added to every service's environment (e.g. OTEL_EXPORTER_OTLP_ENDPOINT). */
+    env?: Record<string, string>;
+    logLevel?: string;
+  } = {},
+): Promise<ProductionSuite> {
   const run = randomBytes(4).toString('hex');
   const db = await throwawayDatabase('asc_it');
   const http = {} as Record<ProductionService, number>;
@@ -57,6 +64,7 @@ export async function startProductionSuite(options: { ingressEnv?: Record<string
     KAFKA_BROKERS: infra.kafkaBrokers.join(','),
     KAFKA_TOPIC_PREFIX: `it-${run}.`,
     LOG_LEVEL: options.logLevel ?? 'warn',
+    ...options.env,
   };
   const env: Record<ProductionService, Record<string, string>> = {
     policy: { ...pki.env('policy'), POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: db.url },
