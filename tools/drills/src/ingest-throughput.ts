@@ -6,13 +6,14 @@
 // drains them into a fresh database: events/s = events / time until count() FINAL = events.
 // Phase 2: `lagRate` events/s for `lagSeconds` s while the consumer runs: request-to-row lag
 // = inserted_at_ms − occurred_at_ms per row, p50/p99 from ClickHouse.
+// DRILL_NO_CHECK=1 (profiling only) inserts without the existence check, to show what it costs.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { ClickHouseHttpStore, isRowRejection, migrate, type AnalyticsStore } from '@asc/analytics';
 import { consoleEventBusLogger, createEvent, EVENT_GATEWAY_REQUEST_COMPLETED, KafkaEventBus, silentEventBusLogger, TOPIC_GATEWAY_REQUEST_V1, type RequestCompletedV1 } from '@asc/events';
-import { recordRequestEvents } from '@asc/metering';
+import { recordRequestEvents, toRequestRow } from '@asc/metering';
 
 const MEMBER = process.argv[2] === '--member';
 const N = MEMBER ? 0 : Number(process.argv[2] ?? 100_000);
@@ -141,7 +142,11 @@ async function main(): Promise<void> {
         const h = performance.now();
         inFlight++;
         try {
-          await recordRequestEvents(timed, db, events);
+          if (process.env.DRILL_NO_CHECK) {
+            // Profiling only (not exactly-once): the insert without the existence check, to see what the check costs.
+            const insertedAt = Date.now();
+            await timed.insert(`${db}.requests`, events.map((e) => ({ ...toRequestRow(e), inserted_at_ms: insertedAt })));
+          } else await recordRequestEvents(timed, db, events);
         } finally {
           inFlight--;
         }
