@@ -116,6 +116,56 @@ describe('production mode: six processes on Postgres, Kafka and ClickHouse', asy
     }, 30_000);
   });
 
+  it('gives one complete, ordered timeline per request: received … metering row written, audit record written', { skip }, async () => {
+    // Its own app, whose policy redacts e-mail addresses: the timeline must show the guardrail's action.
+    const app = await admin.createApp(tenant, `timeline-${run}`);
+    const key = (await admin.createApiKey(tenant, { appId: app.id })).key;
+    await admin.putAppPolicy(tenant, app.id, { guardrails: { detectors: { email: 'redact' } } });
+    const client = new OpenAI({ apiKey: key, baseURL, maxRetries: 0 });
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'support-chat', messages: [{ role: 'user', content: 'Write to jane.doe@example.com about my order' }], stream: true })
+      .withResponse();
+    for await (const chunk of stream) void chunk;
+    const requestId = response.headers.get('x-request-id');
+    assert.ok(requestId);
+    const timeline = await eventually(async () => {
+      const t = await admin.requestTimeline(tenant, requestId);
+      assert.deepEqual(t.pending, [], 'the audit record is written');
+      return t;
+    }, 30_000);
+    const names = timeline.steps.map((s) => s.step);
+    const required = [
+      'received',
+      'authenticated',
+      'policy_decision',
+      'guardrail_action',
+      'budget_reservation',
+      'routing_attempt',
+      'routed',
+      'credential_lease',
+      'first_token',
+      'completed',
+      'usage',
+      'metering_row_written',
+      'audit_record_written',
+    ];
+    assert.deepEqual(required.filter((n) => !names.includes(n)), [], `missing steps in ${names.join(', ')}`);
+    const step = (name: string) => timeline.steps.find((s) => s.step === name)!;
+    // In time order, each step at a real time: the request's own steps before the sinks wrote it down.
+    assert.deepEqual(timeline.steps.map((s) => s.atMs), [...timeline.steps.map((s) => s.atMs)].sort((a, b) => a - b));
+    assert.ok(step('received').atMs <= step('first_token').atMs && step('first_token').atMs <= step('completed').atMs);
+    assert.ok(step('completed').atMs <= step('metering_row_written').atMs);
+    assert.ok(step('completed').atMs <= step('audit_record_written').atMs);
+    assert.ok(step('audit_record_written').atMs <= Date.now());
+    assert.equal(step('policy_decision').detail.decision, 'allow');
+    assert.ok(Number(step('policy_decision').detail.policyVersion) >= 1);
+    assert.deepEqual([step('guardrail_action').detail.detector, step('guardrail_action').detail.action], ['email', 'redact']);
+    assert.deepEqual([step('routing_attempt').detail.region, step('routing_attempt').detail.status, step('routing_attempt').detail.fallback], ['eu-west-1', 'ok', false]);
+    assert.equal(step('credential_lease').detail.credentialVersion, 1);
+    assert.ok(Number(step('usage').detail.costUsd) > 0);
+    assert.equal(timeline.traceId.length, 32);
+  });
+
   it('answers over the gRPC edge with the same governance', { skip }, async () => {
     const ingress = createGrpcClient(ingressV1.IngressServiceService, ingressGrpc, { security: suite!.pki.security('admin'), service: 'ingress' }, { deadlineMs: 10_000 });
     const metadata = new Metadata();

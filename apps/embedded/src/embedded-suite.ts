@@ -181,7 +181,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     );
     await start(
       startMeteringService(
-        loadConfig(meteringConfigShape, { ...common, ...tls('metering'), METERING_HTTP_HOST: host, METERING_HTTP_PORT: String(meteringHttp), METERING_GRPC_URL: `${host}:${meteringGrpc}`, CLICKHOUSE_DATABASE: 'asc' }),
+        loadConfig(meteringConfigShape, { ...common, ...tls('metering'), METERING_HTTP_HOST: host, METERING_HTTP_PORT: String(meteringHttp), METERING_GRPC_URL: `${host}:${meteringGrpc}`, AUDIT_GRPC_TARGET: `${host}:${auditGrpc}`, CLICKHOUSE_DATABASE: 'asc' }),
         { store, events: bus, ...shared },
       ),
     );

@@ -194,7 +194,7 @@ export class AdminClient {
 
   /** The ordered timeline of one request. */
   requestTimeline(tenantId: string, requestId: string) {
-    return this.call<{ requestId: string; tenantId: string; traceId: string; steps: Array<{ atMs: number; step: string; detail: Record<string, unknown> }> }>(
+    return this.call<{ requestId: string; tenantId: string; traceId: string; steps: Array<{ atMs: number; step: string; detail: Record<string, unknown> }>; pending: string[] }>(
       'metering',
       'GET',
       `/admin/v1/requests/${enc(requestId)}/timeline?tenantId=${enc(tenantId)}`,

@@ -1,7 +1,7 @@
 import { AnalyticsError } from './analytics.error';
 import type { AnalyticsStore } from './analytics-store.port';
 import { REQUESTS_TABLE } from './schema';
-import { assertSqlIdentifier, chSql, ident, sqlTuple } from './sql-literal';
+import { assertSqlIdentifier, chSql, chSqlFragment, ident, sqlJoin, sqlTuple, type SqlFragment } from './sql-literal';
 
 /** One request event as metering writes it (`day` and `inserted_at_ms` are filled for you). */
 export interface RequestEventRow {
@@ -147,6 +147,8 @@ function checkMs(value: number, name: string): void {
 
 /** Event ids per existence check: keeps each SELECT far below max_query_size (256 KiB on both engines). */
 const ID_CHUNK = 1000;
+/** Existence checks of one batch in flight at once (each is one short query). */
+const CHECK_CONCURRENCY = 4;
 
 export interface IdempotentInsertResult {
   inserted: number;
@@ -155,12 +157,32 @@ export interface IdempotentInsertResult {
 }
 
 /**
- * Writes request events, skipping event_ids that are already stored (one
- * `SELECT … WHERE event_id IN (…)` per 1000 events, narrowed by tenant and time so the
- * primary index is used) or repeated within the batch. This makes duplicates rare, not
- * impossible: two writers racing on the same event both insert. ReplacingMergeTree
- * collapses those copies at merge time, so reads that must be exact use FINAL (as
- * usageByModel and requestRow do) — or argMax/LIMIT 1 BY event_id.
+ * The existence check of one chunk: its ids, narrowed to one primary-key range per tenant
+ * (`tenant_id = t AND occurred_at_ms BETWEEN first AND last`), so the engine reads only the
+ * granules those events can be in, not every tenant's rows over the chunk's whole span.
+ */
+function existenceQuery(database: string, chunk: readonly RequestEventRow[]): string {
+  const ranges: SqlFragment[] = [];
+  for (let i = 0; i < chunk.length; ) {
+    const tenant = chunk[i].tenant_id;
+    const from = chunk[i].occurred_at_ms;
+    let to = from;
+    for (; i < chunk.length && chunk[i].tenant_id === tenant; i++) to = chunk[i].occurred_at_ms; // sorted by tenant, then time
+    ranges.push(chSqlFragment`(tenant_id = ${tenant} AND occurred_at_ms >= ${from} AND occurred_at_ms <= ${to})`);
+  }
+  return chSql`
+      SELECT DISTINCT event_id FROM ${ident(database, REQUESTS_TABLE)}
+      WHERE (${sqlJoin(ranges, ' OR ')})
+        AND event_id IN ${sqlTuple(chunk.map((r) => r.event_id))}`;
+}
+
+/**
+ * Writes request events, skipping event_ids that are already stored or repeated within the
+ * batch. The batch is sorted by (tenant, time) — the table's key — and checked 1000 ids per
+ * `SELECT … WHERE (tenant/time ranges) AND event_id IN (…)`, up to 4 such queries at a time.
+ * This makes duplicates rare, not impossible: two writers racing on the same event both
+ * insert. ReplacingMergeTree collapses those copies at merge time, so reads that must be
+ * exact use FINAL (as usageByModel and requestRow do) — or argMax/LIMIT 1 BY event_id.
  */
 export async function insertRequestsIdempotent(
   store: AnalyticsStore,
@@ -171,28 +193,25 @@ export async function insertRequestsIdempotent(
   rows.forEach(checkRow);
   const unique = new Map<string, RequestEventRow>();
   for (const row of rows) if (!unique.has(row.event_id)) unique.set(row.event_id, row);
-  const candidates = [...unique.values()];
+  const candidates = [...unique.values()].sort((a, b) =>
+    a.tenant_id < b.tenant_id ? -1 : a.tenant_id > b.tenant_id ? 1 : a.occurred_at_ms - b.occurred_at_ms,
+  );
   const present = new Set<string>();
-  for (let i = 0; i < candidates.length; i += ID_CHUNK) {
-    const chunk = candidates.slice(i, i + ID_CHUNK);
-    const tenants = [...new Set(chunk.map((r) => r.tenant_id))];
-    let minMs = Infinity;
-    let maxMs = -Infinity;
-    for (const r of chunk) {
-      minMs = Math.min(minMs, r.occurred_at_ms);
-      maxMs = Math.max(maxMs, r.occurred_at_ms);
+  const chunks: RequestEventRow[][] = [];
+  for (let i = 0; i < candidates.length; i += ID_CHUNK) chunks.push(candidates.slice(i, i + ID_CHUNK));
+  let next = 0;
+  const worker = async () => {
+    while (next < chunks.length) {
+      const found = await store.query<{ event_id: string }>(existenceQuery(database, chunks[next++]));
+      for (const f of found) present.add(f.event_id);
     }
-    const found = await store.query<{ event_id: string }>(chSql`
-      SELECT DISTINCT event_id FROM ${ident(database, REQUESTS_TABLE)}
-      WHERE tenant_id IN ${sqlTuple(tenants)}
-        AND occurred_at_ms >= ${minMs} AND occurred_at_ms <= ${maxMs}
-        AND event_id IN ${sqlTuple(chunk.map((r) => r.event_id))}`);
-    for (const f of found) present.add(f.event_id);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(CHECK_CONCURRENCY, chunks.length) }, worker));
   const insertedAt = Date.now();
-  const fresh = candidates
-    .filter((r) => !present.has(r.event_id))
-    .map((r) => ({
+  const fresh: Record<string, unknown>[] = [];
+  for (const r of candidates) {
+    if (present.has(r.event_id)) continue;
+    fresh.push({
       ...r,
       stream: r.stream ? 1 : 0,
       usage_estimated: r.usage_estimated ? 1 : 0,
@@ -201,7 +220,8 @@ export async function insertRequestsIdempotent(
       cost_saved_usd: r.cost_saved_usd ?? 0,
       budget_reserved_usd: r.budget_reserved_usd ?? 0,
       inserted_at_ms: insertedAt,
-    }));
+    });
+  }
   await store.insert(`${database}.${REQUESTS_TABLE}`, fresh);
   return { inserted: fresh.length, skipped: rows.length - fresh.length };
 }

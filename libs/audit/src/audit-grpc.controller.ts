@@ -4,7 +4,8 @@ import { AuditTrailService } from './audit-trail.service';
 import { AllowedCallers } from '@asc/service-kit';
 
 @Controller()
-@AllowedCallers('admin')
+// metering reads a request's record for its timeline (GET /admin/v1/requests/{id}/timeline)
+@AllowedCallers('admin', 'metering')
 @auditV1.AuditServiceControllerMethods()
 export class AuditGrpcController implements auditV1.AuditServiceController {
   constructor(private readonly trail: AuditTrailService) {}

@@ -45,6 +45,11 @@ const COLUMNS = [
 const INSERT_CHUNK = 1000;
 const EXPORT_PAGE = 5000;
 
+/** The trace id in a stored traceparent ('00-<trace id>-<span id>-<flags>'), '' without one. */
+function traceIdOf(traceparent: string | null | undefined): string {
+  return typeof traceparent === 'string' && traceparent.length === 55 ? traceparent.slice(3, 35) : '';
+}
+
 /** The record an event becomes, before it is placed on the chain. */
 function toEntry(event: AuditedEvent): Omit<UnhashedEntry, 'seq' | 'prevHash'> & { event: AuditedEvent } {
   const occurredAt = new Date(event.time).toISOString();
@@ -415,6 +420,8 @@ export class AuditTrailService {
       policyVersion: Number(r.policy_version),
       status: r.status,
       occurredAtMs: new Date(r.occurred_at).getTime(),
+      recordedAtMs: new Date((r as RecordRow & { recorded_at: Date | string }).recorded_at).getTime(),
+      traceId: traceIdOf((r as RecordRow & { traceparent?: string | null }).traceparent),
       endUserId: r.end_user_id,
       guardrails: (Array.isArray(r.guardrail_actions) ? (r.guardrail_actions as Array<{ detector: string; action: string; count: number }>) : []).map((g) => ({
         detector: g.detector,

@@ -104,6 +104,23 @@ describe('compiled event schemas', () => {
     assert.equal(compileFastFit(requestSchema, 'check')!(oversize), undefined, 'a consumer does not fit: zod refuses it');
   });
 
+  it('checks (consumers) the envelope-style schemas too: uuid, datetime, exclusive bounds, optional keys, defaults of an older producer', () => {
+    const schema = z.object({ id: z.string().uuid(), time: z.string().datetime({ offset: true }), n: z.number().positive().max(1), o: z.string().optional() });
+    const valid = { id: '0190f1c2-3b4d-7e5f-8a9b-0c1d2e3f4a5b', time: '2026-11-30T17:00:00.000Z', n: 1 };
+    const check = compileFastFit(schema, 'check')!;
+    assert.deepEqual(check({ ...valid, extra: 1 })?.value, schema.parse({ ...valid, extra: 1 }));
+    for (const bad of [{ ...valid, id: 'nope' }, { ...valid, time: '2026-11-30 17:00' }, { ...valid, time: '2026-02-30T00:00:00Z' }, { ...valid, n: 0 }, { ...valid, o: 3 }]) {
+      assert.equal(check(bad), undefined, JSON.stringify(bad));
+      assert.equal(schema.safeParse(bad).success, false);
+    }
+    const older: Record<string, unknown> = { ...requestCompleted() };
+    delete older.cacheHit;
+    delete older.attempts;
+    const requestCheck = compileFastFit(requestSchema, 'check')!;
+    assert.deepEqual(requestCheck(older)?.value, requestSchema.parse(older), 'defaults filled as zod fills them');
+    for (const v of [null, undefined, 1, 'x', [], [requestCompleted()]]) assert.equal(requestCheck(v), undefined);
+  });
+
   it('leaves to zod what it does not know (lazy, unions)', () => {
     assert.equal(compileFastFit(z.lazy(() => z.string())), undefined);
     assert.equal(compileFastFit(z.object({ a: z.union([z.string(), z.number()]) })), undefined);

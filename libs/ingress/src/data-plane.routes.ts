@@ -1,6 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
@@ -93,7 +93,9 @@ export class DataPlaneRoutes implements OnModuleInit {
     const path = req.url ?? '';
     const span = startServerSpan(tracer, `${req.method} ${path.split('?')[0]}`, req.headers);
     const headers = req.headers;
-    const ctx = await this.runner.run(
+    // The runner works inside the span: its gRPC calls (policy, routing, secrets) carry it as their parent.
+    const ctx = await context.with(trace.setSpan(context.active(), span), () =>
+      this.runner.run(
       {
         ...route,
         body,
@@ -105,6 +107,7 @@ export class DataPlaneRoutes implements OnModuleInit {
         clientAddress: req.socket.remoteAddress,
       },
       rawSink(res),
+      ),
     );
     if (ctx.httpStatus >= 400 || ctx.status === 'upstream_error') span.setStatus({ code: SpanStatusCode.ERROR, message: ctx.reasonCode });
     span.setAttribute('asc.tenant_id', ctx.principal?.tenantId ?? '');

@@ -1,9 +1,10 @@
-import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Logger, Param, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
 import { AnalyticsStore, queryRollups, requestRow, ROLLUP_DIMENSIONS, USAGE_DIMENSIONS, usageBy, usageByModel, UsageDimension, type RollupRow } from '@asc/analytics';
 import { AdminGuard } from '@asc/service-kit';
 import { DomainError } from '@asc/tenancy';
-import { ANALYTICS_STORE, METERING_DATABASE } from './metering.tokens';
+import type { AuditLookup, AuditRecordRef } from './audit-lookup';
+import { ANALYTICS_STORE, AUDIT_LOOKUP, METERING_DATABASE } from './metering.tokens';
 import { buildTimeline, type RequestTimeline } from './request-timeline';
 
 const window = z
@@ -32,9 +33,12 @@ const analyticsQuery = z.object({
 @Controller('admin/v1')
 @UseGuards(AdminGuard)
 export class PlatformAnalyticsController {
+  private readonly logger = new Logger('RequestTimeline');
+
   constructor(
     @Inject(ANALYTICS_STORE) private readonly store: AnalyticsStore,
     @Inject(METERING_DATABASE) private readonly database: string,
+    @Inject(AUDIT_LOOKUP) private readonly audit: AuditLookup | null,
   ) {}
 
   @Get('analytics')
@@ -49,7 +53,14 @@ export class PlatformAnalyticsController {
     const { tenantId } = z.object({ tenantId: z.string().min(1).max(256) }).parse(query ?? {});
     const row = await requestRow(this.store, this.database, tenantId, requestId);
     if (!row) throw new DomainError('request_not_found', `no metered request ${requestId} for this tenant`, 404);
-    return buildTimeline(row);
+    let audit: AuditRecordRef | undefined;
+    try {
+      audit = await this.audit?.find(tenantId, requestId);
+    } catch (err) {
+      // The rest of the timeline is still true: the audit step is reported pending.
+      this.logger.warn(`audit service not reachable for the timeline: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return buildTimeline(row, audit);
   }
 }
 

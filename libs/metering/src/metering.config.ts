@@ -9,6 +9,12 @@ export const meteringConfigShape = {
   /** mTLS identity of this service (METERING_TLS_CERT_FILE, _KEY_FILE, _CA_FILE) or ASC_GRPC_INSECURE=1. */
   ...grpcSecurityConfigShape('METERING'),
   METERING_GRPC_URL: env.str('127.0.0.1:50055'),
+  /**
+   * The audit service's gRPC address: the request timeline asks it when the request's audit
+   * record was written (over mTLS, as identity metering). Empty: the timeline lists that step
+   * as pending.
+   */
+  AUDIT_GRPC_TARGET: z.string().default(''),
   METERING_CONSUMER_GROUP: env.str('asc-metering'),
   CLICKHOUSE_URL: env.url().default('http://127.0.0.1:8123'),
   CLICKHOUSE_DATABASE: env.str('asc'),

@@ -36,20 +36,37 @@ describe('request timeline (chdb)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('orders what is known of a request: received … first token … completion, usage, metering row written', async () => {
+  it('orders what is known of a request: received … lease, first token … usage, metering row and audit record written', async () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     await recordRequestEvents(store, 'asc', [createEvent(EVENT_GATEWAY_REQUEST_COMPLETED, { tenantId: TENANT, source: 'asc/test', traceparent }, payload())]);
     const row = await requestRow(store, 'asc', TENANT, 'req_tl');
     assert.ok(row);
-    const timeline = buildTimeline(row);
+    const auditAt = Number(row.inserted_at_ms) + 5;
+    const timeline = buildTimeline(row, { eventId: 'ev_1', recordedAtMs: auditAt });
     assert.equal(timeline.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
-    assert.deepEqual(
-      timeline.steps.map((s) => s.step),
-      ['received', 'authenticated', 'policy_decision', 'routed', 'first_token', 'completed', 'usage', 'metering_row_written'],
-    );
-    assert.deepEqual(timeline.steps.map((s) => s.atMs).slice(0, 7), [T0, T0, T0, T0, T0 + 150, T0 + 900, T0 + 900]);
+    assert.deepEqual(timeline.steps.map((s) => s.step), [
+      'received',
+      'authenticated',
+      'policy_decision',
+      'budget_reservation',
+      'routed',
+      'credential_lease',
+      'first_token',
+      'completed',
+      'usage',
+      'metering_row_written',
+      'audit_record_written',
+    ]);
+    assert.deepEqual(timeline.steps.map((s) => s.atMs).slice(0, 9), [T0, T0, T0, T0, T0, T0, T0 + 150, T0 + 900, T0 + 900]);
     assert.equal(timeline.steps[2].detail.policyVersion, 4);
-    assert.equal(timeline.steps[3].detail.region, 'eu-west-1');
+    assert.equal(timeline.steps[4].detail.region, 'eu-west-1');
+    assert.deepEqual(timeline.steps[5].detail, { credentialId: 'cred_1', credentialVersion: 2 });
+    assert.deepEqual(timeline.steps.at(-1), { atMs: auditAt, step: 'audit_record_written', detail: { eventId: 'ev_1' } });
+    assert.deepEqual(timeline.pending, []);
+    // Before the audit record exists (or while audit cannot be asked) the step is reported pending, not left out silently.
+    const early = buildTimeline(row);
+    assert.equal(early.steps.some((s) => s.step === 'audit_record_written'), false);
+    assert.deepEqual(early.pending, ['audit_record_written']);
   });
 
   it('renders whatever step list the record carries (the runner’s attempts), in time order', () => {
@@ -62,12 +79,13 @@ describe('request timeline (chdb)', () => {
       ],
     } as unknown as Parameters<typeof buildTimeline>[0];
     const steps = buildTimeline(record).steps;
-    const attempts = steps.filter((s) => s.step === 'attempt');
+    const attempts = steps.filter((s) => s.step === 'routing_attempt');
     assert.deepEqual(attempts.map((a) => a.detail.deploymentId), ['dep_a', 'dep_b']);
+    assert.deepEqual(attempts.map((a) => a.detail.fallback), [false, true]);
     assert.ok(steps.indexOf(attempts[1]) < steps.findIndex((s) => s.step === 'completed'));
     // As stored in ClickHouse: the same list as JSON text.
     const stored = { ...record, attempts: JSON.stringify((record as unknown as { attempts: unknown[] }).attempts) } as unknown as Parameters<typeof buildTimeline>[0];
-    assert.deepEqual(buildTimeline(stored).steps.filter((s) => s.step === 'attempt').map((a) => a.detail.deploymentId), ['dep_a', 'dep_b']);
+    assert.deepEqual(buildTimeline(stored).steps.filter((s) => s.step === 'routing_attempt').map((a) => a.detail.deploymentId), ['dep_a', 'dep_b']);
   });
 });
 

@@ -13,6 +13,11 @@ export interface RequestTimeline {
   tenantId: string;
   traceId: string;
   steps: TimelineStep[];
+  /**
+   * Steps not known (yet): 'audit_record_written' while the audit consumer has not written
+   * the record, or when the audit service could not be asked. Empty when the timeline is complete.
+   */
+  pending: string[];
 }
 
 /** A step list an event may carry (the request runner's attempts/steps): any array of objects with a time. */
@@ -38,15 +43,19 @@ function flat(detail: Record<string, unknown>): Record<string, string | number |
   return out;
 }
 
+/** The list steps of a row: column → the step name of an item without its own. */
+const LIST_STEPS: Record<string, string> = { guardrail_actions: 'guardrail_action', attempts: 'routing_attempt', steps: 'step' };
+
 /**
- * One ordered timeline from what metering knows of a request: the stored request row
- * (received, authenticated, policy decision, routing, first token, completion, usage and
- * cost), when the metering row was written, and any step lists the row carries (arrays of
- * objects under `steps`/`attempts` as the request runner adds them: rendered generically,
- * each at its own time or, without one, right after the decision). Steps are sorted by time,
- * ties kept in the order of the request's life.
+ * One ordered timeline of a request: from the stored request row received, authenticated,
+ * policy decision (version, reason), guardrail actions, budget reservation, each routing
+ * attempt (deployment, region, status, latency, whether it was a fallback), the credential
+ * lease, first token, completion, usage and cost, and when the metering row was written;
+ * from the audit service (`audit`) when its record was written. Steps a list carries
+ * without a time of their own sit at the start of the request. Sorted by time, ties kept in
+ * the order of the request's life. `audit` undefined: that step is listed in `pending`.
  */
-export function buildTimeline(record: RequestRecord, extra: TimelineStep[] = []): RequestTimeline {
+export function buildTimeline(record: RequestRecord, audit?: { eventId: string; recordedAtMs: number }): RequestTimeline {
   const row = record as RequestRecord & Record<string, unknown>; // columns later migrations add are read by name
   const t0 = Number(row.started_at_ms);
   const steps: TimelineStep[] = [
@@ -58,15 +67,17 @@ export function buildTimeline(record: RequestRecord, extra: TimelineStep[] = [])
       detail: { decision: row.decision, policyId: row.policy_id, policyVersion: Number(row.policy_version), reasonCode: row.reason_code },
     },
   ];
-  for (const key of ['attempts', 'steps', 'guardrail_actions']) {
+  steps.push({ atMs: t0, step: 'budget_reservation', detail: { reservedUsd: Number(row.budget_reserved_usd ?? 0) } });
+  for (const [key, fallbackName] of Object.entries(LIST_STEPS)) {
     const list = parseList(row[key]);
     if (!Array.isArray(list)) continue;
     list.forEach((item: unknown, i) => {
       if (typeof item !== 'object' || item === null) return;
       const s = item as StepLike;
       const at = typeof s.atMs === 'number' ? s.atMs : typeof s.startedAtMs === 'number' ? s.startedAtMs : t0;
-      const name = typeof s.step === 'string' ? s.step : typeof s.name === 'string' ? s.name : key === 'attempts' ? 'attempt' : key === 'steps' ? 'step' : 'guardrail_action';
-      steps.push({ atMs: at, step: name, detail: { index: i, ...flat(s) } });
+      const name = typeof s.step === 'string' ? s.step : typeof s.name === 'string' ? s.name : fallbackName;
+      // A routing attempt after the first is a fallback (the previous one failed).
+      steps.push({ atMs: at, step: name, detail: { index: i, ...flat(s), ...(key === 'attempts' ? { fallback: i > 0 } : {}) } });
     });
   }
   if (row.decision === 'allow' && row.deployment_id) {
@@ -83,6 +94,10 @@ export function buildTimeline(record: RequestRecord, extra: TimelineStep[] = [])
         fallbacks: Number(row.fallback_count ?? 0),
       },
     });
+  }
+  if (row.credential_id) {
+    // The deployment's credential, leased from secrets for the upstream call (id and version, never the secret).
+    steps.push({ atMs: t0, step: 'credential_lease', detail: { credentialId: row.credential_id, credentialVersion: Number(row.credential_version) } });
   }
   if (Number(row.ttft_ms) > 0) steps.push({ atMs: t0 + Number(row.ttft_ms), step: 'first_token', detail: { ttftMs: Number(row.ttft_ms) } });
   steps.push({
@@ -103,8 +118,8 @@ export function buildTimeline(record: RequestRecord, extra: TimelineStep[] = [])
     },
   });
   steps.push({ atMs: Number(row.inserted_at_ms), step: 'metering_row_written', detail: { eventId: row.event_id } });
-  steps.push(...extra);
+  if (audit) steps.push({ atMs: audit.recordedAtMs, step: 'audit_record_written', detail: { eventId: audit.eventId } });
   const order = new Map(steps.map((s, i) => [s, i]));
   steps.sort((a, b) => a.atMs - b.atMs || (order.get(a) ?? 0) - (order.get(b) ?? 0));
-  return { requestId: row.request_id, tenantId: row.tenant_id, traceId: String(row.trace_id ?? ''), steps };
+  return { requestId: row.request_id, tenantId: row.tenant_id, traceId: String(row.trace_id ?? ''), steps, pending: audit ? [] : ['audit_record_written'] };
 }

@@ -4,6 +4,7 @@ import { meteringV1, protoFile } from '@asc/contracts';
 import { EVENT_BUDGET_THRESHOLD, EVENT_GATEWAY_REQUEST_COMPLETED, EventSubscriber, Subscription, TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1 } from '@asc/events';
 import { bootstrapService, grpcSecurityFromConfig, RunningService } from '@asc/service-kit';
 import { BudgetReconciler, ClickHouseSettledSpend, connectSpendRedis, RedisBudgetStore } from '@asc/spend';
+import { grpcAuditLookup, type AuditLookup } from './audit-lookup';
 import { MeteringConfig } from './metering.config';
 import { MeteringModule } from './metering.module';
 import { recordBudgetEvents, recordRequestEvents } from './usage-recorder';
@@ -13,12 +14,16 @@ export interface MeteringDependencies {
   events: EventSubscriber;
   collectProcessMetrics?: boolean;
   logger?: LoggerService;
+  /** Where the request timeline reads the audit record from (default: AUDIT_GRPC_TARGET over gRPC). */
+  audit?: AuditLookup;
 }
 
 /** Applies the ClickHouse schema, serves gRPC/admin, and consumes request events into ClickHouse. */
 export async function startMeteringService(config: MeteringConfig, deps: MeteringDependencies): Promise<RunningService> {
   const database = config.CLICKHOUSE_DATABASE;
   await migrate(deps.store, database);
+  const grpcSecurity = grpcSecurityFromConfig('metering', 'METERING', config);
+  const audit = deps.audit ?? (config.AUDIT_GRPC_TARGET ? grpcAuditLookup(config.AUDIT_GRPC_TARGET, grpcSecurity) : undefined);
   const running = await bootstrapService({
     name: 'metering',
     module: MeteringModule.forRoot({
@@ -26,9 +31,10 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
       database,
       adminToken: config.ASC_ADMIN_TOKEN,
       collectProcessMetrics: deps.collectProcessMetrics ?? true,
+      audit,
     }),
     http: { host: config.METERING_HTTP_HOST, port: config.METERING_HTTP_PORT },
-    grpc: { url: config.METERING_GRPC_URL, package: meteringV1.ASC_METERING_V1_PACKAGE_NAME, protoFile: protoFile('metering'), security: grpcSecurityFromConfig('metering', 'METERING', config) },
+    grpc: { url: config.METERING_GRPC_URL, package: meteringV1.ASC_METERING_V1_PACKAGE_NAME, protoFile: protoFile('metering'), security: grpcSecurity },
     logger: deps.logger,
   });
   const subscription: Subscription = await deps.events.subscribe({
@@ -62,6 +68,7 @@ export async function startMeteringService(config: MeteringConfig, deps: Meterin
       redis?.disconnect();
       await subscription.stop();
       await running.close();
+      audit?.close();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { context, propagation, trace, Span, SpanKind, Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
@@ -31,11 +32,16 @@ export function startServerSpan(tracer: Tracer, name: string, headers: Record<st
   return tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
 }
 
-/** The W3C traceparent of a span, or the incoming one when tracing is not recording. */
-export function traceparentOf(span: Span, incoming?: string): string | undefined {
+/**
+ * The W3C traceparent of a span; when tracing is not recording, the incoming one, or else a
+ * fresh one (not sampled): every request has a trace id, stored with its ClickHouse row and
+ * audit record and shown by its timeline, whether or not spans are exported.
+ */
+export function traceparentOf(span: Span, incoming?: string): string {
   const ctx = span.spanContext();
   if (trace.isSpanContextValid(ctx)) {
     return `00-${ctx.traceId}-${ctx.spanId}-0${ctx.traceFlags.toString(16)}`;
   }
-  return incoming && /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(incoming) ? incoming : undefined;
+  if (incoming && /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/.test(incoming)) return incoming;
+  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00`;
 }

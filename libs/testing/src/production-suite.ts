@@ -50,6 +50,8 @@ export interface ProductionSuiteOptions {
   /** Extra environment per service (e.g. the fault drills' consumer settings). */
   serviceEnv?: Partial<Record<ProductionService, Record<string, string>>>;
   logLevel?: string;
+  /** Added to every service's environment (e.g. OTEL_EXPORTER_OTLP_ENDPOINT). */
+  env?: Record<string, string>;
   /** Another Kafka or ClickHouse than the shared test infrastructure (the fault drills stop theirs). */
   kafkaBrokers?: string[];
   clickhouseUrl?: string;
@@ -74,6 +76,7 @@ export async function startProductionSuite(options: ProductionSuiteOptions = {})
     KAFKA_BROKERS: kafkaBrokers.join(','),
     KAFKA_TOPIC_PREFIX: `it-${run}.`,
     LOG_LEVEL: options.logLevel ?? 'warn',
+    ...options.env,
   };
   const env: Record<ProductionService, Record<string, string>> = {
     policy: { ...pki.env('policy'), POLICY_HTTP_PORT: `${http.policy}`, POLICY_GRPC_URL: `127.0.0.1:${grpc.policy}`, POLICY_DATABASE_URL: db.url },
@@ -100,6 +103,7 @@ export async function startProductionSuite(options: ProductionSuiteOptions = {})
       CLICKHOUSE_URL: clickhouseUrl,
       CLICKHOUSE_DATABASE: db.name,
       METERING_CONSUMER_GROUP: `metering-${run}`,
+      AUDIT_GRPC_TARGET: `127.0.0.1:${grpc.audit}`,
     },
     ingress: {
       ...pki.env('ingress'),
