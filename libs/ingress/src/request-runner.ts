@@ -94,6 +94,16 @@ export class RequestRunner {
     try {
       if (this.draining) throw new IngressError('shutting_down', 'this gateway instance is shutting down; retry on another', 503, undefined, '1');
       await this.authenticate(ctx, req);
+      if (ctx.operation !== 'models') {
+        // Shed right after authentication: a refusal costs no body validation and no policy lookup.
+        const admission = this.shedder.admit(ctx.principal!.tenantId);
+        if (!admission.ok) {
+          throw admission.reason === 'overloaded'
+            ? new IngressError('overloaded', 'the gateway is at capacity; retry shortly', 503, undefined, '1')
+            : new IngressError('tenant_over_share', 'too many concurrent requests for this tenant; retry shortly', 429, undefined, '1');
+        }
+        release = admission.release;
+      }
       this.decode(ctx, req);
       await this.decide(ctx);
       if (ctx.operation === 'models') {
@@ -105,13 +115,6 @@ export class RequestRunner {
         // The event spool is full and this tenant's loss policy is 'shed': an unmetered request is unbilled and unaudited.
         throw new IngressError('events_backlogged', 'the gateway cannot record requests right now; retry shortly', 503, undefined, '5');
       }
-      const admission = this.shedder.admit(ctx.principal!.tenantId);
-      if (!admission.ok) {
-        throw admission.reason === 'overloaded'
-          ? new IngressError('overloaded', 'the gateway is at capacity; retry shortly', 503, undefined, '1')
-          : new IngressError('tenant_over_share', 'too many concurrent requests for this tenant; retry shortly', 429, undefined, '1');
-      }
-      release = admission.release;
       const candidates = await this.plan(ctx);
       for (const step of this.steps) {
         ran.push(step);
