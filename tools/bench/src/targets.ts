@@ -18,6 +18,9 @@ export interface BenchTarget {
   pid?: number;
   /** Every process of the gateway (its CPU time is read from /proc). */
   pids: number[];
+  /** ASC only: its admin API and the tenant that `key` belongs to (to add tenants, e.g. the noisy scenario). */
+  admin?: AdminClient;
+  tenantId?: string;
   stop(): Promise<void>;
 }
 
@@ -147,7 +150,7 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
     const admin = new AdminClient(JSON.parse(endpoints) as AdminEndpoints, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
     await seedAnthropic(admin, tenantId.trim(), simulatorUrl);
     const pid = proc.child.pid;
-    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], stop };
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], admin, tenantId: tenantId.trim(), stop };
   } catch (err) {
     await stop();
     throw err;
@@ -167,7 +170,7 @@ export async function production(simulatorUrl: string, cacheTtlMs: string, ingre
     await admin.createDeployment({ model: PASSTHROUGH_MODEL, provider: 'openai', upstreamModel: PASSTHROUGH_MODEL, region: 'local', baseUrl: `${simulatorUrl}/openai/v1`, credentialId: credential.id, price });
     await seedAnthropic(admin, 'bench', simulatorUrl);
     const pids = [...suite.procs.values()].flatMap((p) => (p.child.pid ? [p.child.pid] : []));
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids, stop: suite.stop };
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids, admin, tenantId: 'bench', stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;
