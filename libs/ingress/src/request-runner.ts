@@ -22,6 +22,7 @@ import { IngressMetrics } from './ingress.metrics';
 import { EVENT_PUBLISHER, INGRESS_OPTIONS, IngressOptions, RUNNER_STEPS, UPSTREAM_CLIENT } from './ingress.tokens';
 import { Attempt, RequestContext, toRequestEvent } from './request-context';
 import { LoadShedder } from './resilience/load-shedder';
+import { RefusalPacer } from './resilience/refusal-pacer';
 import { OutlierDetector } from './resilience/outlier-detector';
 import { orderByWeight } from './resilience/plan-order';
 import { backoffMs, RetryBudget } from './resilience/retry-budget';
@@ -60,6 +61,7 @@ export class RequestRunner {
   readonly outliers: OutlierDetector;
   private readonly retryBudget: RetryBudget;
   private readonly shedder: LoadShedder;
+  private readonly refusals = new RefusalPacer<object>();
   private readonly live = new Set<LiveStream>();
   private inFlight = 0;
   private draining = false;
@@ -98,6 +100,9 @@ export class RequestRunner {
         // Shed right after authentication: a refusal costs no body validation and no policy lookup.
         const admission = this.shedder.admit(ctx.principal!.tenantId);
         if (!admission.ok) {
+          // A connection back before its last refusal's Retry-After is held until then: one that retries at once is paced like one that waits.
+          const hold = req.connection ? this.refusals.hold(req.connection, 1) : 0;
+          if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
           throw admission.reason === 'overloaded'
             ? new IngressError('overloaded', 'the gateway is at capacity; retry shortly', 503, undefined, '1')
             : new IngressError('tenant_over_share', 'too many concurrent requests for this tenant; retry shortly', 429, undefined, '1');
