@@ -2,7 +2,7 @@
 //
 //   npm run bench -- [--scenario overhead|translation|peer|profile|noisy] [--mode embedded|production|both]
 //                    [--duration 10] [--cache-ttl-ms 2000] [--ttft-ms 50] [--rounds 5] [--connections 32]
-//                    noisy: [--max-in-flight 16] [--latency-ms 100] [--quiet-rate 30] [--factor 20]
+//                    noisy: [--max-in-flight 16] [--latency-ms 100] [--quiet-rate 30] [--factor 20] [--profile-dir d]
 //
 // overhead (default): the same OpenAI chat request sent straight to the provider simulator and
 // through ASC (every governance step on: key check, policy, routing, secrets lease, event
@@ -285,7 +285,7 @@ async function main(): Promise<void> {
     else if (scenario === 'noisy') {
       const opts = { maxInFlight: Number(values['max-in-flight']), latencyMs: Number(values['latency-ms']), quietRate: Number(values['quiet-rate']), factor: Number(values.factor) };
       if (!Object.values(opts).every((v) => v > 0)) throw new Error('--max-in-flight, --latency-ms, --quiet-rate and --factor must be positive numbers');
-      report = await noisy(sim, { modes: modes as Array<'embedded' | 'production'>, cacheTtl, rounds, durationMs: duration, ...opts });
+      report = await noisy(sim, { modes: modes as Array<'embedded' | 'production'>, cacheTtl, rounds, durationMs: duration, profileDir: values['profile-dir'], ...opts });
     }
     else report = await overhead(sim, modes, duration, cacheTtl);
   } finally {

@@ -9,11 +9,13 @@
 // 20 × share closed-loop clients (in a worker thread) that retry a 429/503 after its
 // Retry-After (as the official SDKs do) or, in the worst case, at once. Rounds alternate
 // A, B (Retry-After), A, B (immediate); medians over the rounds are reported.
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { LatencyStats } from './load';
 import type { NoisyClientOptions, NoisyCounts, RetryPolicy } from './noisy-client';
+import { CpuProfile, formatSummary, summarizeProfile } from './profile-summary';
 import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, embedded, production } from './targets';
 
 export interface NoisyOptions {
@@ -28,6 +30,8 @@ export interface NoisyOptions {
   quietRate: number;
   /** The noisy tenant's offered concurrency as a multiple of its fair share. */
   factor: number;
+  /** When set, the ingress process is CPU-profiled during round 1's B (immediate) phase; the file goes here. */
+  profileDir?: string;
 }
 
 const BODY = JSON.stringify({
@@ -130,8 +134,10 @@ const ms = (v: number) => v.toFixed(2);
 const pct = (b: number, a: number) => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)} %`;
 const sum = (o: Record<string, number> | undefined, ...keys: string[]) => keys.reduce((t, k) => t + (o?.[k] ?? 0), 0);
 
-async function runMode(sim: SimulatorProcess, mode: 'embedded' | 'production', o: NoisyOptions): Promise<Phase[]> {
-  const env = { INGRESS_MAX_IN_FLIGHT: String(o.maxInFlight) };
+async function runMode(sim: SimulatorProcess, mode: 'embedded' | 'production', o: NoisyOptions, profileLines: string[]): Promise<Phase[]> {
+  const profileFile = o.profileDir ? join(resolve(o.profileDir), `asc-noisy-${mode}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`) : undefined;
+  const env: Record<string, string> = { INGRESS_MAX_IN_FLIGHT: String(o.maxInFlight) };
+  if (profileFile) Object.assign(env, { NODE_OPTIONS: `--require ${join(__dirname, 'cpu-profiler.preload.js')}`, ASC_CPU_PROFILE_FILE: profileFile });
   const gw = mode === 'production' ? await production(sim.url, o.cacheTtl, env) : await embedded(sim.url, o.cacheTtl, env);
   const phases: Phase[] = [];
   try {
@@ -150,8 +156,17 @@ async function runMode(sim: SimulatorProcess, mode: 'embedded' | 'production', o
           phases.push({ round, phase: 'A', quiet: a });
           const noisy = noisyClients({ url: gw.url, key: gw.key, body: BODY, workers: o.factor * share, retry, warmMs: WARM_MS, windowMs: o.durationMs });
           await new Promise((r) => setTimeout(r, WARM_MS));
+          const profiling = profileFile && gw.pid && round === 1 && retry === 'immediate';
+          if (profiling) process.kill(gw.pid!, 'SIGUSR2');
           const b = await quietOpenLoop(pool, url.pathname, quietKey, o.quietRate, o.durationMs);
+          if (profiling) process.kill(gw.pid!, 'SIGUSR2');
           const counts = await noisy.done;
+          if (profiling) {
+            for (let i = 0; i < 300 && !existsSync(profileFile); i++) await new Promise((r) => setTimeout(r, 100));
+            await new Promise((r) => setTimeout(r, 500)); // one synchronous write: let it finish
+            const summary = summarizeProfile(JSON.parse(readFileSync(profileFile, 'utf8')) as CpuProfile);
+            profileLines.push(`ASC ${mode} ingress, round 1, B (immediate):`, '', ...formatSummary(summary, profileFile), '');
+          }
           phases.push({ round, phase: 'B', retry, quiet: b, noisy: counts });
           console.error(
             `  ASC ${mode} round ${round}: quiet p99 A ${ms(a.p99)} ms, B (${retry}) ${ms(b.p99)} ms (${pct(b.p99, a.p99)}); noisy 200 ${sum(counts.statuses, '200')}, 429 ${sum(counts.statuses, '429')}, 503 ${sum(counts.statuses, '503')}; quiet statuses ${JSON.stringify(b.statuses)}`,
@@ -177,8 +192,9 @@ export async function noisy(sim: SimulatorProcess, o: NoisyOptions): Promise<str
   out.push('| target | noisy clients retry | quiet p50 A ms | quiet p50 B ms | Δ p50 | quiet p99 A ms | quiet p99 B ms | Δ p99 | quiet requests B (non-200) | noisy admitted/s | noisy 429/s | noisy 503/s |');
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   const perRound: string[] = ['| target | round | phase | quiet req | quiet p50 ms | quiet p99 ms | quiet max ms | quiet statuses | noisy statuses |', '|---|---|---|---|---|---|---|---|---|'];
+  const profileLines: string[] = [];
   for (const mode of o.modes) {
-    const phases = await runMode(sim, mode, o);
+    const phases = await runMode(sim, mode, o, profileLines);
     const a = phases.filter((p) => p.phase === 'A');
     const aP50 = median(a.map((p) => p.quiet.p50));
     const aP99 = median(a.map((p) => p.quiet.p99));
@@ -197,5 +213,5 @@ export async function noisy(sim: SimulatorProcess, o: NoisyOptions): Promise<str
     }
   }
   await sim.configure({ latencyMs: 0 });
-  return [...out, '', 'Per phase:', '', ...perRound];
+  return [...out, '', 'Per phase:', '', ...perRound, '', ...profileLines];
 }
