@@ -131,7 +131,7 @@ const median = (xs: number[]) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : 0;
 };
 const ms = (v: number) => v.toFixed(2);
-const pct = (b: number, a: number) => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)} %`;
+const pct = (b: number, a: number) => (a > 0 && b > 0 ? `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)} %` : '—');
 const sum = (o: Record<string, number> | undefined, ...keys: string[]) => keys.reduce((t, k) => t + (o?.[k] ?? 0), 0);
 
 async function runMode(sim: SimulatorProcess, mode: 'embedded' | 'production', o: NoisyOptions, profileLines: string[]): Promise<Phase[]> {
@@ -195,13 +195,15 @@ export async function noisy(sim: SimulatorProcess, o: NoisyOptions): Promise<str
   const profileLines: string[] = [];
   for (const mode of o.modes) {
     const phases = await runMode(sim, mode, o, profileLines);
-    const a = phases.filter((p) => p.phase === 'A');
+    // A phase in which no quiet request succeeded has no latency: it is left out of the medians (and shows in the per-phase table).
+    const a = phases.filter((p) => p.phase === 'A' && p.quiet.requests > 0);
     const aP50 = median(a.map((p) => p.quiet.p50));
     const aP99 = median(a.map((p) => p.quiet.p99));
     for (const retry of ['retry-after', 'immediate'] as RetryPolicy[]) {
       const b = phases.filter((p) => p.phase === 'B' && p.retry === retry);
-      const bP50 = median(b.map((p) => p.quiet.p50));
-      const bP99 = median(b.map((p) => p.quiet.p99));
+      const served = b.filter((p) => p.quiet.requests > 0);
+      const bP50 = median(served.map((p) => p.quiet.p50));
+      const bP99 = median(served.map((p) => p.quiet.p99));
       const quietTotal = b.reduce((t, p) => t + Object.values(p.quiet.statuses).reduce((x, y) => x + y, 0), 0);
       const quietBad = b.reduce((t, p) => t + Object.entries(p.quiet.statuses).reduce((x, [k, v]) => x + (k === '200' ? 0 : v), 0), 0);
       const perSec = (k: string) => median(b.map((p) => (sum(p.noisy?.statuses, k) * 1000) / (p.noisy?.windowMs ?? 1))).toFixed(0);
