@@ -155,7 +155,9 @@ async function runMode(sim: SimulatorProcess, mode: 'embedded' | 'production', o
           const a = await quietOpenLoop(pool, url.pathname, quietKey, o.quietRate, o.durationMs);
           phases.push({ round, phase: 'A', quiet: a });
           const noisy = noisyClients({ url: gw.url, key: gw.key, body: BODY, workers: o.factor * share, retry, warmMs: WARM_MS, windowMs: o.durationMs });
-          await new Promise((r) => setTimeout(r, WARM_MS));
+          // The quiet tenant keeps its steady load through the ramp-up (not measured): a tenant idle for longer than the
+          // shedder's active window would find the cap full of the noisy tenant's requests on its return.
+          await quietOpenLoop(pool, url.pathname, quietKey, o.quietRate, WARM_MS);
           const profiling = profileFile && gw.pid && round === 1 && retry === 'immediate';
           if (profiling) process.kill(gw.pid!, 'SIGUSR2');
           const b = await quietOpenLoop(pool, url.pathname, quietKey, o.quietRate, o.durationMs);
