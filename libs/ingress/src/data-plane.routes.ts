@@ -105,6 +105,7 @@ export class DataPlaneRoutes implements OnModuleInit {
         },
         traceparent: traceparentOf(span, typeof headers.traceparent === 'string' ? headers.traceparent : undefined),
         clientAddress: req.socket.remoteAddress,
+        connection: req.socket,
       },
       rawSink(res),
       ),

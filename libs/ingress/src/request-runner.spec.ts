@@ -161,12 +161,12 @@ describe('RequestRunner (data plane without the control plane)', () => {
     await secondary.close();
   });
 
-  async function run(body: unknown, options: { key?: string; api?: InboundApi; operation?: Operation; sink?: TestSink; headers?: Record<string, string>; clientAddress?: string } = {}) {
+  async function run(body: unknown, options: { key?: string; api?: InboundApi; operation?: Operation; sink?: TestSink; headers?: Record<string, string>; clientAddress?: string; connection?: object } = {}) {
     const sink = options.sink ?? testSink();
     const asSink: ResponseSink = sink;
     const headers: Record<string, string> = { authorization: `Bearer ${options.key ?? KEY}`, 'anthropic-version': '2023-06-01', ...options.headers };
     const api = options.api ?? 'openai';
-    const ctx = await runner.run({ api, operation: options.operation ?? 'chat.completions', recordApi: `${api}.chat`, body, header: (n) => headers[n], clientAddress: options.clientAddress }, asSink);
+    const ctx = await runner.run({ api, operation: options.operation ?? 'chat.completions', recordApi: `${api}.chat`, body, header: (n) => headers[n], clientAddress: options.clientAddress, connection: options.connection }, asSink);
     return { ctx, sink, event: toRequestEvent(ctx) };
   }
 
@@ -446,6 +446,29 @@ describe('RequestRunner (data plane without the control plane)', () => {
       assert.equal(full.sink.status, 503);
       assert.equal(errorOf(full.sink).code, 'overloaded');
       for (const r of await Promise.all([...noisy, quiet, quietAgain])) assert.equal(r.sink.status, 200);
+    });
+
+    it('holds a shed refusal for a connection that retries before its Retry-After, and only for it', async () => {
+      runner = makeRunner({ shedding: { maxInFlight: 1, softShare: 0.5 } });
+      primary.configure({ latencyMs: 1_500 });
+      const held = run(chat());
+      await eventually(() => assert.equal(primary.stats().inFlight, 1));
+      const spinner = {};
+      const timed = async (connection: object) => {
+        const t = performance.now();
+        const r = await run(chat(), { key: OTHER_KEY, connection });
+        return { status: r.sink.status, ms: performance.now() - t, retryAfter: r.sink.headers['retry-after'] };
+      };
+      const first = await timed(spinner);
+      assert.equal(first.status, 503);
+      assert.ok(first.ms < 500, `a first refusal is answered at once (${first.ms.toFixed(0)} ms)`);
+      const again = await timed(spinner);
+      assert.equal(again.status, 503);
+      assert.equal(again.retryAfter, '1');
+      assert.ok(again.ms >= 800, `retried at once: held until its Retry-After ran out (${again.ms.toFixed(0)} ms)`);
+      const other = await timed({});
+      assert.ok(other.ms < 500, `another connection is not held (${other.ms.toFixed(0)} ms)`);
+      assert.equal((await held).sink.status, 200);
     });
 
     it('drains: refuses new requests with 503, lets short ones finish and ends long streams in-band, all metered', async () => {

@@ -25,6 +25,7 @@ import { Attempt, RequestContext, toRequestEvent } from './request-context';
 import { LoadShedder } from './resilience/load-shedder';
 import { OutlierDetector } from './resilience/outlier-detector';
 import { orderByWeight } from './resilience/plan-order';
+import { RefusalPacer } from './resilience/refusal-pacer';
 import { backoffMs, RetryBudget } from './resilience/retry-budget';
 import { ResponseSink, RunnerRequest, RunnerStep } from './runner.types';
 import { InboundChat, parseInboundChat, upstreamApiOf, WIRE_APIS } from './wire-apis';
@@ -61,6 +62,7 @@ export class RequestRunner {
   readonly outliers: OutlierDetector;
   private readonly retryBudget: RetryBudget;
   private readonly shedder: LoadShedder;
+  private readonly refusals = new RefusalPacer<object>();
   private readonly live = new Set<LiveStream>();
   private inFlight = 0;
   private draining = false;
@@ -95,6 +97,19 @@ export class RequestRunner {
     try {
       if (this.draining) throw new IngressError('shutting_down', 'this gateway instance is shutting down; retry on another', 503, undefined, '1');
       await this.authenticate(ctx, req);
+      if (ctx.operation !== 'models') {
+        // Shed right after authentication: a refusal costs no body validation and no policy lookup.
+        const admission = this.shedder.admit(ctx.principal!.tenantId);
+        if (!admission.ok) {
+          // A connection back before its last refusal's Retry-After is held until then: one that retries at once is paced like one that waits.
+          const hold = req.connection ? this.refusals.hold(req.connection, 1) : 0;
+          if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
+          throw admission.reason === 'overloaded'
+            ? new IngressError('overloaded', 'the gateway is at capacity; retry shortly', 503, undefined, '1')
+            : new IngressError('tenant_over_share', 'too many concurrent requests for this tenant; retry shortly', 429, undefined, '1');
+        }
+        release = admission.release;
+      }
       this.decode(ctx, req);
       await this.decide(ctx);
       if (ctx.operation === 'models') {
@@ -106,13 +121,6 @@ export class RequestRunner {
         // The event spool is full and this tenant's loss policy is 'shed': an unmetered request is unbilled and unaudited.
         throw new IngressError('events_backlogged', 'the gateway cannot record requests right now; retry shortly', 503, undefined, '5');
       }
-      const admission = this.shedder.admit(ctx.principal!.tenantId);
-      if (!admission.ok) {
-        throw admission.reason === 'overloaded'
-          ? new IngressError('overloaded', 'the gateway is at capacity; retry shortly', 503, undefined, '1')
-          : new IngressError('tenant_over_share', 'too many concurrent requests for this tenant; retry shortly', 429, undefined, '1');
-      }
-      release = admission.release;
       const candidates = await this.plan(ctx);
       for (const step of this.steps) {
         ran.push(step);

@@ -16,6 +16,8 @@ export interface RunnerRequest {
   traceparent?: string;
   /** The client's address (for auth-failure throttling). */
   clientAddress?: string;
+  /** The client's connection: a shed refusal is paced per connection (resilience/refusal-pacer.ts). */
+  connection?: object;
 }
 
 /** Where the answer goes; the HTTP edge implements it over Fastify, the gRPC edge in memory. */

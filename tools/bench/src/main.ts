@@ -1,7 +1,8 @@
 // Gateway benchmarks. Each component runs in its own process; load comes from this one.
 //
-//   npm run bench -- [--scenario overhead|translation|peer|profile] [--mode embedded|production|both]
+//   npm run bench -- [--scenario overhead|translation|peer|profile|noisy] [--mode embedded|production|both]
 //                    [--duration 10] [--cache-ttl-ms 2000] [--ttft-ms 50] [--rounds 5] [--connections 32]
+//                    noisy: [--max-in-flight 16] [--latency-ms 100] [--quiet-rate 30] [--factor 20] [--profile-dir d]
 //
 // overhead (default): the same OpenAI chat request sent straight to the provider simulator and
 // through ASC (every governance step on: key check, policy, routing, secrets lease, event
@@ -10,6 +11,8 @@
 // and one served by an Anthropic deployment (translated), each also sent straight to the
 // simulator in the upstream's own API; non-streamed latency with a zero-latency simulator,
 // then time to first token of streams with the simulator holding the first token --ttft-ms.
+// noisy: a quiet tenant's latency alone and next to a tenant offering 20× its fair share of
+// the ingress in-flight cap (load shedding, issue 7); see noisy-scenario.ts.
 //
 // production mode needs PostgreSQL, Kafka and ClickHouse (tools/infra/up.sh).
 import { readFileSync } from 'node:fs';
@@ -18,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { ANTHROPIC_API_VERSION, WIRE_CODECS } from '@asc/providers';
 import { LatencyStats, LoadGenerator, LoadResult, Target } from './load';
 import { PeerGateway, peer } from './peer-scenario';
+import { noisy } from './noisy-scenario';
 import { profile } from './profile-scenario';
 import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, TRANSLATED_MODEL, TRANSLATED_UPSTREAM_MODEL, bareProxy, embedded, portkey, production, startSimulatorProcess } from './targets';
 
@@ -241,7 +245,7 @@ async function peerRun(sim: SimulatorProcess, modes: string[], cacheTtl: string,
   }
 }
 
-const SCENARIOS = ['overhead', 'translation', 'peer', 'profile'];
+const SCENARIOS = ['overhead', 'translation', 'peer', 'profile', 'noisy'];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -254,11 +258,15 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '5' },
       connections: { type: 'string', default: '32' },
       'profile-dir': { type: 'string' },
+      'max-in-flight': { type: 'string', default: '16' },
+      'latency-ms': { type: 'string', default: '100' },
+      'quiet-rate': { type: 'string', default: '30' },
+      factor: { type: 'string', default: '20' },
     },
   });
   const scenario = String(values.scenario);
   if (!SCENARIOS.includes(scenario)) throw new Error(`unknown --scenario ${scenario} (${SCENARIOS.join('|')})`);
-  const defaultDuration: Record<string, string> = { peer: '2', profile: '20' };
+  const defaultDuration: Record<string, string> = { peer: '2', profile: '20', noisy: '20' };
   const duration = Number(values.duration ?? defaultDuration[scenario] ?? '10') * 1000;
   const cacheTtl = String(values['cache-ttl-ms']);
   const ttftMs = Number(values['ttft-ms']);
@@ -276,12 +284,18 @@ async function main(): Promise<void> {
       const mode = values.mode === 'production' ? 'production' : 'embedded';
       report = await profile(sim, { cacheTtl, durationMs: duration, connections: Number(values.connections), dir: values['profile-dir'], mode });
     }
+    else if (scenario === 'noisy') {
+      const opts = { maxInFlight: Number(values['max-in-flight']), latencyMs: Number(values['latency-ms']), quietRate: Number(values['quiet-rate']), factor: Number(values.factor) };
+      if (!Object.values(opts).every((v) => v > 0)) throw new Error('--max-in-flight, --latency-ms, --quiet-rate and --factor must be positive numbers');
+      report = await noisy(sim, { modes: modes as Array<'embedded' | 'production'>, cacheTtl, rounds, durationMs: duration, profileDir: values['profile-dir'], ...opts });
+    }
     else report = await overhead(sim, modes, duration, cacheTtl);
   } finally {
     await sim.proc.stop();
   }
   const extras: Record<string, string> = {
     translation: `; simulator TTFT ${ttftMs} ms for streams`,
+    noisy: `; ${rounds} rounds`,
     peer: `; ${rounds} rounds; simulator TTFT 0; Portkey @portkey-ai/gateway ${portkeyVersion()}`,
   };
   const extra = extras[scenario] ?? '';

@@ -22,6 +22,9 @@ export interface BenchTarget {
   processes?: Record<string, number>;
   /** A key of a tenant with every spend and guardrail control on (see GOVERNED_POLICY). */
   governedKey?: string;
+  /** ASC only: its admin API and the tenant that `key` belongs to (to add tenants, e.g. the noisy scenario). */
+  admin?: AdminClient;
+  tenantId?: string;
   stop(): Promise<void>;
 }
 
@@ -179,7 +182,7 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
     await seedAnthropic(admin, tenantId.trim(), simulatorUrl);
     const governedKey = await seedGoverned(admin, 'bench-governed');
     const pid = proc.child.pid;
-    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], governedKey, stop };
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], governedKey, admin, tenantId: tenantId.trim(), stop };
   } catch (err) {
     await stop();
     throw err;
@@ -200,7 +203,7 @@ export async function production(simulatorUrl: string, cacheTtlMs: string, ingre
     await seedAnthropic(admin, 'bench', simulatorUrl);
     const governedKey = await seedGoverned(admin, 'bench-governed');
     const processes = Object.fromEntries([...suite.procs.entries()].flatMap(([name, p]) => (p.child.pid ? [[name, p.child.pid]] : [])));
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, governedKey, stop: suite.stop };
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, governedKey, admin, tenantId: 'bench', stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;
