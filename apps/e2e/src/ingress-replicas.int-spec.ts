@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '@asc/service-kit';
 import { startSimulator } from '@asc/simulator';
-import { missingInfra, startNodeProcess, startProductionSuite, waitForReady, type NodeProcess, type ProductionSuite } from '@asc/testing';
+import { missingInfra, startIngressReplica, startProductionSuite, type NodeProcess, type ProductionSuite } from '@asc/testing';
 
 /**
  * Scale-out drill (docs/reliability.md, "Scale-out"): two ingress replicas of one production
@@ -24,16 +23,9 @@ describe('two ingress replicas', async () => {
     if (skip) return;
     simulator = await startSimulator({ port: 0, acceptedKeys: [providerKey] });
     suite = await startProductionSuite({ ingressEnv: { INGRESS_CONFIG_CACHE_TTL_MS: '600000' } });
-    const range = { from: 20_000, to: 32_000 };
-    const [http, grpc, ops] = [await freePort('127.0.0.1', range), await freePort('127.0.0.1', range), await freePort('127.0.0.1', range)];
-    second = startNodeProcess('apps/ingress/src/main.js', {
-      ...suite.env.ingress,
-      INGRESS_HTTP_PORT: String(http),
-      INGRESS_GRPC_URL: `127.0.0.1:${grpc}`,
-      INGRESS_OPS_PORT: String(ops),
-      KAFKA_CLIENT_ID: 'asc-ingress-2',
-    });
-    await waitForReady(`http://127.0.0.1:${ops}/readyz`, 90_000, second);
+    const replica = await startIngressReplica(suite);
+    second = replica.process;
+    const http = replica.httpPort;
     replicas = [`http://127.0.0.1:${suite.http.ingress}`, `http://127.0.0.1:${http}`];
     const admin = suite.admin;
     await admin.createTenant({ id: tenant, name: 'Acme' });

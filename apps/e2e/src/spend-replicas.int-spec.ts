@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BudgetStatus } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
 import { startSimulator } from '@asc/simulator';
-import { eventually, infra, missingInfra, startNodeProcess, startProductionSuite, waitForReady, type NodeProcess, type ProductionSuite } from '@asc/testing';
+import { eventually, infra, missingInfra, startIngressReplica, startProductionSuite, type NodeProcess, type ProductionSuite } from '@asc/testing';
 
 /**
  * Spend control with two ingress PROCESSES (the production suite's and a second one) behind
@@ -121,16 +121,9 @@ describe('spend control across two ingress replicas', async () => {
       ingressEnv: { ASC_REDIS_URL: redisUrl, INGRESS_REDIS_KEY_PREFIX: prefix, INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS: '64' },
       serviceEnv: { policy: { ASC_REDIS_URL: redisUrl, POLICY_REDIS_KEY_PREFIX: prefix } },
     });
-    const range = { from: 20_000, to: 32_000 };
-    const [http, grpc, ops] = [await freePort('127.0.0.1', range), await freePort('127.0.0.1', range), await freePort('127.0.0.1', range)];
-    second = startNodeProcess('apps/ingress/src/main.js', {
-      ...suite.env.ingress,
-      INGRESS_HTTP_PORT: String(http),
-      INGRESS_GRPC_URL: `127.0.0.1:${grpc}`,
-      INGRESS_OPS_PORT: String(ops),
-      KAFKA_CLIENT_ID: 'asc-ingress-2',
-    });
-    await waitForReady(`http://127.0.0.1:${ops}/readyz`, 90_000, second);
+    const replica = await startIngressReplica(suite);
+    second = replica.process;
+    const http = replica.httpPort;
     const backends = [suite.http.ingress, http];
     let next = 0;
     proxy = createServer((client) => {
@@ -144,7 +137,7 @@ describe('spend control across two ingress replicas', async () => {
       }
       client.pipe(upstream).pipe(client);
     });
-    proxyPort = await freePort('127.0.0.1', range);
+    proxyPort = await freePort('127.0.0.1', { from: 20_000, to: 32_000 });
     await new Promise<void>((r) => proxy!.listen(proxyPort, '127.0.0.1', r));
     const admin = suite.admin;
     const credential = await admin.createCredential({ name: 'sim', provider: 'openai', secret: providerKey });

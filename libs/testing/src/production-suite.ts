@@ -165,3 +165,30 @@ export async function startProductionSuite(options: ProductionSuiteOptions = {})
     stop,
   };
 }
+
+/** A second ingress replica next to a suite's own, on ports of its own; the caller stops its process. */
+export interface IngressReplica {
+  readonly process: NodeProcess;
+  readonly httpPort: number;
+  readonly opsUrl: string;
+}
+
+/**
+ * Starts another ingress process with the suite's ingress environment (same control plane,
+ * Kafka, certificates) plus `env`, and waits until it is ready.
+ */
+export async function startIngressReplica(suite: ProductionSuite, env: Record<string, string> = {}): Promise<IngressReplica> {
+  const range = { from: 20_000, to: 32_000 };
+  const [http, grpc, ops] = [await freePort('127.0.0.1', range), await freePort('127.0.0.1', range), await freePort('127.0.0.1', range)];
+  const process = startNodeProcess('apps/ingress/src/main.js', {
+    ...suite.env.ingress,
+    INGRESS_HTTP_PORT: String(http),
+    INGRESS_GRPC_URL: `127.0.0.1:${grpc}`,
+    INGRESS_OPS_PORT: String(ops),
+    KAFKA_CLIENT_ID: 'asc-ingress-2',
+    ...env,
+  });
+  const opsUrl = `http://127.0.0.1:${ops}`;
+  await waitForReady(`${opsUrl}/readyz`, 90_000, process);
+  return { process, httpPort: http, opsUrl };
+}
