@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { truncateText } from './payload-fit';
+import { fitNumber, truncateText } from './payload-fit';
 
 /**
  * A zod schema compiled once into a plain function that fits a value (as fitPayload does)
@@ -150,14 +150,7 @@ function compileNumber(checks: Check[], fit: boolean): Node | undefined {
   const hiInclusive = max?.inclusive !== false;
   return (v) => {
     if (typeof v !== 'number') return FAIL;
-    let n = v;
-    if (fit) {
-      // fitPayload's rules: NaN → min or 0; ±Infinity → max/min or 0; rounded if int; clamped.
-      n = Number.isFinite(v) ? v : Number.isNaN(v) ? (lo ?? 0) : v > 0 ? (hi ?? 0) : (lo ?? 0);
-      if (isInt) n = Math.round(n);
-      if (lo !== undefined && n < lo) n = lo;
-      if (hi !== undefined && n > hi) n = hi;
-    }
+    const n = fit ? fitNumber(v, lo, hi, isInt) : v;
     // zod's checks on the fitted number.
     if (Number.isNaN(n)) return FAIL;
     if (isInt && !Number.isInteger(n)) return FAIL;

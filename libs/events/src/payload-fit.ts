@@ -9,6 +9,15 @@ export function truncateText(value: string, max: number): string {
   return cut;
 }
 
+/** A number brought into [lo, hi]: NaN → lo or 0, ±∞ → hi/lo or 0, rounded when an integer is wanted. */
+export function fitNumber(value: number, lo: number | undefined, hi: number | undefined, isInt: boolean): number {
+  let n = Number.isFinite(value) ? value : Number.isNaN(value) ? (lo ?? 0) : value > 0 ? (hi ?? 0) : (lo ?? 0);
+  if (isInt) n = Math.round(n);
+  if (lo !== undefined && n < lo) n = lo;
+  if (hi !== undefined && n > hi) n = hi;
+  return n;
+}
+
 function check<K extends string>(checks: ReadonlyArray<{ kind: string }>, kind: K): { kind: K; value: number } | undefined {
   return checks.find((c): c is { kind: K; value: number } => c.kind === kind && typeof (c as { value?: unknown }).value === 'number');
 }
@@ -45,12 +54,7 @@ export function fitPayload(schema: z.ZodTypeAny, value: unknown): unknown {
     if (typeof value !== 'number') return value;
     const min = check(schema._def.checks, 'min');
     const max = check(schema._def.checks, 'max');
-    const isInt = schema._def.checks.some((c) => c.kind === 'int');
-    let n = Number.isFinite(value) ? value : Number.isNaN(value) ? (min?.value ?? 0) : value > 0 ? (max?.value ?? 0) : (min?.value ?? 0);
-    if (isInt) n = Math.round(n);
-    if (min && n < min.value) n = min.value;
-    if (max && n > max.value) n = max.value;
-    return n;
+    return fitNumber(value, min?.value, max?.value, schema._def.checks.some((c) => c.kind === 'int'));
   }
   if (schema instanceof z.ZodArray) {
     if (!Array.isArray(value)) return value;

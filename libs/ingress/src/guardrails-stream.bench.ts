@@ -14,6 +14,7 @@ import { ServiceMetrics } from '@asc/service-kit';
 import { startSimulator } from '@asc/simulator';
 import { hashApiKey } from '@asc/tenancy';
 import { ControlPlane, Deployment, PolicyDecision, Principal } from './control-plane.port';
+import { allowDecision, testPrincipal } from './decision.fixture';
 import { IngressMetrics } from './ingress.metrics';
 import { DEFAULT_RESILIENCE } from './ingress.tokens';
 import { RequestRunner } from './request-runner';
@@ -25,7 +26,6 @@ const { values } = parseArgs({ options: { 'tokens-per-sec': { type: 'string', de
 const tokensPerSec = Number(values['tokens-per-sec']);
 const requests = Number(values.requests);
 const KEY = 'asc_guardrails-stream-bench-key-01';
-const NO_LIMIT: policyV1.RateLimit = { rpm: 0, tpm: 0 };
 const { GUARDRAIL_ACTION_REDACT: REDACT } = policyV1.GuardrailAction;
 const ALL = ['email', 'phone', 'us_ssn', 'credit_card', 'iban', 'ip_address', 'date_of_birth', 'medical_record_number'];
 const CLASS_ONLY = ['email', 'phone', 'credit_card', 'iban', 'ip_address'];
@@ -53,7 +53,7 @@ const CONFIGS: Array<[string, policyV1.GuardrailConfig | undefined]> = [
 ];
 
 let current: policyV1.GuardrailConfig | undefined;
-const principal: Principal = { tenantId: 'acme', appId: 'app_1', keyId: 'key_1', scopes: ['inference'], modelScopes: [], operationScopes: [], expiresAtMs: 0 };
+const principal: Principal = testPrincipal({ tenantId: 'acme', appId: 'app_1', keyId: 'key_1' });
 
 async function main(): Promise<void> {
   const sim = await startSimulator({ port: 0, tokensPerSec, replyWords: 150 });
@@ -73,27 +73,7 @@ async function main(): Promise<void> {
   };
   const controlPlane: ControlPlane = {
     authenticate: async (hash: string) => (hash === hashApiKey(KEY) ? principal : undefined),
-    decide: async (): Promise<PolicyDecision> => ({
-      decision: policyV1.Decision.DECISION_ALLOW,
-      reasonCode: 'allowed',
-      reason: '',
-      allowedRegions: ['*'],
-      policyId: 'pol_1',
-      policyVersion: 1,
-      allowedOperations: ['*'],
-      maxInputTokens: 0,
-      maxOutputTokens: 0,
-      guardrails: current,
-      tenantLimit: NO_LIMIT,
-      appLimit: NO_LIMIT,
-      keyLimit: NO_LIMIT,
-      endUserLimit: NO_LIMIT,
-      modelLimit: NO_LIMIT,
-      budgets: [],
-      cacheEnabled: false,
-      cacheTtlSeconds: 0,
-      appId: 'app_1',
-    } as unknown as PolicyDecision),
+    decide: async (): Promise<PolicyDecision> => allowDecision({ guardrails: current, appId: 'app_1' }),
     plan: async () => ({ deployments: [deployment], configVersion: 1 }),
     listModels: async () => [],
     lease: async () => ({ leaseId: 'l', credentialId: 'cred_1', version: 1, secret: 'sk-bench', expiresAtMs: Date.now() + 3_600_000 }),

@@ -45,4 +45,18 @@ describe('LoadShedder', () => {
     now += 60_000;
     assert.equal(admitted(admitMany(shedder, 'noisy', 20)), 4);
   });
+
+  it('forgets idle tenants even while the replica stays far below its cap (memory stays bounded)', () => {
+    let now = 0;
+    const shedder = new LoadShedder({ maxInFlight: 1_000, softShare: 0.5, activeWindowMs: 2_000 }, () => now);
+    for (let i = 0; i < 10_000; i++) {
+      const a = shedder.admit(`tenant_${i}`);
+      assert.ok(a.ok);
+      a.release();
+      now += 1;
+    }
+    now += 5_000;
+    assert.ok(shedder.admit('last').ok);
+    assert.equal(shedder.activeTenants, 1, 'only the tenant that just asked is remembered');
+  });
 });

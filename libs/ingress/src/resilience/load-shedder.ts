@@ -37,11 +37,13 @@ export class LoadShedder {
   admit(tenantId: string): Admission {
     const { maxInFlight, softShare } = this.options;
     const now = this.now();
+    // Swept on every admission (at most every quarter window), not only near the cap: the
+    // map must not keep every tenant ever seen on a replica that is rarely loaded.
+    this.sweep(now);
     this.lastSeen.set(tenantId, now);
     if (this.inFlight >= maxInFlight) return { ok: false, reason: 'overloaded' };
     const mine = this.perTenant.get(tenantId) ?? 0;
     if (this.inFlight >= maxInFlight * softShare) {
-      this.sweep(now);
       if (mine + 1 > Math.max(1, Math.floor(maxInFlight / this.lastSeen.size))) return { ok: false, reason: 'tenant_over_share' };
     }
     this.inFlight++;
@@ -62,6 +64,11 @@ export class LoadShedder {
 
   get current(): number {
     return this.inFlight;
+  }
+
+  /** Tenants counted for fair shares right now (in flight, or seen within the window). */
+  get activeTenants(): number {
+    return this.lastSeen.size;
   }
 
   /** Forgets tenants idle for longer than the window (at most every quarter window); one in flight stays. */
