@@ -61,21 +61,36 @@ export class LoadGenerator {
     this.headers = { 'content-type': 'application/json', authorization: `Bearer ${target.key}`, ...target.headers };
   }
 
-  async closedLoop(workers: number, durationMs: number): Promise<LoadResult> {
+  /**
+   * Closed loop for `durationMs`. With `warmupMs`, the workers run that long first and only
+   * what starts after it counts: the target is measured in steady state (its background work,
+   * such as a consumer flushing once a second, already running), not from a cold start.
+   * `onMeasureStart` is called when the counted window opens (e.g. to read CPU counters).
+   */
+  async closedLoop(workers: number, durationMs: number, options: { warmupMs?: number; onMeasureStart?: () => void } = {}): Promise<LoadResult> {
     const samples: Sample[] = [];
     let errors = 0;
-    const end = performance.now() + durationMs;
-    const start = performance.now();
+    const warmupMs = options.warmupMs ?? 0;
+    const measureFrom = performance.now() + warmupMs;
+    const end = measureFrom + durationMs;
+    let started = warmupMs === 0;
+    if (started) options.onMeasureStart?.();
     await Promise.all(
       Array.from({ length: workers }, async () => {
         while (performance.now() < end) {
-          const s = await this.send(performance.now());
+          const t0 = performance.now();
+          if (!started && t0 >= measureFrom) {
+            started = true;
+            options.onMeasureStart?.();
+          }
+          const s = await this.send(t0);
+          if (t0 < measureFrom) continue;
           if (s) samples.push(s);
           else errors++;
         }
       }),
     );
-    return summarize(samples, errors, performance.now() - start);
+    return summarize(samples, errors, performance.now() - measureFrom);
   }
 
   async openLoop(rate: number, durationMs: number): Promise<LoadResult> {

@@ -1,7 +1,7 @@
 // Gateway benchmarks. Each component runs in its own process; load comes from this one.
 //
 //   npm run bench -- [--scenario overhead|translation|peer|profile|noisy] [--mode embedded|production|both]
-//                    [--duration 10] [--cache-ttl-ms 2000] [--ttft-ms 50] [--rounds 5] [--connections 32]
+//                    [--duration 10] [--cache-ttl-ms 2000] [--ttft-ms 50] [--rounds 5] [--warmup 1.5] [--connections 32]
 //                    noisy: [--max-in-flight 16] [--latency-ms 100] [--quiet-rate 30] [--factor 20] [--profile-dir d]
 //
 // overhead (default): the same OpenAI chat request sent straight to the provider simulator and
@@ -225,7 +225,7 @@ async function translation(sim: SimulatorProcess, modes: string[], duration: num
 }
 
 /** Starts every gateway of the peer comparison (in parallel: boot is not measured), runs it, stops them all. */
-async function peerRun(sim: SimulatorProcess, modes: string[], cacheTtl: string, rounds: number, duration: number): Promise<string[]> {
+async function peerRun(sim: SimulatorProcess, modes: string[], cacheTtl: string, rounds: number, duration: number, warmup: number): Promise<string[]> {
   const starts: Array<{ label: string; streams: boolean; start: () => Promise<BenchTarget> }> = [
     { label: 'Portkey', streams: false, start: () => portkey(sim.url) },
     // Calibration: the HTTP hop alone, in Node (see bare-proxy.main.ts).
@@ -239,7 +239,7 @@ async function peerRun(sim: SimulatorProcess, modes: string[], cacheTtl: string,
   try {
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    return await peer(sim, gateways, { rounds, durationMs: duration });
+    return await peer(sim, gateways, { rounds, durationMs: duration, warmupMs: warmup });
   } finally {
     await Promise.all(gateways.map((g) => g.gateway.stop()));
   }
@@ -256,6 +256,7 @@ async function main(): Promise<void> {
       'cache-ttl-ms': { type: 'string', default: '2000' },
       'ttft-ms': { type: 'string', default: '50' },
       rounds: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1.5' },
       connections: { type: 'string', default: '32' },
       'profile-dir': { type: 'string' },
       'max-in-flight': { type: 'string', default: '16' },
@@ -271,14 +272,15 @@ async function main(): Promise<void> {
   const cacheTtl = String(values['cache-ttl-ms']);
   const ttftMs = Number(values['ttft-ms']);
   const rounds = Number(values.rounds);
+  const warmup = Number(values.warmup) * 1000;
   const modes = values.mode === 'both' ? ['embedded', 'production'] : [String(values.mode)];
-  if (!(duration > 0) || !(rounds >= 1)) throw new Error('--duration and --rounds must be positive numbers');
+  if (!(duration > 0) || !(rounds >= 1) || !(warmup >= 0)) throw new Error('--duration and --rounds must be positive numbers, --warmup not negative');
   const loadBefore = loadavg()[0];
   const sim = await startSimulatorProcess();
   let report: string[];
   try {
     if (scenario === 'translation') report = await translation(sim, modes, duration, cacheTtl, ttftMs);
-    else if (scenario === 'peer') report = await peerRun(sim, modes, cacheTtl, rounds, duration);
+    else if (scenario === 'peer') report = await peerRun(sim, modes, cacheTtl, rounds, duration, warmup);
     else if (scenario === 'profile') {
       // One process is profiled: the embedded suite unless --mode production (its ingress).
       const mode = values.mode === 'production' ? 'production' : 'embedded';
@@ -296,7 +298,7 @@ async function main(): Promise<void> {
   const extras: Record<string, string> = {
     translation: `; simulator TTFT ${ttftMs} ms for streams`,
     noisy: `; ${rounds} rounds`,
-    peer: `; ${rounds} rounds; simulator TTFT 0; Portkey @portkey-ai/gateway ${portkeyVersion()}`,
+    peer: `; ${rounds} rounds, each point after ${warmup / 1000} s of the same load, on a quiet machine; simulator TTFT 0; Portkey @portkey-ai/gateway ${portkeyVersion()}`,
   };
   const extra = extras[scenario] ?? '';
   console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; scenario ${scenario}; ${duration / 1000}s per point; ingress config cache TTL ${cacheTtl} ms${extra}; 1-min load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after\n`);

@@ -6,7 +6,7 @@
 // Figures are medians over the rounds; "added" is the median of each round's target minus the
 // direct upstream measured in that same round.
 import { LoadGenerator, LoadResult, Target } from './load';
-import { cpuMs } from './process-cpu';
+import { cpuMs, machineCpuMs, pidsMatching } from './process-cpu';
 import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess } from './targets';
 
 export interface PeerGateway {
@@ -19,6 +19,8 @@ export interface PeerGateway {
 export interface PeerOptions {
   rounds: number;
   durationMs: number;
+  /** Load before each point's counted window (steady state: ASC production's consumers flush once a second). */
+  warmupMs: number;
 }
 
 const DIRECT = 'direct upstream';
@@ -41,6 +43,8 @@ interface Contender {
   pids: number[];
   /** Named processes, when there are several: their CPU per request is reported one by one. */
   processes?: Record<string, number>;
+  /** Shared back ends the contender alone uses in this run, found by command line when measured (ASC production: Kafka, ClickHouse, Postgres, Redis). */
+  infra?: Record<string, RegExp>;
   json: LoadGenerator;
   stream?: LoadGenerator;
 }
@@ -54,14 +58,17 @@ interface Point extends LoadResult {
   cpuPerRequest?: number;
   /** The same, per named process. */
   cpuByProcess?: Record<string, number>;
+  /** Busy CPU time of the whole machine per completed request (load generator, simulator and everything else included), ms. */
+  machinePerRequest?: number;
 }
 
-function contender(label: string, pids: number[], target: Omit<Target, 'body' | 'stream'>, streams: boolean, processes?: Record<string, number>): Contender {
+function contender(label: string, pids: number[], target: Omit<Target, 'body' | 'stream'>, streams: boolean, processes?: Record<string, number>, infra?: Record<string, RegExp>): Contender {
   const unique = target.unique === true;
   return {
     label,
     pids,
     processes,
+    infra,
     json: new LoadGenerator({ ...target, body: body(false, unique) }, 64),
     stream: streams ? new LoadGenerator({ ...target, body: body(true, unique), stream: 'openai' }, 64) : undefined,
   };
@@ -81,7 +88,24 @@ async function checkReachesSimulator(sim: SimulatorProcess, label: string, targe
 }
 
 const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]);
-const settle = () => new Promise((r) => setTimeout(r, 300));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the machine is quiet before a point: at least 300 ms, then until less than a
+ * quarter of a core was busy over the last 200 ms (at most 5 s), so that what the previous
+ * target left running (ASC production's consumers draining, a peer's GC) is not charged to
+ * the next one.
+ */
+async function settle(): Promise<void> {
+  await sleep(300);
+  const deadline = performance.now() + 5_000;
+  while (performance.now() < deadline) {
+    const before = machineCpuMs();
+    await sleep(200);
+    const after = machineCpuMs();
+    if (before === undefined || after === undefined || after - before < 50) return;
+  }
+}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -99,22 +123,34 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
   }
   const simPid = sim.proc.child.pid;
   const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.flatMap((g) => [
-      contender(g.label, g.gateway.pids, g.gateway, g.streams, g.gateway.processes),
-      ...(g.gateway.governedKey ? [contender(governedLabel(g.label), g.gateway.pids, { url: g.gateway.url, key: g.gateway.governedKey, unique: true }, g.streams, g.gateway.processes)] : []),
+      contender(g.label, g.gateway.pids, g.gateway, g.streams, g.gateway.processes, g.gateway.infra),
+      ...(g.gateway.governedKey ? [contender(governedLabel(g.label), g.gateway.pids, { url: g.gateway.url, key: g.gateway.governedKey, unique: true }, g.streams, g.gateway.processes, g.gateway.infra)] : []),
     ])];
   /** One closed-loop point, with the CPU its processes spent on it. */
   const measure = async (c: Contender, gen: LoadGenerator, connections: number) => {
-    const named = Object.entries(c.processes ?? {});
-    const before = cpuMs(c.pids);
-    const beforeEach = named.map(([, pid]) => cpuMs([pid]));
-    const r = await gen.closedLoop(connections, options.durationMs);
+    const named: Array<[string, number[]]> = [
+      ...Object.entries(c.processes ?? {}).map(([name, pid]): [string, number[]] => [name, [pid]]),
+      ...Object.entries(c.infra ?? {}).map(([name, pattern]): [string, number[]] => [name, pidsMatching(pattern)]),
+    ];
+    let before: number | undefined;
+    let beforeEach: Array<number | undefined> = [];
+    let machineBefore: number | undefined;
+    const r = await gen.closedLoop(connections, options.durationMs, {
+      warmupMs: options.warmupMs,
+      onMeasureStart: () => {
+        before = cpuMs(c.pids);
+        beforeEach = named.map(([, pids]) => cpuMs(pids));
+        machineBefore = machineCpuMs();
+      },
+    });
+    const machineAfter = machineCpuMs();
     const after = cpuMs(c.pids);
     const perRequest = (b: number | undefined, a: number | undefined) => (b !== undefined && a !== undefined && r.requests > 0 ? (a - b) / r.requests : undefined);
-    const cpuByProcess = Object.fromEntries(named.flatMap(([name, pid], i) => {
-      const v = perRequest(beforeEach[i], cpuMs([pid]));
+    const cpuByProcess = Object.fromEntries(named.flatMap(([name, pids], i) => {
+      const v = perRequest(beforeEach[i], cpuMs(pids));
       return v === undefined ? [] : [[name, v]];
     }));
-    return { ...r, cpuPerRequest: perRequest(before, after), cpuByProcess: named.length ? cpuByProcess : undefined };
+    return { ...r, cpuPerRequest: perRequest(before, after), cpuByProcess: named.length ? cpuByProcess : undefined, machinePerRequest: perRequest(machineBefore, machineAfter) };
   };
   const points: Point[] = [];
   try {
@@ -166,23 +202,25 @@ function report(points: Point[], labels: string[], rounds: number): string[] {
   out.push(
     `Medians over ${rounds} rounds. Non-streamed OpenAI chat, zero-latency simulator; added = target minus the direct upstream in the same round. ` +
       'CPU ms / request = user + system time of the target\'s own processes (direct upstream: the simulator; ASC production: its six services, not Kafka/ClickHouse/Postgres) per completed request; ' +
-      '× Portkey CPU efficiency = Portkey\'s CPU per request ÷ the target\'s, the load-independent form of the throughput ratio.\n',
+      '× Portkey CPU efficiency = Portkey\'s CPU per request ÷ the target\'s, the load-independent form of the throughput ratio; ' +
+      'machine CPU ms / request = busy time of every core (load generator, simulator, back ends, kernel) per completed request.\n',
   );
-  out.push('| target | req/s, 32 conn | × Portkey req/s, 32 conn | CPU ms / request, 32 conn | × Portkey CPU efficiency | p50 ms, 1 conn | added p50 ms | added mean ms | added p99 ms | streamed added TTFT p50 ms | errors |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| target | req/s, 32 conn | × Portkey req/s, 32 conn | CPU ms / request, 32 conn | × Portkey CPU efficiency | machine CPU ms / request, 32 conn | p50 ms, 1 conn | added p50 ms | added mean ms | added p99 ms | streamed added TTFT p50 ms | errors |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const label of labels) {
     const isDirect = label === DIRECT;
     const rps = med(label, 32, false, (p) => p.rps);
     const ratio = med(label, 32, false, (p, _d, k) => (k ? p.rps / k.rps : undefined));
     const cpu = med(label, 32, false, (p) => p.cpuPerRequest);
     const efficiency = med(label, 32, false, (p, _d, k) => (k?.cpuPerRequest && p.cpuPerRequest ? k.cpuPerRequest / p.cpuPerRequest : undefined));
+    const machine = med(label, 32, false, (p) => p.machinePerRequest);
     const p50 = med(label, 1, false, (p) => p.p50);
     const added = (k: 'p50' | 'mean' | 'p99') => (isDirect ? '—' : f2(med(label, 1, false, (p, d) => p[k] - d[k])));
     const hasStream = points.some((p) => p.label === label && p.stream);
     const ttft = isDirect || !hasStream ? (isDirect ? '—' : 'not measured') : f2(med(label, 1, true, (p, d) => (p.ttft && d.ttft ? p.ttft.p50 - d.ttft.p50 : undefined)));
     const errors = points.filter((p) => p.label === label).reduce((a, p) => a + p.errors, 0);
     const vsPortkey = (v: number) => (label === PORTKEY ? '1' : isDirect ? '—' : f2(v));
-    out.push(`| ${label} | ${rps.toFixed(0)} | ${vsPortkey(ratio)} | ${f2(cpu)} | ${vsPortkey(efficiency)} | ${f2(p50)} | ${added('p50')} | ${added('mean')} | ${added('p99')} | ${ttft} | ${errors} |`);
+    out.push(`| ${label} | ${rps.toFixed(0)} | ${vsPortkey(ratio)} | ${f2(cpu)} | ${vsPortkey(efficiency)} | ${f2(machine)} | ${f2(p50)} | ${added('p50')} | ${added('mean')} | ${added('p99')} | ${ttft} | ${errors} |`);
   }
   for (const label of labels) {
     const names = [...new Set(points.filter((p) => p.label === label && p.cpuByProcess).flatMap((p) => Object.keys(p.cpuByProcess ?? {})))];

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux we run on). */
 const USER_HZ = 100;
@@ -24,4 +24,35 @@ export function cpuMs(pids: number[]): number | undefined {
     ticks += Number(fields[11]) + Number(fields[12]);
   }
   return (ticks * 1000) / USER_HZ;
+}
+
+/** Busy CPU time of the whole machine so far (every core, every process, kernel included), in ms, from /proc/stat. */
+export function machineCpuMs(): number | undefined {
+  let line: string;
+  try {
+    line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  } catch {
+    return undefined;
+  }
+  // cpu user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
+  const t = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = t.reduce((a, b) => a + b, 0) - (t[3] ?? 0) - (t[4] ?? 0);
+  return (busy * 1000) / USER_HZ;
+}
+
+/** The pids of the processes whose command line matches `pattern` (e.g. the Kafka broker's java), now. */
+export function pidsMatching(pattern: RegExp): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => {
+    try {
+      return pattern.test(readFileSync(`/proc/${e}/cmdline`, 'utf8').replaceAll('\0', ' ')) ? [Number(e)] : [];
+    } catch {
+      return [];
+    }
+  });
 }

@@ -20,6 +20,8 @@ export interface BenchTarget {
   pids: number[];
   /** The same processes by name, when there are several (ASC production: one per service). */
   processes?: Record<string, number>;
+  /** Shared back ends only this gateway uses in the run, by command line (their CPU per request is reported too). */
+  infra?: Record<string, RegExp>;
   /** A key of a tenant with every spend and guardrail control on (see GOVERNED_POLICY). */
   governedKey?: string;
   /** ASC only: its admin API and the tenant that `key` belongs to (to add tenants, e.g. the noisy scenario). */
@@ -189,6 +191,9 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
   }
 }
 
+/** The back ends of the production suite, by command line. */
+const PRODUCTION_INFRA = { kafka: /kafka\.Kafka/, clickhouse: /clickhouse-server/, postgres: /^postgres/, redis: /^redis-server/ };
+
 /** The six services as separate processes; `ingressEnv` adds to the ingress process's environment (e.g. the profiler preload). */
 export async function production(simulatorUrl: string, cacheTtlMs: string, ingressEnv: Record<string, string> = {}): Promise<BenchTarget> {
   const suite = await startProductionSuite({ ingressEnv: { INGRESS_CONFIG_CACHE_TTL_MS: cacheTtlMs, ...ingressEnv }, logLevel: 'error' });
@@ -203,7 +208,7 @@ export async function production(simulatorUrl: string, cacheTtlMs: string, ingre
     await seedAnthropic(admin, 'bench', simulatorUrl);
     const governedKey = await seedGoverned(admin, 'bench-governed');
     const processes = Object.fromEntries([...suite.procs.entries()].flatMap(([name, p]) => (p.child.pid ? [[name, p.child.pid]] : [])));
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, governedKey, admin, tenantId: 'bench', stop: suite.stop };
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, infra: PRODUCTION_INFRA, governedKey, admin, tenantId: 'bench', stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;
