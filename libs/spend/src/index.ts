@@ -47,7 +47,7 @@ export {
   type SettledSpendSource,
 } from './budget-reconciler';
 export type { CachedResponse, CachedUsage, ResponseCache } from './response-cache.port';
-export { cacheBypassRequested, canonicalJson, CACHE_NEUTRAL_FIELDS, responseCacheKey, type ResponseCacheKeyInput } from './response-cache-key';
+export { cacheBypassRequested, CACHE_NEUTRAL_FIELDS, responseCacheKey, type ResponseCacheKeyInput } from './response-cache-key';
 export { MemoryResponseCache, type MemoryResponseCacheOptions } from './memory-response-cache.adapter';
 export { RedisResponseCache, type RedisResponseCacheOptions } from './redis-response-cache.adapter';
 export { connectSpendRedis, type SpendRedisOptions } from './redis-client';

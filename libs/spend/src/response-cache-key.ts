@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '@asc/audit-proof';
 import { SpendError } from './spend.error';
 
 /**
@@ -34,16 +35,6 @@ export function responseCacheKey(input: ResponseCacheKeyInput): string {
     .update(canonicalJson({ t: input.tenantId, m: input.modelAlias, r: body, o: input.options ?? {} }))
     .digest('hex');
   return `${encodeURIComponent(input.tenantId)}:${digest}`;
-}
-
-/** JSON with object keys sorted at every depth (undefined members dropped, as JSON.stringify does). */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
 /** True when the client asked to bypass the cache (`Cache-Control: no-cache` or `no-store`). */
