@@ -156,12 +156,8 @@ export interface IdempotentInsertResult {
   skipped: number;
 }
 
-/**
- * The existence check of one chunk: its ids, narrowed to one primary-key range per tenant
- * (`tenant_id = t AND occurred_at_ms BETWEEN first AND last`), so the engine reads only the
- * granules those events can be in, not every tenant's rows over the chunk's whole span.
- */
-function existenceQuery(database: string, chunk: readonly RequestEventRow[]): string {
+/** The chunk's primary-key ranges, one per tenant: `tenant_id = t AND occurred_at_ms BETWEEN first AND last`. */
+function keyRanges(chunk: readonly RequestEventRow[]): SqlFragment {
   const ranges: SqlFragment[] = [];
   for (let i = 0; i < chunk.length; ) {
     const tenant = chunk[i].tenant_id;
@@ -170,16 +166,34 @@ function existenceQuery(database: string, chunk: readonly RequestEventRow[]): st
     for (; i < chunk.length && chunk[i].tenant_id === tenant; i++) to = chunk[i].occurred_at_ms; // sorted by tenant, then time
     ranges.push(chSqlFragment`(tenant_id = ${tenant} AND occurred_at_ms >= ${from} AND occurred_at_ms <= ${to})`);
   }
-  return chSql`
-      SELECT DISTINCT event_id FROM ${ident(database, REQUESTS_TABLE)}
-      WHERE (${sqlJoin(ranges, ' OR ')})
-        AND event_id IN ${sqlTuple(chunk.map((r) => r.event_id))}`;
+  return sqlJoin(ranges, ' OR ');
+}
+
+/** Rows the range read may return before the check names the chunk's ids instead. */
+const RANGE_READ_LIMIT = 4 * ID_CHUNK;
+
+/**
+ * The ids of one chunk that are already stored. First the chunk's primary-key ranges are
+ * read whole (`SELECT event_id … WHERE ranges LIMIT n`): for live traffic they hold nothing
+ * yet, and reading a few granules costs the engine far less than parsing a thousand
+ * literals. Only when the ranges already hold many rows (a replay of old events) does it
+ * ask for the chunk's ids by name (`… AND event_id IN (…)`).
+ */
+async function storedIds(store: AnalyticsStore, database: string, chunk: readonly RequestEventRow[]): Promise<string[]> {
+  const table = ident(database, REQUESTS_TABLE);
+  const ranges = keyRanges(chunk);
+  const inRanges = await store.query<{ event_id: string }>(chSql`SELECT event_id FROM ${table} WHERE ${ranges} LIMIT ${RANGE_READ_LIMIT + 1}`);
+  if (inRanges.length <= RANGE_READ_LIMIT) return inRanges.map((r) => r.event_id);
+  const named = await store.query<{ event_id: string }>(chSql`
+      SELECT DISTINCT event_id FROM ${table}
+      WHERE (${ranges}) AND event_id IN ${sqlTuple(chunk.map((r) => r.event_id))}`);
+  return named.map((r) => r.event_id);
 }
 
 /**
  * Writes request events, skipping event_ids that are already stored or repeated within the
- * batch. The batch is sorted by (tenant, time) — the table's key — and checked 1000 ids per
- * `SELECT … WHERE (tenant/time ranges) AND event_id IN (…)`, up to 4 such queries at a time.
+ * batch. The batch is sorted by (tenant, time) — the table's key — and checked 1000 ids at a
+ * time (storedIds), up to 4 such checks at once.
  * This makes duplicates rare, not impossible: two writers racing on the same event both
  * insert. ReplacingMergeTree collapses those copies at merge time, so reads that must be
  * exact use FINAL (as usageByModel and requestRow do) — or argMax/LIMIT 1 BY event_id.
@@ -202,8 +216,7 @@ export async function insertRequestsIdempotent(
   let next = 0;
   const worker = async () => {
     while (next < chunks.length) {
-      const found = await store.query<{ event_id: string }>(existenceQuery(database, chunks[next++]));
-      for (const f of found) present.add(f.event_id);
+      for (const id of await storedIds(store, database, chunks[next++])) present.add(id);
     }
   };
   await Promise.all(Array.from({ length: Math.min(CHECK_CONCURRENCY, chunks.length) }, worker));
