@@ -35,7 +35,8 @@ export type UnhashedEntry = Omit<AuditEntry, 'hash'>;
 /** The bytes a record's hash covers (and the Merkle leaf of a checkpoint). */
 export function entryBytes(entry: UnhashedEntry): Buffer {
   const { tenantId, seq, prevHash, eventId, kind, occurredAt, requestId, fields } = entry;
-  return Buffer.from(canonicalJson({ v: 1, tenantId, seq, prevHash, eventId, kind, occurredAt, requestId, fields }), 'utf8');
+  // Written in canonical (sorted) key order, so the encoder need not sort them.
+  return Buffer.from(canonicalJson({ eventId, fields, kind, occurredAt, prevHash, requestId, seq, tenantId, v: 1 }), 'utf8');
 }
 
 export function hashEntry(entry: UnhashedEntry): string {

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { entryBytes, hashEntry } from './audit-entry';
 import { canonicalJson } from './canonical-json';
 
 /** The encoding written out by hand, as an auditor's own script would: the bytes must never change. */
@@ -53,5 +54,20 @@ describe('canonicalJson', () => {
     for (const bad of [NaN, Infinity, undefined, 1n, () => 1, { a: [undefined] }, { a: { b: -Infinity } }, { when: new Date(0) }]) {
       assert.throws(() => canonicalJson(bad), TypeError, String(bad));
     }
+  });
+
+  it('hashes an audit record to the same bytes and SHA-256 as every earlier release (golden vector)', () => {
+    // Fields in no particular order: the bytes depend on content only.
+    const entry = {
+      tenantId: 'acme', seq: 7, prevHash: 'ab'.repeat(32), eventId: '0190a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b', kind: 'request' as const,
+      occurredAt: '2026-11-30T19:00:00.000Z', requestId: 'req_1',
+      fields: { status: 'ok', appId: 'app_1', guardrails: [{ detector: 'email', action: 'redact', count: 2 }], httpStatus: 200 },
+    };
+    assert.equal(
+      entryBytes(entry).toString('utf8'),
+      '{"eventId":"0190a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b","fields":{"appId":"app_1","guardrails":[{"action":"redact","count":2,"detector":"email"}],"httpStatus":200,"status":"ok"},' +
+        '"kind":"request","occurredAt":"2026-11-30T19:00:00.000Z","prevHash":"' + 'ab'.repeat(32) + '","requestId":"req_1","seq":7,"tenantId":"acme","v":1}',
+    );
+    assert.equal(hashEntry(entry), '4a3208b2ff4da46dec52ca7cd6c433fe08e2bed7fd594040101996442d8e2959');
   });
 });

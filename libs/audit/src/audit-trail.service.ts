@@ -62,7 +62,8 @@ function toEntry(event: AuditedEvent): Omit<UnhashedEntry, 'seq' | 'prevHash'> &
       kind: 'admin_change',
       occurredAt,
       requestId: d.requestId,
-      fields: { actor: d.actor, action: d.action, targetType: d.targetType, targetId: d.targetId, before: d.before, after: d.after },
+      // Keys in canonical (sorted) order, so hashing does not sort them again.
+      fields: { action: d.action, actor: d.actor, after: d.after, before: d.before, targetId: d.targetId, targetType: d.targetType },
     };
   }
   const d = event.data;
@@ -73,12 +74,14 @@ function toEntry(event: AuditedEvent): Omit<UnhashedEntry, 'seq' | 'prevHash'> &
     kind: 'request',
     occurredAt,
     requestId: d.requestId,
+    // Keys in canonical (sorted) order, so hashing does not sort them again.
     fields: {
-      appId: d.appId, keyId: d.keyId, decision: d.decision, reasonCode: d.reasonCode, requestedModel: d.requestedModel,
-      servedModel: d.servedModel, provider: d.provider, deploymentId: d.deploymentId, region: d.region, credentialId: d.credentialId,
-      credentialVersion: d.credentialVersion, policyId: d.policyId, policyVersion: d.policyVersion, routingVersion: d.routingVersion ?? 0,
-      status: d.status, httpStatus: d.httpStatus, endUserId: d.endUserId ?? '',
-      guardrails: (d.guardrails ?? []).map((g) => ({ detector: g.detector, action: g.action, count: g.count })),
+      appId: d.appId, credentialId: d.credentialId, credentialVersion: d.credentialVersion, decision: d.decision,
+      deploymentId: d.deploymentId, endUserId: d.endUserId ?? '',
+      guardrails: (d.guardrails ?? []).map((g) => ({ action: g.action, count: g.count, detector: g.detector })),
+      httpStatus: d.httpStatus, keyId: d.keyId, policyId: d.policyId, policyVersion: d.policyVersion, provider: d.provider,
+      reasonCode: d.reasonCode, region: d.region, requestedModel: d.requestedModel, routingVersion: d.routingVersion ?? 0,
+      servedModel: d.servedModel, status: d.status,
     },
   };
 }
