@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { ClickHouseHttpStore, insertRequestsIdempotent, migrate, type RequestEventRow } from '@asc/analytics';
+import { freePort } from '@asc/service-kit';
 import { eventually, infra, missingInfra, tcpReachable } from '@asc/testing';
 import { ClickHouseSettledSpend, reconcileBudgets } from './budget-reconciler';
 import { RedisBudgetStore } from './redis-budget.adapter';
@@ -169,11 +170,26 @@ describe('spend stores on Redis', async () => {
     let url = '';
 
     before(async () => {
-      // A private redis-server (never the shared 6379) that the test can kill.
-      const port = 20000 + Math.floor(Math.random() * 20000);
-      url = `redis://127.0.0.1:${port}`;
-      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      await eventually(async () => assert.ok(await tcpReachable(`127.0.0.1:${port}`)), 10_000, 50);
+      // A private redis-server (never the shared 6379) that the test can kill, on a port the OS
+      // says is free (a random pick once collided with another suite's port and never came up).
+      for (let attempt = 1; ; attempt++) {
+        const port = await freePort();
+        url = `redis://127.0.0.1:${port}`;
+        const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+        server = child;
+        const exited = new Promise<boolean>((resolve) => child.once('exit', () => resolve(false)));
+        const up = (async () => {
+          const deadline = Date.now() + 10_000;
+          while (Date.now() < deadline) {
+            if (await tcpReachable(`127.0.0.1:${port}`)) return true;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          return false;
+        })();
+        if (await Promise.race([up, exited])) break;
+        child.kill('SIGKILL');
+        if (attempt === 3) assert.fail(`redis-server did not start on a free port in 3 attempts (last: ${port})`);
+      }
     });
     after(() => {
       server?.kill('SIGKILL');
