@@ -96,22 +96,13 @@ export class LoadGenerator {
   async openLoop(rate: number, durationMs: number): Promise<LoadResult> {
     const samples: Sample[] = [];
     let errors = 0;
-    const inflight: Promise<void>[] = [];
     const start = performance.now();
-    const total = Math.round((rate * durationMs) / 1000);
-    for (let i = 0; i < total; i++) {
-      const due = start + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      // Latency counts from the scheduled start, so a late send is charged to the target.
-      inflight.push(
-        this.send(due).then((s) => {
-          if (s) samples.push(s);
-          else errors++;
-        }),
-      );
-    }
-    await Promise.all(inflight);
+    // Latency counts from the scheduled start, so a late send is charged to the target.
+    await uniformSchedule(rate, durationMs, async (due) => {
+      const s = await this.send(due);
+      if (s) samples.push(s);
+      else errors++;
+    });
     return summarize(samples, errors, performance.now() - start);
   }
 
@@ -177,7 +168,25 @@ class FirstContent {
   }
 }
 
-function stats(values: number[]): LatencyStats {
+/**
+ * Open loop: calls `fire(due)` `rate` times a second for `durationMs` on a uniform schedule,
+ * whatever the latency (no coordinated omission); resolves once every call has settled.
+ */
+export async function uniformSchedule(rate: number, durationMs: number, fire: (due: number) => Promise<void>): Promise<void> {
+  const inflight: Promise<void>[] = [];
+  const start = performance.now();
+  const total = Math.round((rate * durationMs) / 1000);
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(fire(due));
+  }
+  await Promise.all(inflight);
+}
+
+/** Mean and quantiles of latencies in ms. */
+export function stats(values: number[]): LatencyStats {
   const sorted = Float64Array.from(values).sort();
   const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : 0);
   const mean = sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0;

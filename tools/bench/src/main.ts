@@ -23,24 +23,14 @@ import { LatencyStats, LoadGenerator, LoadResult, Target } from './load';
 import { PeerGateway, peer } from './peer-scenario';
 import { noisy } from './noisy-scenario';
 import { profile } from './profile-scenario';
-import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, TRANSLATED_MODEL, TRANSLATED_UPSTREAM_MODEL, bareProxy, embedded, portkey, production, startSimulatorProcess } from './targets';
+import { BENCH_BODY, BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, TRANSLATED_MODEL, openAIBody, TRANSLATED_UPSTREAM_MODEL, bareProxy, embedded, portkey, production, startSimulatorProcess } from './targets';
 
 interface Measurement extends LoadResult {
   label: string;
   connections: number;
 }
 
-const MESSAGES = [
-  { role: 'system', content: 'You are a helpful support assistant.' },
-  { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
-];
-
-/** The OpenAI chat body; streams ask for usage, as a client that meters would. */
-function openAIBody(model: string, stream: boolean): Record<string, unknown> {
-  return { model, messages: MESSAGES, max_tokens: 64, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) };
-}
-
-const BODY = JSON.stringify(openAIBody(PASSTHROUGH_MODEL, false));
+const BODY = BENCH_BODY;
 
 async function measure(label: string, target: Target, durationMs: number): Promise<Measurement[]> {
   const gen = new LoadGenerator(target, 64);

@@ -13,10 +13,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
-import { LatencyStats } from './load';
+import { LatencyStats, stats, uniformSchedule } from './load';
 import type { NoisyClientOptions, NoisyCounts, RetryPolicy } from './noisy-client';
 import { CpuProfile, formatSummary, summarizeProfile } from './profile-summary';
-import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, embedded, production } from './targets';
+import { BENCH_BODY, BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, embedded, production } from './targets';
 
 export interface NoisyOptions {
   modes: Array<'embedded' | 'production'>;
@@ -34,14 +34,7 @@ export interface NoisyOptions {
   profileDir?: string;
 }
 
-const BODY = JSON.stringify({
-  model: PASSTHROUGH_MODEL,
-  messages: [
-    { role: 'system', content: 'You are a helpful support assistant.' },
-    { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
-  ],
-  max_tokens: 64,
-});
+const BODY = BENCH_BODY;
 
 /** Time the noisy clients get to ramp up before the quiet tenant is measured. */
 const WARM_MS = 3000;
@@ -65,39 +58,25 @@ async function quietOpenLoop(pool: Pool, path: string, key: string, rate: number
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
-  const inflight: Promise<void>[] = [];
-  const start = performance.now();
-  const total = Math.round((rate * durationMs) / 1000);
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(
-      (async () => {
-        let status = 'transport';
-        try {
-          const res = await pool.request({ method: 'POST', path, headers, body: BODY });
-          status = String(res.statusCode);
-          if (res.statusCode === 200) {
-            await res.body.dump();
-            latencies.push(performance.now() - due);
-          } else {
-            // An error names its code (e.g. 429 tenant_over_share, 503 overloaded): keep it with the status.
-            const code = (/"code":\s*"([a-z_]+)"/.exec(await res.body.text()) ?? [])[1];
-            if (code) status += ` ${code}`;
-          }
-        } catch {
-          // counted as 'transport'
-        }
-        statuses[status] = (statuses[status] ?? 0) + 1;
-      })(),
-    );
-  }
-  await Promise.all(inflight);
-  const sorted = Float64Array.from(latencies).sort();
-  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : 0);
-  const mean = sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0;
-  return { requests: sorted.length, statuses, mean, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) };
+  await uniformSchedule(rate, durationMs, async (due) => {
+    let status = 'transport';
+    try {
+      const res = await pool.request({ method: 'POST', path, headers, body: BODY });
+      status = String(res.statusCode);
+      if (res.statusCode === 200) {
+        await res.body.dump();
+        latencies.push(performance.now() - due);
+      } else {
+        // An error names its code (e.g. 429 tenant_over_share, 503 overloaded): keep it with the status.
+        const code = (/"code":\s*"([a-z_]+)"/.exec(await res.body.text()) ?? [])[1];
+        if (code) status += ` ${code}`;
+      }
+    } catch {
+      // counted as 'transport'
+    }
+    statuses[status] = (statuses[status] ?? 0) + 1;
+  });
+  return { requests: latencies.length, statuses, ...stats(latencies) };
 }
 
 function noisyClients(options: NoisyClientOptions): { done: Promise<NoisyCounts> } {

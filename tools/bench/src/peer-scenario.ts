@@ -7,7 +7,7 @@
 // direct upstream measured in that same round.
 import { LoadGenerator, LoadResult, Target } from './load';
 import { cpuMs, machineCpuMs, pidsMatching } from './process-cpu';
-import { BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess } from './targets';
+import { BENCH_MESSAGES, BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, openAIBody } from './targets';
 
 export interface PeerGateway {
   label: string;
@@ -26,15 +26,10 @@ export interface PeerOptions {
 const DIRECT = 'direct upstream';
 const PORTKEY = 'Portkey';
 
-const MESSAGES = [
-  { role: 'system', content: 'You are a helpful support assistant.' },
-  { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
-];
-
 function body(stream: boolean, unique = false): string {
   // A governed contender sends a different prompt each time ({{n}}): the response cache must miss, as for real traffic.
-  const messages = unique ? [MESSAGES[0], { role: 'user', content: `${MESSAGES[1].content} (ticket {{n}})` }] : MESSAGES;
-  return JSON.stringify({ model: PASSTHROUGH_MODEL, messages, max_tokens: 64, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
+  const messages = unique ? [BENCH_MESSAGES[0], { role: 'user', content: `${BENCH_MESSAGES[1].content} (ticket {{n}})` }] : BENCH_MESSAGES;
+  return JSON.stringify(openAIBody(PASSTHROUGH_MODEL, stream, messages));
 }
 
 interface Contender {

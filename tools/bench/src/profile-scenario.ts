@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LoadGenerator } from './load';
 import { CpuProfile, formatSummary, summarizeProfile } from './profile-summary';
-import { PASSTHROUGH_MODEL, SimulatorProcess, embedded, production } from './targets';
+import { BENCH_BODY, SimulatorProcess, embedded, production } from './targets';
 
 export interface ProfileOptions {
   cacheTtl: string;
@@ -19,14 +19,7 @@ export interface ProfileOptions {
   mode: 'embedded' | 'production';
 }
 
-const BODY = JSON.stringify({
-  model: PASSTHROUGH_MODEL,
-  messages: [
-    { role: 'system', content: 'You are a helpful support assistant.' },
-    { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
-  ],
-  max_tokens: 64,
-});
+const BODY = BENCH_BODY;
 
 async function waitForFile(file: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

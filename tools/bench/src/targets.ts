@@ -36,6 +36,20 @@ export const PASSTHROUGH_MODEL = 'gpt-4o-mini';
 export const TRANSLATED_MODEL = 'claude-3-5-haiku';
 export const TRANSLATED_UPSTREAM_MODEL = 'claude-3-5-haiku-20241022';
 
+/** The issue-2 request every scenario sends: a system and a user message, 64 tokens at most. */
+export const BENCH_MESSAGES = [
+  { role: 'system', content: 'You are a helpful support assistant.' },
+  { role: 'user', content: 'Where is my order #12345? It was supposed to arrive yesterday.' },
+];
+
+/** The OpenAI chat body; streams ask for usage, as a client that meters would. */
+export function openAIBody(model: string, stream: boolean, messages: ReadonlyArray<{ role: string; content: string }> = BENCH_MESSAGES): Record<string, unknown> {
+  return { model, messages, max_tokens: 64, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) };
+}
+
+/** The non-streamed bench request to the passthrough model, serialised. */
+export const BENCH_BODY = JSON.stringify(openAIBody(PASSTHROUGH_MODEL, false));
+
 export interface SimulatorProcess {
   proc: NodeProcess;
   url: string;
