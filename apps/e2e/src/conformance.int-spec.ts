@@ -374,6 +374,8 @@ describe('conformance matrix: official SDKs × upstream kinds through ingress', 
   it('answers bad input in the Anthropic and Mistral error shapes, naming the problem', { skip }, async () => {
     const post = async (path: string, body: string, headers: Record<string, string>) => {
       const res = await fetch(`${ingressOrigin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      // Every answer, an error found before the runner (malformed JSON, 413) included, names its request.
+      assert.match(res.headers.get('x-request-id') ?? '', /^req_[0-9a-f]{32}$/, `${path} ${res.status}: x-request-id`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
     const anth = { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' };

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { startServerSpan, traceparentOf } from '@asc/service-kit';
 import { IngressError, toIngressError } from './ingress.error';
-import type { Operation } from './request-context';
+import { newRequestId, type Operation } from './request-context';
 import { RequestRunner } from './request-runner';
 import type { ResponseSink } from './runner.types';
 import { InboundApi, WIRE_APIS } from './wire-apis';
@@ -86,7 +86,14 @@ export class DataPlaneRoutes implements OnModuleInit {
       if (res.destroyed) return;
       const text = JSON.stringify(WIRE_APIS[route.api].encodeError(e.httpStatus, e.code, e.message, e.param));
       // A body left unread cannot share the connection with the next request.
-      res.writeHead(e.httpStatus, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+      const requestId = newRequestId();
+      res.writeHead(e.httpStatus, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+        'x-request-id': requestId,
+        'request-id': requestId,
+        connection: 'close',
+      });
       res.end(text);
       return;
     }

@@ -1,4 +1,12 @@
 import { randomUUID } from 'node:crypto';
+
+/**
+ * A request id as callers see it (`x-request-id`), also on answers given before the runner
+ * (body errors). randomUUID draws from a cached entropy pool: no syscall per request.
+ */
+export function newRequestId(): string {
+  return `req_${randomUUID().replace(/-/g, '')}`;
+}
 import type { RequestCompletedV1 } from '@asc/events';
 import type { CanonicalRequest, CanonicalResponse, CanonicalUsage } from '@asc/providers';
 import type { Deployment, PolicyDecision, Principal } from './control-plane.port';
@@ -29,8 +37,7 @@ export type RequestStatus = RequestCompletedV1['status'];
  * it (`toRequestEvent`), never assembled alongside.
  */
 export class RequestContext {
-  // randomUUID draws from a cached entropy pool: no syscall per request, unlike randomBytes.
-  readonly requestId = `req_${randomUUID().replace(/-/g, '')}`;
+  readonly requestId = newRequestId();
   readonly t0 = performance.now();
   readonly startedAtMs = Date.now();
   principal?: Principal;
