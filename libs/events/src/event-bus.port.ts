@@ -73,7 +73,10 @@ export interface SubscribeOptions<P extends EventTopic> {
    * partitions. Default: every failure is transient.
    */
   isRejection?: (err: unknown) => boolean;
-  /** Where a group with no committed position starts: the oldest retained event (default) or only new ones. */
+  /**
+   * Where a group with no committed position starts: the oldest retained event (default) or
+   * only new ones — those published after subscribe() was called, however long the join takes.
+   */
   fromBeginning?: boolean;
   /** Upper bound on the events passed to one handleBatch call. */
   maxBatchSize?: number;

@@ -311,6 +311,42 @@ describe('KafkaEventBus against a real broker', async () => {
     assertPerTenantOrder(afterRestart, new Map(tenants.map((t, k) => [t, Array.from({ length: 10 }, (_, j) => 30 + k + 3 * j)])));
   });
 
+  it('a group with fromBeginning: false gets everything published after subscribe(), even when its join completes seconds later', opts, async () => {
+    const { first: producer, make, topicName, group } = await busesFor();
+    for (let i = 0; i < 6; i++) producer.publish(requestEvent(`tenant_${i % 3}`, i));
+    await producer.flush();
+    // A member whose process froze inside a batch: it stops heartbeating but holds the group
+    // until its 6 s session expires, so the next member's join waits that long.
+    const zombie = new Kafka({ brokers: infra.kafkaBrokers, clientId: 'asc-events-int-zombie', logLevel: logLevel.NOTHING }).consumer({
+      groupId: group,
+      sessionTimeout: 6_000,
+      allowAutoTopicCreation: false,
+    });
+    let thaw = () => undefined as void;
+    const frozen = new Promise<void>((resolve) => (thaw = resolve));
+    let zombieBatches = 0;
+    await zombie.connect();
+    await zombie.subscribe({ topics: [topicName], fromBeginning: true });
+    await zombie.run({ autoCommit: false, eachBatch: async () => void (zombieBatches++, await frozen) });
+    await eventually(() => assert.ok(zombieBatches > 0), 30_000);
+
+    const received: RequestEvent[] = [];
+    const subscribing = make().subscribe({ groupId: group, topics: [TOPIC], fromBeginning: false, handleBatch: collect(received) });
+    // The new member has asked to join and is waiting for the frozen one.
+    await eventually(async () => assert.equal((await (await kafkaAdmin()).describeGroups([group])).groups[0].state, 'PreparingRebalance'), 10_000, 50);
+    for (let i = 6; i < 12; i++) producer.publish(requestEvent(`tenant_${i % 3}`, i));
+    await producer.flush();
+    const sub = await subscribing;
+    try {
+      await eventually(() => assert.equal(received.length, 6), 30_000);
+      assert.deepEqual(received.map(seqOf).sort((a, b) => a - b), [6, 7, 8, 9, 10, 11], 'what was published during the join, not what came before');
+    } finally {
+      await sub.stop();
+      thaw();
+      await zombie.disconnect();
+    }
+  });
+
   it('buffers while the broker is unreachable (from the start, reset mid-stream, silent partition) and loses nothing', opts, async () => {
     const net = await switchableNetwork();
     const logger = recordingLogger();

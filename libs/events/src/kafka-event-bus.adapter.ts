@@ -496,6 +496,12 @@ class KafkaSubscription {
   private readonly retry: BackoffOptions;
   private restarts = 0;
   private restartTimer?: NodeJS.Timeout;
+  /**
+   * fromBeginning: false — each partition's end offset when subscribe() was called, and the
+   * partitions this subscription has committed on since (their position is the group's).
+   */
+  private startOffsets?: Map<string, Map<number, string>>;
+  private readonly committedOn = new Set<string>();
 
   constructor(
     private readonly kafka: Kafka,
@@ -529,6 +535,10 @@ class KafkaSubscription {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => this.onCrash(consumer, event));
+    if (this.options.fromBeginning === false) {
+      this.startOffsets ??= await this.endOffsets();
+      consumer.on(consumer.events.GROUP_JOIN, (event) => this.seekToStart(consumer, event.payload.memberAssignment));
+    }
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [...this.byKafkaTopic.keys()], fromBeginning: this.options.fromBeginning ?? true });
@@ -576,7 +586,43 @@ class KafkaSubscription {
       // With autoCommit off, commitOffsetsIfNecessary() without arguments commits nothing in
       // kafkajs 2.2.4 (it only checks autoCommitInterval/Threshold): pass the offsets.
       await commitOffsetsIfNecessary(uncommittedOffsets());
+      this.committedOn.add(`${batch.topic}:${batch.partition}`);
       await heartbeat();
+    }
+  }
+
+  /** The end offset of every partition of the subscribed topics, read now. */
+  private async endOffsets(): Promise<Map<string, Map<number, string>>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const out = new Map<string, Map<number, string>>();
+      for (const topic of this.byKafkaTopic.keys()) {
+        out.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high])));
+      }
+      return out;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * "Only new events" means those published after subscribe() was called, not after the
+   * group join completed: a join can take seconds (a dead member's session must expire
+   * first) or fail and be retried in the background, and kafkajs would then start a
+   * partition without a committed position at its end offset of that moment, skipping what
+   * was published in between (for a config listener: a revoked key or rotated credential
+   * that stays cached). Called synchronously after each join, before the first fetch: every
+   * assigned partition this subscription has not committed on starts at its end offset of
+   * subscribe time; the others continue from their commit.
+   */
+  private seekToStart(consumer: Consumer, assignment: Record<string, number[]>): void {
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      const starts = this.startOffsets?.get(topic);
+      for (const partition of partitions) {
+        const offset = starts?.get(partition);
+        if (offset !== undefined && !this.committedOn.has(`${topic}:${partition}`)) consumer.seek({ topic, partition, offset });
+      }
     }
   }
 
