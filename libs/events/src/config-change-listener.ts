@@ -73,6 +73,9 @@ export async function listenToConfigChanges(
     groupId: configListenerGroup(service, instanceId),
     topics: [TOPIC_CONTROL_CONFIG_V1],
     fromBeginning: false,
+    // Its handler only drops cache entries: a short session lets a restarted instance (same
+    // group) join without waiting long for its dead predecessor to be dropped.
+    sessionTimeoutMs: 10_000,
     handleBatch: async (changes) => {
       for (const change of changes) apply(change.data);
     },

@@ -80,6 +80,11 @@ export interface SubscribeOptions<P extends EventTopic> {
   fromBeginning?: boolean;
   /** Upper bound on the events passed to one handleBatch call. */
   maxBatchSize?: number;
+  /**
+   * How long the broker keeps a silent member in the group (Kafka only; default the bus's).
+   * A dead predecessor holds up the next member's join that long.
+   */
+  sessionTimeoutMs?: number;
 }
 
 export interface SubscriptionStats {

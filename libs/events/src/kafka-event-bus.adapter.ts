@@ -525,7 +525,7 @@ class KafkaSubscription {
     const c = this.busOptions.consumer ?? {};
     const consumer = this.kafka.consumer({
       groupId: this.options.groupId,
-      sessionTimeout: c.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: this.options.sessionTimeoutMs ?? c.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: c.heartbeatIntervalMs ?? 3_000,
       maxWaitTimeInMs: c.maxWaitTimeMs ?? 1_000,
       minBytes: c.minBytes ?? 1,
