@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { drainPending, Session } from 'chdb';
 import { AnalyticsError, clickhouseCodeOf, type AnalyticsErrorCode } from './analytics.error';
 import type { AnalyticsStore } from './analytics-store.port';
-import { encodeJsonEachRow, parseJsonEachRow } from './json-each-row.codec';
+import { encodeJsonRow, parseJsonEachRow } from './json-each-row.codec';
+import { mapInSlices } from './slices';
 import { assertTableName } from './sql-literal';
 
 export interface ChdbStoreOptions {
@@ -41,8 +42,9 @@ export class ChdbStore implements AnalyticsStore {
     assertTableName(table);
     if (rows.length === 0) return;
     // A raw JSONEachRow payload: handed to the engine as bytes and parsed there, instead of
-    // chdb's object insert, which builds one multi-row INSERT … VALUES string in JS.
-    const payload = Buffer.from(encodeJsonEachRow(rows), 'utf8');
+    // chdb's object insert, which builds one multi-row INSERT … VALUES string in JS. Encoded
+    // in slices: this store shares its process with request handling.
+    const payload = Buffer.from(`${(await mapInSlices(rows, encodeJsonRow)).join('\n')}\n`, 'utf8');
     try {
       await this.open().insert({ table, values: payload, format: 'JSONEachRow', timeout: this.timeout });
     } catch (err) {

@@ -1,6 +1,7 @@
 import { AnalyticsError } from './analytics.error';
 import type { AnalyticsStore } from './analytics-store.port';
 import { REQUESTS_TABLE } from './schema';
+import { mapInSlices } from './slices';
 import { assertSqlIdentifier, chSql, chSqlFragment, ident, sqlJoin, sqlTuple, type SqlFragment } from './sql-literal';
 
 /** One request event as metering writes it (`day` and `inserted_at_ms` are filled for you). */
@@ -204,7 +205,7 @@ export async function insertRequestsIdempotent(
   rows: readonly RequestEventRow[],
 ): Promise<IdempotentInsertResult> {
   assertSqlIdentifier(database, 'database name');
-  rows.forEach(checkRow);
+  await mapInSlices(rows, checkRow);
   const unique = new Map<string, RequestEventRow>();
   for (const row of rows) if (!unique.has(row.event_id)) unique.set(row.event_id, row);
   const candidates = [...unique.values()].sort((a, b) =>
@@ -221,10 +222,9 @@ export async function insertRequestsIdempotent(
   };
   await Promise.all(Array.from({ length: Math.min(CHECK_CONCURRENCY, chunks.length) }, worker));
   const insertedAt = Date.now();
-  const fresh: Record<string, unknown>[] = [];
-  for (const r of candidates) {
-    if (present.has(r.event_id)) continue;
-    fresh.push({
+  const fresh: Record<string, unknown>[] = await mapInSlices(
+    candidates.filter((r) => !present.has(r.event_id)),
+    (r) => ({
       ...r,
       stream: r.stream ? 1 : 0,
       usage_estimated: r.usage_estimated ? 1 : 0,
@@ -233,8 +233,8 @@ export async function insertRequestsIdempotent(
       cost_saved_usd: r.cost_saved_usd ?? 0,
       budget_reserved_usd: r.budget_reserved_usd ?? 0,
       inserted_at_ms: insertedAt,
-    });
-  }
+    }),
+  );
   await store.insert(`${database}.${REQUESTS_TABLE}`, fresh);
   return { inserted: fresh.length, skipped: rows.length - fresh.length };
 }

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { DeadLetterSink } from './dead-letter';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
@@ -62,6 +63,13 @@ interface Item<P extends EventTopic> {
 const REJECTION_DETAIL_MAX = 500;
 
 /**
+ * Events parsed between two turns of the event loop. A consumer may share its process with
+ * request handling (embedded mode, 5,000-event batches): parsing a whole batch in one go
+ * would hold every request up for tens of milliseconds.
+ */
+export const EVENT_LOOP_SLICE = 250;
+
+/**
  * Delivers one batch of one partition with the semantics both adapters share: invalid
  * messages go to the dead letters, the rest to handleBatch in log order. A failure that
  * the subscription's isRejection calls a rejection splits the batch in halves (in order)
@@ -73,7 +81,12 @@ const REJECTION_DETAIL_MAX = 500;
  */
 export async function deliverBatch<P extends EventTopic>(p: DeliverBatchParams<P>): Promise<boolean> {
   const items: Array<Item<P>> = [];
+  let parsedSinceTurn = 0;
   for (const message of p.messages) {
+    if (++parsedSinceTurn > EVENT_LOOP_SLICE) {
+      parsedSinceTurn = 1;
+      await nextTurn();
+    }
     const parsed: ParseEventResult = message.event ? { ok: true, event: message.event } : parseEvent(message.value);
     let code: DeadLetterCode;
     let detail: string;

@@ -1,4 +1,4 @@
-import { AnalyticsStore, BUDGET_EVENTS_TABLE, chSql, ident, insertRequestsIdempotent, RequestEventRow, sqlTuple } from '@asc/analytics';
+import { AnalyticsStore, BUDGET_EVENTS_TABLE, chSql, ident, insertRequestsIdempotent, mapInSlices, RequestEventRow, sqlTuple } from '@asc/analytics';
 import { EventOnTopic, TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1 } from '@asc/events';
 
 type RequestEvent = EventOnTopic<typeof TOPIC_GATEWAY_REQUEST_V1>;
@@ -59,7 +59,7 @@ export function toRequestRow(event: RequestEvent): RequestEventRow {
  */
 export async function recordRequestEvents(store: AnalyticsStore, database: string, events: RequestEvent[]): Promise<void> {
   if (!events.length) return;
-  await insertRequestsIdempotent(store, database, events.map(toRequestRow));
+  await insertRequestsIdempotent(store, database, await mapInSlices(events, toRequestRow));
 }
 
 /**
