@@ -19,7 +19,8 @@ import { AuditTrailService } from './audit-trail.service';
 import { loadAuditConfig } from './audit.config';
 import { openServiceDatabase } from '@asc/db';
 import { InitialAudit1764230400001 } from './migrations/1764230400001-initial-audit';
-import { startAuditService } from './start-audit';
+import { AUDIT_MIGRATIONS, startAuditService } from './start-audit';
+import { AuditSigningKey } from './signing-key';
 
 const ADMIN_TOKEN = 'audit-it-admin-token';
 const RUN = `audit-it-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
@@ -215,6 +216,41 @@ describe('audit trail', async () => {
       const result = verifyTrail({ tenantId: 'tenant_b', entries: exp.entries, checkpoints: exp.checkpoints, publicKey: parsePublicKey(key.publicKeyPem) });
       assert.equal(result.ok, false);
       assert.ok(result.problems.some((p) => p.code === 'hash_mismatch' && p.seq === 9));
+    });
+  });
+
+  describe('checkpoints', { skip, timeout: 120_000 }, () => {
+    it('signs over records of its own transaction as computed, and refuses a record changed in the database since it was written', async () => {
+      const db = await throwawayDatabase('asc_audit_checkpoints');
+      const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const dataSource = await openServiceDatabase({ url: db.url, schema: 'audit', entities: [], migrations: AUDIT_MIGRATIONS });
+      const client = new Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const signingKey = AuditSigningKey.fromPem(pem);
+        const trail = new AuditTrailService(dataSource, signingKey, { everyRecords: 10 });
+        const batch = (tenant: string, from: number) => Array.from({ length: 6 }, (_, i) => requestEvent(tenant, from + i));
+        // Six records each (under the checkpoint size), then one of t_changed's is edited
+        // behind the trail's back, then six more each cross the size: checkpoints of 1..10 and 11..12.
+        await trail.append([...batch('t_intact', 1), ...batch('t_changed', 1)]);
+        await client.query('ALTER TABLE audit.records DISABLE TRIGGER records_append_only');
+        await client.query(`UPDATE audit.records SET credential_id = 'cred_forged' WHERE tenant_id = 't_changed' AND chain_seq = 3`);
+        await client.query('ALTER TABLE audit.records ENABLE TRIGGER records_append_only');
+        await trail.append([...batch('t_intact', 7), ...batch('t_changed', 7)]);
+
+        const checkpoints = await client.query<{ tenant_id: string; from_seq: string; to_seq: string }>('SELECT tenant_id, from_seq, to_seq FROM audit.checkpoints ORDER BY tenant_id');
+        assert.deepEqual(checkpoints.rows.map((r) => [r.tenant_id, Number(r.from_seq), Number(r.to_seq)]), [['t_intact', 1, 10], ['t_intact', 11, 12]], 'nothing signed over the changed record');
+        const publicKey = parsePublicKey(signingKey.publicKeyPem);
+        const intact = verifyTrail({ tenantId: 't_intact', ...(await readTrailFromDatabase(client, 't_intact')), publicKey, allowUnsignedTail: true });
+        assert.deepEqual(intact.problems, [], 'records 7..10, signed as computed in their own transaction, verify against the database');
+        // The periodic run refuses it too, every time.
+        await trail.checkpointDue();
+        assert.equal((await client.query(`SELECT count(*)::int AS n FROM audit.checkpoints WHERE tenant_id = 't_changed'`)).rows[0].n, 0);
+      } finally {
+        await client.end();
+        await dataSource.destroy();
+        await db.drop();
+      }
     });
   });
 

@@ -196,7 +196,7 @@ export class AuditTrailService {
       );
       if (last.seq - head.checkpointedSeq >= this.policy.everyRecords) {
         try {
-          await this.checkpointLocked(m, tenantId);
+          await this.checkpointLocked(m, tenantId, chained);
         } catch (err) {
           // A broken chain must not stop the trail from recording: the records are kept, the
           // checkpoint is refused (and retried by the timer, logging each time).
@@ -220,24 +220,36 @@ export class AuditTrailService {
   }
 
   /**
-   * Signs checkpoints over the tenant's unsigned records (at most everyRecords each). The
-   * records are re-hashed and re-linked before signing: a row changed in the database is
-   * never vouched for.
+   * Signs checkpoints over the tenant's unsigned records (at most everyRecords each). Records
+   * committed earlier are read back, re-hashed and re-linked before signing: a row changed in
+   * the database is never vouched for. The records this transaction has just written
+   * (`written`, the end of the chain) are signed as computed: they are not committed, so no
+   * other session can have changed them, and should the database hold anything else, it
+   * fails verification against the signed hashes.
    */
-  private async checkpointLocked(m: EntityManager, tenantId: string): Promise<SignedCheckpoint[]> {
+  private async checkpointLocked(m: EntityManager, tenantId: string, written: readonly AuditEntry[] = []): Promise<SignedCheckpoint[]> {
     const head = await this.head(m, tenantId);
     const made: SignedCheckpoint[] = [];
     let from = head.checkpointedSeq;
     let previous = await this.lastCheckpoint(m, tenantId);
     let prevHash = from === 0 ? GENESIS_HASH : previous?.chainHead ?? GENESIS_HASH;
+    const firstWritten = written.length && written[written.length - 1].seq === head.seq ? written[0].seq : head.seq + 1;
     while (from < head.seq) {
       const to = Math.min(head.seq, from + this.policy.everyRecords);
-      const rows: RecordRow[] = await m.query('SELECT * FROM audit.records WHERE tenant_id = $1 AND chain_seq > $2 AND chain_seq <= $3 ORDER BY chain_seq', [tenantId, from, to]);
-      const entries = rows.map(rowToEntry);
+      const readTo = Math.min(to, firstWritten - 1);
+      const rows: RecordRow[] =
+        readTo > from
+          ? await m.query('SELECT * FROM audit.records WHERE tenant_id = $1 AND chain_seq > $2 AND chain_seq <= $3 ORDER BY chain_seq', [tenantId, from, readTo])
+          : [];
+      const stored = rows.length;
+      if (stored + Math.max(0, to - Math.max(from, readTo)) !== to - from) {
+        throw new Error(`audit chain of tenant ${tenantId} is missing records in ${from + 1}..${to}: refusing to sign it`);
+      }
+      const entries = [...rows.map(rowToEntry), ...written.slice(Math.max(from, readTo) + 1 - firstWritten, to + 1 - firstWritten)];
       for (let i = 0; i < entries.length; i++) {
         if (i > 0 && i % HASH_SLICE === 0) await nextTurn();
         const e = entries[i];
-        if (e.seq !== from + i + 1 || e.prevHash !== prevHash || hashEntry(e) !== e.hash) {
+        if (e.seq !== from + i + 1 || e.prevHash !== prevHash || (i < stored && hashEntry(e) !== e.hash)) {
           throw new Error(`audit chain of tenant ${tenantId} is broken at record ${from + i + 1}: refusing to sign it`);
         }
         prevHash = e.hash;
