@@ -498,10 +498,10 @@ class KafkaSubscription {
   private restartTimer?: NodeJS.Timeout;
   /**
    * fromBeginning: false — each partition's end offset when subscribe() was called, and the
-   * partitions this subscription has committed on since (their position is the group's).
+   * position this subscription has committed on each partition since ('topic:partition').
    */
   private startOffsets?: Map<string, Map<number, string>>;
-  private readonly committedOn = new Set<string>();
+  private readonly committedTo = new Map<string, string>();
 
   constructor(
     private readonly kafka: Kafka,
@@ -586,7 +586,7 @@ class KafkaSubscription {
       // With autoCommit off, commitOffsetsIfNecessary() without arguments commits nothing in
       // kafkajs 2.2.4 (it only checks autoCommitInterval/Threshold): pass the offsets.
       await commitOffsetsIfNecessary(uncommittedOffsets());
-      this.committedOn.add(`${batch.topic}:${batch.partition}`);
+      if (this.startOffsets) this.committedTo.set(`${batch.topic}:${batch.partition}`, (BigInt(chunk[chunk.length - 1].offset) + 1n).toString());
       await heartbeat();
     }
   }
@@ -613,15 +613,16 @@ class KafkaSubscription {
    * partition without a committed position at its end offset of that moment, skipping what
    * was published in between (for a config listener: a revoked key or rotated credential
    * that stays cached). Called synchronously after each join, before the first fetch: every
-   * assigned partition this subscription has not committed on starts at its end offset of
-   * subscribe time; the others continue from their commit.
+   * assigned partition starts where this subscription last committed, or at its end offset
+   * of subscribe time — not where the group says, which is nothing (kafkajs: the end offset
+   * of now) if the group was deleted as idle while this member was rejoining.
    */
   private seekToStart(consumer: Consumer, assignment: Record<string, number[]>): void {
     for (const [topic, partitions] of Object.entries(assignment)) {
       const starts = this.startOffsets?.get(topic);
       for (const partition of partitions) {
-        const offset = starts?.get(partition);
-        if (offset !== undefined && !this.committedOn.has(`${topic}:${partition}`)) consumer.seek({ topic, partition, offset });
+        const offset = this.committedTo.get(`${topic}:${partition}`) ?? starts?.get(partition);
+        if (offset !== undefined) consumer.seek({ topic, partition, offset });
       }
     }
   }
