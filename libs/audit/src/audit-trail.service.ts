@@ -18,7 +18,7 @@ import {
   UnhashedEntry,
 } from '@asc/audit-proof';
 import { auditV1 } from '@asc/contracts';
-import { EventOnTopic, TOPIC_ADMIN_CHANGE_V1, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
+import { EventOnTopic, ITEMS_PER_TURN, TOPIC_ADMIN_CHANGE_V1, TOPIC_GATEWAY_REQUEST_V1 } from '@asc/events';
 import { AuditSigningKey } from './signing-key';
 
 export const AUDIT_DATA_SOURCE = Symbol('AUDIT_DATA_SOURCE');
@@ -45,11 +45,6 @@ const COLUMNS = [
 // 29 parameters a row: stays under Postgres's 65535 bind parameters.
 const INSERT_CHUNK = 1000;
 const EXPORT_PAGE = 5000;
-/**
- * Records hashed between two turns of the event loop: in embedded mode the trail shares its
- * process with request handling and gets up to 5,000 events at once (~10 µs each to hash).
- */
-const HASH_SLICE = 250;
 
 /** The trace id in a stored traceparent ('00-<trace id>-<span id>-<flags>'), '' without one. */
 function traceIdOf(traceparent: string | null | undefined): string {
@@ -171,11 +166,13 @@ export class AuditTrailService {
       const fresh = events.filter((e) => !seen.has(e.id) && (seen.add(e.id), true)).map(toEntry);
       if (!fresh.length) return 0;
       const head = await this.head(m, tenantId);
+      // Hashed in slices with a turn of the event loop between them: in embedded mode the trail
+      // shares its process with request handling and gets up to 5,000 events at once.
       const chained: AuditEntry[] = [];
       let link: { seq: number; hash: string } = head;
-      for (let i = 0; i < fresh.length; i += HASH_SLICE) {
+      for (let i = 0; i < fresh.length; i += ITEMS_PER_TURN) {
         if (i > 0) await nextTurn();
-        const slice = chainEntries(link, fresh.slice(i, i + HASH_SLICE).map(({ event: _event, ...entry }) => entry));
+        const slice = chainEntries(link, fresh.slice(i, i + ITEMS_PER_TURN).map(({ event: _event, ...entry }) => entry));
         chained.push(...slice);
         link = slice[slice.length - 1];
       }
@@ -242,12 +239,12 @@ export class AuditTrailService {
           ? await m.query('SELECT * FROM audit.records WHERE tenant_id = $1 AND chain_seq > $2 AND chain_seq <= $3 ORDER BY chain_seq', [tenantId, from, readTo])
           : [];
       const stored = rows.length;
-      if (stored + Math.max(0, to - Math.max(from, readTo)) !== to - from) {
+      const entries = [...rows.map(rowToEntry), ...written.slice(Math.max(from, readTo) + 1 - firstWritten, to + 1 - firstWritten)];
+      if (entries.length !== to - from) {
         throw new Error(`audit chain of tenant ${tenantId} is missing records in ${from + 1}..${to}: refusing to sign it`);
       }
-      const entries = [...rows.map(rowToEntry), ...written.slice(Math.max(from, readTo) + 1 - firstWritten, to + 1 - firstWritten)];
       for (let i = 0; i < entries.length; i++) {
-        if (i > 0 && i % HASH_SLICE === 0) await nextTurn();
+        if (i > 0 && i % ITEMS_PER_TURN === 0) await nextTurn();
         const e = entries[i];
         if (e.seq !== from + i + 1 || e.prevHash !== prevHash || (i < stored && hashEntry(e) !== e.hash)) {
           throw new Error(`audit chain of tenant ${tenantId} is broken at record ${from + i + 1}: refusing to sign it`);

@@ -67,7 +67,7 @@ const REJECTION_DETAIL_MAX = 500;
  * request handling (embedded mode, 5,000-event batches): parsing a whole batch in one go
  * would hold every request up for tens of milliseconds.
  */
-export const EVENT_LOOP_SLICE = 250;
+export const ITEMS_PER_TURN = 250;
 
 /**
  * Delivers one batch of one partition with the semantics both adapters share: invalid
@@ -83,7 +83,7 @@ export async function deliverBatch<P extends EventTopic>(p: DeliverBatchParams<P
   const items: Array<Item<P>> = [];
   let parsedSinceTurn = 0;
   for (const message of p.messages) {
-    if (++parsedSinceTurn > EVENT_LOOP_SLICE) {
+    if (++parsedSinceTurn > ITEMS_PER_TURN) {
       parsedSinceTurn = 1;
       await nextTurn();
     }

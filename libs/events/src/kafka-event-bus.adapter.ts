@@ -537,7 +537,7 @@ class KafkaSubscription {
     consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => this.onCrash(consumer, event));
     if (this.options.fromBeginning === false) {
       this.startOffsets ??= await this.endOffsets();
-      consumer.on(consumer.events.GROUP_JOIN, (event) => this.seekToStart(consumer, event.payload.memberAssignment));
+      consumer.on(consumer.events.GROUP_JOIN, (event) => this.seekToOwnPosition(consumer, event.payload.memberAssignment));
     }
     try {
       await consumer.connect();
@@ -617,7 +617,7 @@ class KafkaSubscription {
    * of subscribe time — not where the group says, which is nothing (kafkajs: the end offset
    * of now) if the group was deleted as idle while this member was rejoining.
    */
-  private seekToStart(consumer: Consumer, assignment: Record<string, number[]>): void {
+  private seekToOwnPosition(consumer: Consumer, assignment: Record<string, number[]>): void {
     for (const [topic, partitions] of Object.entries(assignment)) {
       const starts = this.startOffsets?.get(topic);
       for (const partition of partitions) {

@@ -1,4 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { RequestCompletedV1 } from '@asc/events';
+import type { CanonicalRequest, CanonicalResponse, CanonicalUsage } from '@asc/providers';
+import type { Deployment, PolicyDecision, Principal } from './control-plane.port';
+import type { InboundApi, InboundChat } from './wire-apis';
+import type { CanonicalEmbeddingsRequest } from '@asc/providers';
+import { costUsd } from './usage';
 
 /**
  * A request id as callers see it (`x-request-id`), also on answers given before the runner
@@ -7,12 +13,6 @@ import { randomUUID } from 'node:crypto';
 export function newRequestId(): string {
   return `req_${randomUUID().replace(/-/g, '')}`;
 }
-import type { RequestCompletedV1 } from '@asc/events';
-import type { CanonicalRequest, CanonicalResponse, CanonicalUsage } from '@asc/providers';
-import type { Deployment, PolicyDecision, Principal } from './control-plane.port';
-import type { InboundApi, InboundChat } from './wire-apis';
-import type { CanonicalEmbeddingsRequest } from '@asc/providers';
-import { costUsd } from './usage';
 
 /** The operations the data plane serves; policy and routing see the same names. */
 export type Operation = 'chat.completions' | 'embeddings' | 'count_tokens' | 'models';
