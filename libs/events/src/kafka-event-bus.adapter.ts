@@ -257,15 +257,8 @@ export class KafkaEventBus implements EventBus {
    */
   async readDeadLetters(options: { timeoutMs?: number } = {}): Promise<Array<DeadLetterRecord & { dlqPartition: number; dlqOffset: string }>> {
     const topic = this.topicName(TOPIC_DEAD_LETTER_V1);
-    const admin = this.kafka.admin();
-    await admin.connect();
-    let ends: Map<number, bigint>;
-    try {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
-    } finally {
-      await admin.disconnect();
-    }
+    const offsets = (await fetchTopicOffsets(this.kafka, [topic])).get(topic) ?? [];
+    const ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
     const out: Array<DeadLetterRecord & { dlqPartition: number; dlqOffset: string }> = [];
     if (ends.size === 0) return out;
     // A group of its own that is deleted afterwards: reading leaves no position behind.
@@ -485,6 +478,42 @@ function isTopicAlreadyExists(err: unknown): boolean {
   return Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((x) => isTopicAlreadyExists(x));
 }
 
+/** Broker answers that mean "your metadata is behind": a leader is being elected or has just moved. */
+const LEADERSHIP_IN_FLUX = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'UNKNOWN_TOPIC_OR_PARTITION']);
+
+function isLeadershipInFlux(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && LEADERSHIP_IN_FLUX.has(String((err as { type?: unknown }).type));
+}
+
+/**
+ * The low and high offsets of every partition of `topics`, read now. kafkajs 2.2.4's
+ * admin.fetchTopicOffsets retries an unknown topic but gives up at once when a broker
+ * answers "not the leader", which is what a topic another process created a moment ago
+ * answers until its leader has settled on every broker. Those answers are retried here with
+ * a fresh admin (fresh metadata) until `deadlineMs`; any other error is thrown at once.
+ */
+export async function fetchTopicOffsets(
+  kafka: Pick<Kafka, 'admin'>,
+  topics: string[],
+  { deadlineMs = 30_000, backoff = { initialMs: 100, maxMs: 2_000 } }: { deadlineMs?: number; backoff?: BackoffOptions } = {},
+): Promise<Map<string, Array<{ partition: number; high: string; low: string }>>> {
+  const giveUpAt = Date.now() + deadlineMs;
+  for (let attempt = 1; ; attempt++) {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const out = new Map<string, Array<{ partition: number; high: string; low: string }>>();
+      for (const topic of topics) out.set(topic, await admin.fetchTopicOffsets(topic));
+      return out;
+    } catch (err) {
+      if (!isLeadershipInFlux(err) || Date.now() + backoffDelay(attempt, backoff) > giveUpAt) throw err;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    await sleep(backoffDelay(attempt, backoff));
+  }
+}
+
 /** One subscription = one kafkajs consumer (one group member), rebuilt if kafkajs gives up on it. */
 class KafkaSubscription {
   private consumer?: Consumer;
@@ -593,17 +622,8 @@ class KafkaSubscription {
 
   /** The end offset of every partition of the subscribed topics, read now. */
   private async endOffsets(): Promise<Map<string, Map<number, string>>> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const out = new Map<string, Map<number, string>>();
-      for (const topic of this.byKafkaTopic.keys()) {
-        out.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high])));
-      }
-      return out;
-    } finally {
-      await admin.disconnect();
-    }
+    const offsets = await fetchTopicOffsets(this.kafka, [...this.byKafkaTopic.keys()]);
+    return new Map([...offsets].map(([topic, partitions]) => [topic, new Map(partitions.map((o) => [o.partition, o.high]))]));
   }
 
   /**
