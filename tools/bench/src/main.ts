@@ -2,6 +2,7 @@
 //
 //   npm run bench -- [--scenario overhead|translation|peer|profile|noisy] [--mode embedded|production|both]
 //                    [--duration 10] [--cache-ttl-ms 2000] [--ttft-ms 50] [--rounds 5] [--warmup 1.5] [--connections 32]
+//                    profile: [--governed] [--profile-dir d]
 //                    noisy: [--max-in-flight 16] [--latency-ms 100] [--quiet-rate 30] [--factor 20] [--profile-dir d]
 //
 // overhead (default): the same OpenAI chat request sent straight to the provider simulator and
@@ -253,6 +254,7 @@ async function main(): Promise<void> {
       'latency-ms': { type: 'string', default: '100' },
       'quiet-rate': { type: 'string', default: '30' },
       factor: { type: 'string', default: '20' },
+      governed: { type: 'boolean', default: false },
     },
   });
   const scenario = String(values.scenario);
@@ -274,7 +276,7 @@ async function main(): Promise<void> {
     else if (scenario === 'profile') {
       // One process is profiled: the embedded suite unless --mode production (its ingress).
       const mode = values.mode === 'production' ? 'production' : 'embedded';
-      report = await profile(sim, { cacheTtl, durationMs: duration, connections: Number(values.connections), dir: values['profile-dir'], mode });
+      report = await profile(sim, { cacheTtl, durationMs: duration, connections: Number(values.connections), dir: values['profile-dir'], mode, governed: values.governed === true });
     }
     else if (scenario === 'noisy') {
       const opts = { maxInFlight: Number(values['max-in-flight']), latencyMs: Number(values['latency-ms']), quietRate: Number(values['quiet-rate']), factor: Number(values.factor) };

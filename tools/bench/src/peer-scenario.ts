@@ -26,7 +26,7 @@ export interface PeerOptions {
 const DIRECT = 'direct upstream';
 const PORTKEY = 'Portkey';
 
-function body(stream: boolean, unique = false): string {
+export function body(stream: boolean, unique = false): string {
   // A governed contender sends a different prompt each time ({{n}}): the response cache must miss, as for real traffic.
   const messages = unique ? [BENCH_MESSAGES[0], { role: 'user', content: `${BENCH_MESSAGES[1].content} (ticket {{n}})` }] : BENCH_MESSAGES;
   return JSON.stringify(openAIBody(PASSTHROUGH_MODEL, stream, messages));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LoadGenerator } from './load';
 import { CpuProfile, formatSummary, summarizeProfile } from './profile-summary';
+import { body } from './peer-scenario';
 import { BENCH_BODY, SimulatorProcess, embedded, production } from './targets';
 
 export interface ProfileOptions {
@@ -17,9 +18,10 @@ export interface ProfileOptions {
   dir?: string;
   /** embedded: the one process; production: the ingress process of the six. */
   mode: 'embedded' | 'production';
+  /** The governed tenant's key (limits + budget + cache + guardrails) with a prompt unique to each request, as the peer run's governed contender. */
+  governed?: boolean;
 }
 
-const BODY = BENCH_BODY;
 
 async function waitForFile(file: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -40,7 +42,9 @@ export async function profile(sim: SimulatorProcess, options: ProfileOptions): P
   let rps = 0;
   try {
     if (!gw.pid) throw new Error(`the ${options.mode} gateway has no pid to profile`);
-    const gen = new LoadGenerator({ url: gw.url, key: gw.key, body: BODY }, 64);
+    if (options.governed && !gw.governedKey) throw new Error(`the ${options.mode} gateway has no governed tenant`);
+    const target = options.governed ? { url: gw.url, key: gw.governedKey ?? '', body: body(false, true), unique: true } : { url: gw.url, key: gw.key, body: BENCH_BODY };
+    const gen = new LoadGenerator(target, 64);
     try {
       await gen.closedLoop(8, 3000); // warm-up, not profiled
       process.kill(gw.pid, 'SIGUSR2');
@@ -58,7 +62,7 @@ export async function profile(sim: SimulatorProcess, options: ProfileOptions): P
   }
   const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
   return [
-    `ASC ${options.mode}${options.mode === 'production' ? ' (ingress process)' : ''}, ${options.connections} connections closed loop, ${(options.durationMs / 1000).toFixed(0)} s, ${rps.toFixed(0)} req/s while profiled (main thread).`,
+    `ASC ${options.mode}${options.mode === 'production' ? ' (ingress process)' : ''}${options.governed ? ', every control on (limits + budget + cache + guardrails)' : ''}, ${options.connections} connections closed loop, ${(options.durationMs / 1000).toFixed(0)} s, ${rps.toFixed(0)} req/s while profiled (main thread).`,
     '',
     ...formatSummary(summary, file),
     '',
