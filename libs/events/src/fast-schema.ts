@@ -85,20 +85,35 @@ function compileObject(schema: z.AnyZodObject, fit: boolean): Node | undefined {
     if (!node) return undefined;
     nodes.push(node);
   }
+  const literal = objectLiteral(keys);
   return (v) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return FAIL;
     const input = v as Record<string, unknown>;
-    const out: Record<string, unknown> = {};
+    const values = new Array<unknown>(keys.length);
+    let every = true;
     for (let i = 0; i < keys.length; i++) {
-      const key = keys[i];
-      const present = key in input;
-      const value = nodes[i](input[key]);
+      const value = nodes[i](input[keys[i]]);
       if (value === FAIL) return FAIL;
       // zod keeps a key whose value is undefined only when the input had it.
-      if (value !== undefined || present) out[key] = value;
+      if (value === undefined && !(keys[i] in input)) every = false;
+      values[i] = value;
     }
+    if (every) return literal(values);
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < keys.length; i++) if (values[i] !== undefined || keys[i] in input) out[keys[i]] = values[i];
     return out;
   };
+}
+
+/**
+ * `(values) => ({ [keys[0]]: values[0], … })` as an object literal, compiled once per
+ * schema. Filled key by key (`out[key] = …`), an object of more than a dozen fields falls
+ * into V8's dictionary mode, which everything downstream pays for: the request event's
+ * payload (38 fields) took 9.0 µs to JSON.stringify against 6.5 µs for the same payload
+ * with fast properties (docs/benchmarks.md). The keys are the schema's own (never `__proto__`), quoted as JSON.
+ */
+function objectLiteral(keys: readonly string[]): (values: unknown[]) => Record<string, unknown> {
+  return new Function('v', `return {${keys.map((k, i) => `${JSON.stringify(k)}: v[${i}]`).join(', ')}};`) as (values: unknown[]) => Record<string, unknown>;
 }
 
 function compileString(checks: Check[], fit: boolean): Node | undefined {
