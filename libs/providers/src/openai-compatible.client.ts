@@ -1,4 +1,5 @@
-import { Dispatcher, Pool } from 'undici';
+import { StringDecoder } from 'node:string_decoder';
+import { Pool } from 'undici';
 import { ANTHROPIC_API_VERSION } from './anthropic-messages.codec';
 import { SseEvent, SseFramingError, SseParser } from './sse';
 import { UpstreamError } from './upstream.error';
@@ -133,11 +134,70 @@ export class OpenAICompatibleClient {
     }
   }
 
-  /** Opens an SSE stream; errors before the first byte are thrown, later ones surface in iteration. */
-  async postStream(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<AsyncIterable<SseEvent>> {
-    const response = await this.send(target, path, body, options);
-    if (response.statusCode >= 400) throw httpError(response, await readText(response, options));
-    return iterateSse(response.body);
+  /**
+   * Opens an SSE stream; errors before the first byte are thrown, later ones surface in
+   * iteration. On undici's dispatch API, like postJson: the socket's chunks are framed into
+   * events as they arrive, without a Readable, its async iterator or an AbortError (with
+   * its stack) when the reader stops at the provider's last event (docs/benchmarks.md).
+   */
+  postStream(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<AsyncIterableIterator<SseEvent>> {
+    const endpoint = this.endpoint(target.baseUrl, path);
+    return new Promise((resolve, reject) => {
+      const signal = options.signal;
+      if (signal?.aborted) return reject(new UpstreamError('aborted', 'the upstream call was aborted'));
+      const events = new DispatchedSse();
+      let status = 0;
+      let headers: Buffer[] | string[] | null = null;
+      let opened = false;
+      const errorBody: Buffer[] = [];
+      let errorBytes = 0;
+      const onAbort = () => events.abort(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+      signal?.addEventListener('abort', onAbort);
+      events.onSettled = () => signal?.removeEventListener('abort', onAbort);
+      this.pool(endpoint.origin, options.connectTimeoutMs).dispatch(
+        {
+          method: 'POST',
+          path: endpoint.path,
+          headers: requestHeaders(target, options),
+          body: JSON.stringify(body),
+          headersTimeout: options.headersTimeoutMs,
+          bodyTimeout: options.bodyTimeoutMs,
+        },
+        {
+          onConnect(abort) {
+            events.abortWith = abort;
+            if (signal?.aborted) onAbort();
+          },
+          onHeaders(statusCode, raw, resume) {
+            status = statusCode;
+            headers = raw;
+            events.resumeWith = resume;
+            if (status < 400) {
+              opened = true;
+              resolve(events);
+            }
+            return true;
+          },
+          onData(chunk) {
+            if (opened) return events.write(chunk);
+            // An error answer: its text names the problem (capped, like a JSON body).
+            errorBytes += chunk.length;
+            if (errorBytes <= MAX_RESPONSE_BYTES) errorBody.push(chunk);
+            return true;
+          },
+          onComplete() {
+            if (opened) return events.end();
+            events.onSettled?.();
+            reject(httpErrorOf(status, headerOf(headers, 'retry-after'), Buffer.concat(errorBody).toString('utf8')));
+          },
+          onError(err) {
+            if (opened) return events.fail(toUpstreamError(err));
+            events.onSettled?.();
+            reject(toUpstreamError(err));
+          },
+        },
+      );
+    });
   }
 
   async close(): Promise<void> {
@@ -168,23 +228,6 @@ export class OpenAICompatibleClient {
     }
     return known;
   }
-
-  private async send(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
-    const endpoint = this.endpoint(target.baseUrl, path);
-    try {
-      return await this.pool(endpoint.origin, options.connectTimeoutMs).request({
-        method: 'POST',
-        path: endpoint.path,
-        headers: requestHeaders(target, options),
-        body: JSON.stringify(body),
-        signal: options.signal,
-        headersTimeout: options.headersTimeoutMs,
-        bodyTimeout: options.bodyTimeoutMs,
-      });
-    } catch (err) {
-      throw toUpstreamError(err);
-    }
-  }
 }
 
 /** Upstream JSON bodies larger than this are refused: memory stays bounded whatever a provider sends. */
@@ -200,43 +243,6 @@ function headerOf(raw: Buffer[] | string[] | null, name: string): string | undef
   if (!raw) return value;
   for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].toString().toLowerCase() === name) value = raw[i + 1].toString();
   return value;
-}
-
-async function readText(response: Dispatcher.ResponseData, _options: UpstreamCallOptions): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of response.body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_RESPONSE_BYTES) {
-        response.body.destroy();
-        throw new UpstreamError('protocol', `the upstream response exceeded ${MAX_RESPONSE_BYTES} bytes`, response.statusCode);
-      }
-      chunks.push(chunk as Buffer);
-    }
-  } catch (err) {
-    throw toUpstreamError(err);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
-
-async function* iterateSse(body: Dispatcher.ResponseData['body']): AsyncIterable<SseEvent> {
-  const parser = new SseParser();
-  body.setEncoding('utf8');
-  try {
-    for await (const chunk of body) {
-      for (const event of parser.push(chunk as string)) yield event;
-    }
-  } catch (err) {
-    if (err instanceof SseFramingError) throw new UpstreamError('protocol', err.message);
-    throw toUpstreamError(err);
-  }
-  for (const event of parser.end()) yield event;
-}
-
-function httpError(response: Dispatcher.ResponseData, text: string): UpstreamError {
-  const retryAfter = response.headers['retry-after'];
-  return httpErrorOf(response.statusCode, typeof retryAfter === 'string' ? retryAfter : undefined, text);
 }
 
 function httpErrorOf(statusCode: number, retryAfter: string | undefined, text: string): UpstreamError {
@@ -260,4 +266,148 @@ function toUpstreamError(err: unknown): UpstreamError {
   if (e.code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', 'the upstream stalled mid-response', undefined, undefined, undefined, 'body');
   if (e.code === 'UND_ERR_SOCKET' || e.code === 'UND_ERR_CLOSED') return new UpstreamError('protocol', 'the upstream closed the connection');
   return new UpstreamError('connect', `could not reach the upstream (${e.code ?? 'error'})`);
+}
+
+/** Unread text beyond which the provider is paused until the reader catches up. */
+const SSE_HIGH_WATER_CHARS = 64 * 1024;
+/** How long a stream the reader left may take to finish before its call is aborted. */
+const DRAIN_GRACE_MS = 1_000;
+
+/**
+ * The events of one streamed response, fed by undici's dispatch callbacks and read with
+ * `for await`. Reading stays ahead of the network (the provider is paused past
+ * SSE_HIGH_WATER_CHARS of unread events and resumed once they are read); events that
+ * arrived before a failure are read before it is thrown. A reader that stops early (at the
+ * provider's last event, whose response end may still be on the way) lets the response
+ * finish unread for up to DRAIN_GRACE_MS, so the connection is kept for the next call;
+ * a call still open after that is aborted.
+ */
+class DispatchedSse implements AsyncIterableIterator<SseEvent> {
+  abortWith?: (err: Error) => void;
+  resumeWith?: () => void;
+  /** Called once when the call is over (complete, failed or aborted). */
+  onSettled?: () => void;
+  private readonly parser = new SseParser();
+  private readonly decoder = new StringDecoder('utf8');
+  private queue: SseEvent[] = [];
+  private head = 0;
+  private unreadChars = 0;
+  private paused = false;
+  private complete = false;
+  private stopped = false;
+  private failure?: UpstreamError;
+  private waiter?: { resolve: (r: IteratorResult<SseEvent>) => void; reject: (err: unknown) => void };
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** A chunk from the socket; false pauses the provider until the events are read. */
+  write(chunk: Buffer): boolean {
+    if (this.stopped) return true; // draining what the reader left
+    if (this.failure) return false;
+    let events: SseEvent[];
+    try {
+      events = this.parser.push(this.decoder.write(chunk));
+    } catch (err) {
+      const failure = err instanceof SseFramingError ? new UpstreamError('protocol', err.message) : toUpstreamError(err);
+      this.abort(failure);
+      this.fail(failure);
+      return false;
+    }
+    for (const e of events) {
+      this.queue.push(e);
+      this.unreadChars += e.data.length;
+    }
+    this.wake();
+    this.paused = this.unreadChars > SSE_HIGH_WATER_CHARS;
+    return !this.paused;
+  }
+
+  end(): void {
+    if (this.failure || this.complete) return;
+    this.complete = true;
+    if (!this.stopped) {
+      for (const e of this.parser.push(this.decoder.end())) this.queue.push(e);
+      for (const e of this.parser.end()) this.queue.push(e);
+    }
+    this.settle();
+    this.wake();
+  }
+
+  fail(err: UpstreamError): void {
+    if (this.complete || this.failure) return;
+    this.failure = err;
+    this.settle();
+    this.wake();
+  }
+
+  /** Aborts the call (a signal, a framing error): undici then reports it through onError. */
+  abort(err: Error): void {
+    if (!this.complete) this.abortWith?.(err);
+  }
+
+  next(): Promise<IteratorResult<SseEvent>> {
+    if (this.head < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.complete || this.stopped) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<SseEvent>> {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.queue = [];
+      this.head = 0;
+      if (this.paused) {
+        this.paused = false;
+        this.resumeWith?.();
+      }
+      if (!this.complete && !this.failure) {
+        const timer = setTimeout(() => this.abort(Object.assign(new Error('aborted'), { name: 'AbortError' })), DRAIN_GRACE_MS);
+        timer.unref();
+        const settled = this.onSettled;
+        this.onSettled = () => {
+          clearTimeout(timer);
+          settled?.();
+        };
+      }
+    }
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  private take(): SseEvent {
+    const e = this.queue[this.head++];
+    this.unreadChars -= e.data.length;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      if (this.paused) {
+        this.paused = false;
+        this.resumeWith?.();
+      }
+    }
+    return e;
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    if (!waiter) return;
+    if (this.head < this.queue.length) {
+      this.waiter = undefined;
+      waiter.resolve({ value: this.take(), done: false });
+    } else if (this.failure) {
+      this.waiter = undefined;
+      waiter.reject(this.failure);
+    } else if (this.complete) {
+      this.waiter = undefined;
+      waiter.resolve({ value: undefined, done: true });
+    }
+  }
+
+  private settle(): void {
+    const settled = this.onSettled;
+    this.onSettled = undefined;
+    settled?.();
+  }
 }
