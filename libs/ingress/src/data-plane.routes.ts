@@ -181,7 +181,7 @@ function isJson(contentType: string): boolean {
 }
 
 /** Answers on the response in one writeHead (JSON or server-sent events), honouring backpressure. */
-function rawSink(raw: ServerResponse): ResponseSink {
+export function rawSink(raw: ServerResponse): ResponseSink {
   let closed = false;
   let started = false;
   const listeners: Array<() => void> = [];
@@ -207,6 +207,11 @@ function rawSink(raw: ServerResponse): ResponseSink {
     },
     write(text) {
       if (!closed) raw.write(text);
+    },
+    flush() {
+      // Node's HTTP response corks its socket on a write and uncorks on the next tick.
+      const socket = raw.socket;
+      if (!closed && socket?.writableCorked) socket.uncork();
     },
     drained() {
       if (closed || !raw.writableNeedDrain) return undefined;

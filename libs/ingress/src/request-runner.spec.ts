@@ -394,6 +394,20 @@ describe('RequestRunner (data plane without the control plane)', () => {
     assert.ok(ctx.ttftMs > 0);
   });
 
+  it('sends the first token of a stream at once, before translating the rest of the read that carried it', async () => {
+    // With no pacing the simulator writes the whole stream at once: one read holds every event.
+    primary.configure({ replyWords: 60 });
+    const sink = testSink();
+    const flushed: string[] = [];
+    sink.flush = () => flushed.push(sink.text);
+    await run(chat({ stream: true }), { sink });
+    assert.equal(flushed.length, 1, 'flushed once, when the stream opened');
+    const deltas = (text: string) => text.split('\n\n').filter((l) => l.includes('"delta"')).length;
+    assert.ok(/"content":"[^"]+"/.test(flushed[0]), 'the first token was in what was flushed');
+    assert.ok(deltas(flushed[0]) < deltas(sink.text) / 4, `flushed ${deltas(flushed[0])} of ${deltas(sink.text)} chunks`);
+    assert.match(sink.text, /data: \[DONE\]\n\n$/);
+  });
+
   it('ends a stream the provider cuts midway with an in-band error, never a crash', async () => {
     primary.configure({ fail: 'disconnect-midstream', replyWords: 60 });
     const { sink, event } = await run(chat({ stream: true }));
@@ -504,7 +518,7 @@ describe('RequestRunner (data plane without the control plane)', () => {
     const capped: RunnerStep = {
       name: 'cap',
       before: (ctx) => void seen.push(`before:${ctx.model}`),
-      onOutput: (_ctx, usage) => (usage.outputTokens >= 5 ? new IngressError('budget_exceeded', 'the budget ran out mid-stream', 429) : undefined),
+      onOutput: (_ctx, usage) => (usage().outputTokens >= 5 ? new IngressError('budget_exceeded', 'the budget ran out mid-stream', 429) : undefined),
       after: (ctx) => void seen.push(`after:${ctx.status}`),
     };
     runner = makeRunner({}, [capped]);

@@ -421,12 +421,16 @@ export class RequestRunner {
         held += text; // held back until the first token: a failure before it may still fall back
         return;
       }
-      if (!sink.started) sink.openStream(ctx.headers());
+      const opening = !sink.started;
+      if (opening) sink.openStream(ctx.headers());
       if (held) {
         sink.write(held);
         held = '';
       }
       sink.write(text);
+      // A provider's read often carries many events (all of them from a fast one): the first
+      // token goes out now, not once the whole read is translated.
+      if (opening) sink.flush?.();
     };
     const live: LiveStream = { stop: (error) => call.stop(error) };
     this.live.add(live);
@@ -503,10 +507,9 @@ export class RequestRunner {
   /** Asks the steps whether the stream may go on (e.g. a budget reached mid-stream). */
   private checkProgress(ctx: RequestContext, tracker: StreamUsageTracker): IngressError | undefined {
     let usage: ReturnType<StreamUsageTracker['usage']> | undefined;
+    const usageSoFar = () => (usage ??= tracker.usage());
     for (const step of this.steps) {
-      if (!step.onOutput) continue;
-      usage ??= tracker.usage();
-      const stop = step.onOutput(ctx, usage);
+      const stop = step.onOutput?.(ctx, usageSoFar);
       if (stop) return stop;
     }
     return undefined;

@@ -27,6 +27,12 @@ export interface ResponseSink {
   /** Sends the head of a server-sent-events response; once. */
   openStream(headers: Record<string, string>): void;
   write(text: string): void;
+  /**
+   * Sends what was written so far now, rather than with whatever else this turn of the event
+   * loop writes: the first token of a stream leaves before the rest of the upstream read
+   * that carried it is translated.
+   */
+  flush?(): void;
   /** While the client reads slower than the provider writes: resolves once it caught up (undefined: no wait). */
   drained?(): Promise<void> | undefined;
   end(): void;
@@ -47,7 +53,8 @@ export interface StepAnswer {
  * `before` runs after the policy decision and the plan, before any upstream call: it may
  * refuse (throw an IngressError, answered in the caller's shape), rewrite the request,
  * add response headers or event fields on the context, or answer (a cache hit).
- * `onOutput` is asked while a stream runs; returning an error ends the stream in-band.
+ * `onOutput` is asked after each event of a stream, with the usage so far read on demand
+ * (most streams have no step that needs it); returning an error ends the stream in-band.
  * `settle` runs once the outcome is known, before the event is made (what the step adds to
  * the event); `after` always runs once `before` ran, after the event, for follow-up I/O
  * (budget settlement, TPM correction, cache write).
@@ -55,7 +62,7 @@ export interface StepAnswer {
 export interface RunnerStep {
   readonly name: string;
   before?(ctx: RequestContext, candidates: readonly Deployment[]): Promise<StepAnswer | void> | StepAnswer | void;
-  onOutput?(ctx: RequestContext, usage: MeteredUsage): IngressError | undefined;
+  onOutput?(ctx: RequestContext, usage: () => MeteredUsage): IngressError | undefined;
   /** Once the outcome is known, before the request's event is made: adds to it, synchronously (no I/O). */
   settle?(ctx: RequestContext): void;
   after?(ctx: RequestContext): Promise<void> | void;

@@ -134,9 +134,9 @@ export class SpendStep implements RunnerStep {
     this.held.set(ctx, held);
   }
 
-  onOutput(ctx: RequestContext, usage: MeteredUsage): IngressError | undefined {
+  onOutput(ctx: RequestContext, usage: () => MeteredUsage): IngressError | undefined {
     const guard = this.held.get(ctx)?.guard;
-    if (!guard || guard.observe(usage.outputTokens) === 'continue') return undefined;
+    if (!guard || guard.observe(usage().outputTokens) === 'continue') return undefined;
     return new IngressError('insufficient_quota', 'the budget was exhausted while the response streamed; the output was cut here', 429);
   }
 

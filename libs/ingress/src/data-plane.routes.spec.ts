@@ -1,0 +1,46 @@
+import { strict as assert } from 'node:assert';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { rawSink } from './data-plane.routes';
+
+describe('rawSink (the HTTP response the runner writes to)', () => {
+  let server: Server;
+  let seen: { corkedBeforeFlush: number; corkedAfter: number; bufferedAfter: number } | undefined;
+
+  before(async () => {
+    server = createServer((_req, res) => {
+      const sink = rawSink(res);
+      sink.openStream({});
+      sink.write('data: {"first":"token"}\n\n');
+      const socket = res.socket!;
+      const corkedBeforeFlush = socket.writableCorked;
+      sink.flush?.();
+      seen = { corkedBeforeFlush, corkedAfter: socket.writableCorked, bufferedAfter: socket.writableLength };
+      sink.write('data: [DONE]\n\n');
+      sink.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('hands the head and the first event to the kernel on flush, not at the next tick', async () => {
+    const { port } = server.address() as AddressInfo;
+    const text = await new Promise<string>((resolve, reject) => {
+      request({ port, host: '127.0.0.1', method: 'POST', path: '/' }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.equal(text, 'data: {"first":"token"}\n\ndata: [DONE]\n\n');
+    assert.ok(seen);
+    assert.equal(seen.corkedBeforeFlush, 1, "Node's response corks its socket until the next tick");
+    assert.equal(seen.corkedAfter, 0);
+    assert.equal(seen.bufferedAfter, 0, 'nothing left in the socket buffer');
+  });
+});
