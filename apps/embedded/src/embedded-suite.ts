@@ -111,7 +111,21 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     }
 
     const host = options.host;
-    const port = async (fixed: number) => (options.autoPorts ? freePort(host) : fixed);
+    // Auto ports come from below Linux's ephemeral range (32768+): a port the OS picked there
+    // could be taken by an outgoing connection between the probe and the listen (seen on a
+    // restart, EADDRINUSE). Each is taken once, though the probes run side by side, and never
+    // one of the public ports, which are bound later.
+    const taken = new Set<number>([options.ingressHttpPort, options.ingressGrpcPort, options.ingressOpsPort ?? 0]);
+    const port = async (fixed: number): Promise<number> => {
+      if (!options.autoPorts) return fixed;
+      for (;;) {
+        const candidate = await freePort(host, { from: 20_000, to: 32_000 });
+        if (!taken.has(candidate)) {
+          taken.add(candidate);
+          return candidate;
+        }
+      }
+    };
     const [policyHttp, policyGrpc, routingHttp, routingGrpc, secretsHttp, secretsGrpc] = await Promise.all([
       port(8082), port(50052), port(8083), port(50053), port(8084), port(50054),
     ]);
