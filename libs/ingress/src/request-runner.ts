@@ -434,43 +434,59 @@ export class RequestRunner {
     };
     const live: LiveStream = { stop: (error) => call.stop(error) };
     this.live.add(live);
+    // What one read of the provider's socket brought goes to the client in one write, except
+    // the first token, which leaves at once (write flushes when it opens the stream).
+    let pending = '';
     try {
-      for await (const sse of events) {
+      reads: for await (const read of events) {
         call.activity();
-        let out = '';
-        let usageReported = false;
-        let produced = false;
-        for (const ev of decoder.push(sse)) {
-          tracker.observe(ev);
-          if (ev.type === 'usage') usageReported = true;
-          else if (ev.type !== 'start') produced = true;
-          if (!firstToken && (ev.type === 'text_delta' || ev.type === 'tool_call_start' || ev.type === 'finish')) {
-            firstToken = true;
-            call.firstToken();
-            if (ev.type !== 'finish') ctx.ttftMs = ctx.elapsedMs();
+        for (const sse of read) {
+          let out = '';
+          let usageReported = false;
+          let produced = false;
+          const hadToken = firstToken;
+          for (const ev of decoder.push(sse)) {
+            tracker.observe(ev);
+            if (ev.type === 'usage') usageReported = true;
+            else if (ev.type !== 'start') produced = true;
+            if (!firstToken && (ev.type === 'text_delta' || ev.type === 'tool_call_start' || ev.type === 'finish')) {
+              firstToken = true;
+              call.firstToken();
+              if (ev.type !== 'finish') ctx.ttftMs = ctx.elapsedMs();
+            }
+            if (ev.type === 'error') {
+              if (!firstToken) throw new UpstreamError('http', `upstream stream failed: ${ev.code}`, ev.status >= 400 ? ev.status : 502, ev.message);
+              failure ??= { code: ev.code };
+            }
+            if (passthrough) continue;
+            if (filter) for (const e of filter(ev)) out += encoder.push(e);
+            else out += encoder.push(ev);
           }
-          if (ev.type === 'error') {
-            if (!firstToken) throw new UpstreamError('http', `upstream stream failed: ${ev.code}`, ev.status >= 400 ? ev.status : 502, ev.message);
-            failure ??= { code: ev.code };
+          if (passthrough) out = hideUsage && usageReported ? withoutUsage(sse, produced) : rawEvent(sse);
+          pending += out;
+          if (firstToken && !hadToken) {
+            write(pending);
+            pending = '';
           }
-          if (passthrough) continue;
-          if (filter) for (const e of filter(ev)) out += encoder.push(e);
-          else out += encoder.push(ev);
+          const stop = call.stoppedWith ?? (this.steps.length ? this.checkProgress(ctx, tracker) : undefined);
+          if (stop) {
+            call.stop(stop);
+            throw stop; // events already read must not reach the client after a stop
+          }
+          if (decoder.done) break reads;
         }
-        if (passthrough) out = hideUsage && usageReported ? withoutUsage(sse, produced) : rawEvent(sse);
-        write(out);
+        write(pending);
+        pending = '';
         const backlog = sink.drained?.();
         if (backlog) await backlog;
-        const stop = call.stoppedWith ?? (this.steps.length ? this.checkProgress(ctx, tracker) : undefined);
-        if (stop) {
-          call.stop(stop);
-          throw stop; // events already read must not reach the client after a stop
-        }
-        if (decoder.done) break;
       }
+      write(pending);
+      pending = '';
     } catch (err) {
       // Before the first token the attempt fails as a whole (and may fall back).
       if (!firstToken) throw err;
+      write(pending); // the events of the read up to the failure (or to the stop) came first
+      pending = '';
       if (!sink.closed) {
         const error = call.stoppedWith ?? call.classify(err).error;
         failure ??= { code: call.stoppedWith ? error.code : call.classify(err).reasonCode };

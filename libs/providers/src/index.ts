@@ -1,5 +1,5 @@
 export { OpenAICompatibleClient } from './openai-compatible.client';
-export type { Cancellation, UpstreamCallOptions, UpstreamJsonResponse, UpstreamTarget } from './openai-compatible.client';
+export type { Cancellation, SseRead, UpstreamCallOptions, UpstreamJsonResponse, UpstreamTarget } from './openai-compatible.client';
 export { SseParser } from './sse';
 export type { SseEvent } from './sse';
 export { UpstreamError } from './upstream.error';

@@ -55,10 +55,14 @@ describe('OpenAICompatibleClient.postStream', () => {
     };
     const events = await open();
     let expected = 0;
-    for await (const e of events) {
-      if (e.data === '[DONE]') break;
-      assert.equal((JSON.parse(e.data) as { i: number }).i, expected++);
-      if (expected % 500 === 0) await new Promise((r) => setTimeout(r, 20));
+    let reads = 0;
+    read: for await (const read of events) {
+      reads++;
+      for (const e of read) {
+        if (e.data === '[DONE]') break read;
+        assert.equal((JSON.parse(e.data) as { i: number }).i, expected++);
+      }
+      if (reads % 20 === 0) await new Promise((r) => setTimeout(r, 20));
     }
     assert.equal(expected, n);
     assert.ok(pausedWrites > 0, 'the provider had to wait for the reader');
@@ -73,7 +77,7 @@ describe('OpenAICompatibleClient.postStream', () => {
     const seen: SseEvent[] = [];
     await assert.rejects(
       (async () => {
-        for await (const e of events) seen.push(e);
+        for await (const read of events) seen.push(...read);
       })(),
       (err: unknown) => err instanceof UpstreamError && err.failure === 'protocol',
     );
@@ -96,13 +100,13 @@ describe('OpenAICompatibleClient.postStream', () => {
       res.on('close', () => (closedEarly = !res.writableFinished));
     };
     for (let i = 0; i < 3; i++) {
-      for await (const e of await open()) if (e.data === '[DONE]') break;
+      for await (const read of await open()) if (read.some((e) => e.data === '[DONE]')) break;
     }
     await new Promise((r) => setTimeout(r, 100));
     server.off('connection', countClose);
     assert.equal(socketsClosed, 0, 'no connection was given up for a complete stream');
     const openOne = await client.postStream({ baseUrl, apiKey: 'sk-test' }, '/chat/completions', {}, { ...options, headers: { 'x-open': '1' } });
-    for await (const e of openOne) if (e.data === '{"n":1}') break;
+    for await (const read of openOne) if (read.some((e) => e.data === '{"n":1}')) break;
     const deadline = Date.now() + 2_000;
     while (!closedEarly && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.ok(closedEarly, 'the provider saw the call end');
@@ -116,7 +120,7 @@ describe('OpenAICompatibleClient.postStream', () => {
       res.write(text.subarray(0, cut), () => setTimeout(() => res.end(text.subarray(cut)), 20));
     };
     const got: string[] = [];
-    for await (const e of await open()) got.push(e.data);
+    for await (const read of await open()) got.push(...read.map((e) => e.data));
     assert.deepEqual(got, ['{"t":"héllo 👋"}']);
   });
 
@@ -149,7 +153,7 @@ describe('OpenAICompatibleClient.postStream', () => {
     const events = await client.postStream({ baseUrl, apiKey: 'sk-test' }, '/chat/completions', {}, { ...options, signal: during.signal });
     await assert.rejects(
       (async () => {
-        for await (const e of events) if (e.data === '{"n":1}') during.abort();
+        for await (const read of events) if (read.some((e) => e.data === '{"n":1}')) during.abort();
       })(),
       (err: unknown) => err instanceof UpstreamError && err.failure === 'aborted',
     );

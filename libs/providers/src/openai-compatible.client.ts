@@ -135,12 +135,13 @@ export class OpenAICompatibleClient {
   }
 
   /**
-   * Opens an SSE stream; errors before the first byte are thrown, later ones surface in
-   * iteration. On undici's dispatch API, like postJson: the socket's chunks are framed into
-   * events as they arrive, without a Readable, its async iterator or an AbortError (with
-   * its stack) when the reader stops at the provider's last event (docs/benchmarks.md).
+   * Opens an SSE stream, read by read (see DispatchedSse); errors before the first byte are
+   * thrown, later ones surface in iteration. On undici's dispatch API, like postJson: the
+   * socket's chunks are framed into events as they arrive, without a Readable, its async
+   * iterator or an AbortError (with its stack) when the reader stops at the provider's last
+   * event (docs/benchmarks.md).
    */
-  postStream(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<AsyncIterableIterator<SseEvent>> {
+  postStream(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<AsyncIterableIterator<SseRead>> {
     const endpoint = this.endpoint(target.baseUrl, path);
     return new Promise((resolve, reject) => {
       const signal = options.signal;
@@ -273,30 +274,36 @@ const SSE_HIGH_WATER_CHARS = 64 * 1024;
 /** How long a stream the reader left may take to finish before its call is aborted. */
 const DRAIN_GRACE_MS = 1_000;
 
+/** The events framed from one read of the provider's socket (several when a fast provider sends them together). */
+export type SseRead = SseEvent[];
+
+const sumChars = (events: SseRead) => events.reduce((n, e) => n + e.data.length, 0);
+
 /**
- * The events of one streamed response, fed by undici's dispatch callbacks and read with
- * `for await`. Reading stays ahead of the network (the provider is paused past
- * SSE_HIGH_WATER_CHARS of unread events and resumed once they are read); events that
- * arrived before a failure are read before it is thrown. A reader that stops early (at the
- * provider's last event, whose response end may still be on the way) lets the response
- * finish unread for up to DRAIN_GRACE_MS, so the connection is kept for the next call;
- * a call still open after that is aborted.
+ * The events of one streamed response, read by read, fed by undici's dispatch callbacks and
+ * read with `for await`: a reader handles what one read of the socket brought at once (one
+ * write to its client) instead of an await per event. Reading stays ahead of the network
+ * (the provider is paused past SSE_HIGH_WATER_CHARS of unread events and resumed once they
+ * are read); events that arrived before a failure are read before it is thrown. A reader
+ * that stops early (at the provider's last event, whose response end may still be on the
+ * way) lets the response finish unread for up to DRAIN_GRACE_MS, so the connection is kept
+ * for the next call; a call still open after that is aborted.
  */
-class DispatchedSse implements AsyncIterableIterator<SseEvent> {
+class DispatchedSse implements AsyncIterableIterator<SseRead> {
   abortWith?: (err: Error) => void;
   resumeWith?: () => void;
   /** Called once when the call is over (complete, failed or aborted). */
   onSettled?: () => void;
   private readonly parser = new SseParser();
   private readonly decoder = new StringDecoder('utf8');
-  private queue: SseEvent[] = [];
+  private queue: SseRead[] = [];
   private head = 0;
   private unreadChars = 0;
   private paused = false;
   private complete = false;
   private stopped = false;
   private failure?: UpstreamError;
-  private waiter?: { resolve: (r: IteratorResult<SseEvent>) => void; reject: (err: unknown) => void };
+  private waiter?: { resolve: (r: IteratorResult<SseRead>) => void; reject: (err: unknown) => void };
 
   [Symbol.asyncIterator](): this {
     return this;
@@ -306,7 +313,7 @@ class DispatchedSse implements AsyncIterableIterator<SseEvent> {
   write(chunk: Buffer): boolean {
     if (this.stopped) return true; // draining what the reader left
     if (this.failure) return false;
-    let events: SseEvent[];
+    let events: SseRead;
     try {
       events = this.parser.push(this.decoder.write(chunk));
     } catch (err) {
@@ -315,11 +322,7 @@ class DispatchedSse implements AsyncIterableIterator<SseEvent> {
       this.fail(failure);
       return false;
     }
-    for (const e of events) {
-      this.queue.push(e);
-      this.unreadChars += e.data.length;
-    }
-    this.wake();
+    this.enqueue(events);
     this.paused = this.unreadChars > SSE_HIGH_WATER_CHARS;
     return !this.paused;
   }
@@ -327,10 +330,7 @@ class DispatchedSse implements AsyncIterableIterator<SseEvent> {
   end(): void {
     if (this.failure || this.complete) return;
     this.complete = true;
-    if (!this.stopped) {
-      for (const e of this.parser.push(this.decoder.end())) this.queue.push(e);
-      for (const e of this.parser.end()) this.queue.push(e);
-    }
+    if (!this.stopped) this.enqueue([...this.parser.push(this.decoder.end()), ...this.parser.end()]);
     this.settle();
     this.wake();
   }
@@ -347,14 +347,14 @@ class DispatchedSse implements AsyncIterableIterator<SseEvent> {
     if (!this.complete) this.abortWith?.(err);
   }
 
-  next(): Promise<IteratorResult<SseEvent>> {
+  next(): Promise<IteratorResult<SseRead>> {
     if (this.head < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
     if (this.failure) return Promise.reject(this.failure);
     if (this.complete || this.stopped) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
-  return(): Promise<IteratorResult<SseEvent>> {
+  return(): Promise<IteratorResult<SseRead>> {
     if (!this.stopped) {
       this.stopped = true;
       this.queue = [];
@@ -376,9 +376,16 @@ class DispatchedSse implements AsyncIterableIterator<SseEvent> {
     return Promise.resolve({ value: undefined, done: true });
   }
 
-  private take(): SseEvent {
-    const e = this.queue[this.head++];
-    this.unreadChars -= e.data.length;
+  private enqueue(events: SseRead): void {
+    if (events.length === 0) return;
+    this.queue.push(events);
+    this.unreadChars += sumChars(events);
+    this.wake();
+  }
+
+  private take(): SseRead {
+    const events = this.queue[this.head++];
+    this.unreadChars -= sumChars(events);
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -387,7 +394,7 @@ class DispatchedSse implements AsyncIterableIterator<SseEvent> {
         this.resumeWith?.();
       }
     }
-    return e;
+    return events;
   }
 
   private wake(): void {
