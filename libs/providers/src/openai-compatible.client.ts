@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { Pool } from 'undici';
+import { Dispatcher, Pool } from 'undici';
 import { ANTHROPIC_API_VERSION } from './anthropic-messages.codec';
 import { SseEvent, SseFramingError, SseParser } from './sse';
 import { UpstreamError } from './upstream.error';
@@ -69,7 +69,6 @@ export class OpenAICompatibleClient {
    * the request path's cheapest form (docs/benchmarks.md).
    */
   async postJson(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<UpstreamJsonResponse> {
-    const endpoint = this.endpoint(target.baseUrl, path);
     const { status, headers, text } = await new Promise<{ status: number; headers: Buffer[] | string[] | null; text: string }>((resolve, reject) => {
       const signal = options.signal;
       const cancel = options.cancel;
@@ -78,7 +77,7 @@ export class OpenAICompatibleClient {
       let headers: Buffer[] | string[] | null = null;
       const chunks: Buffer[] = [];
       let size = 0;
-      const onAbort = () => abort?.(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+      const onAbort = () => abort?.(abortError());
       const isAborted = () => signal?.aborted === true || cancel?.aborted === true;
       if (isAborted()) return reject(new UpstreamError('aborted', 'the upstream call was aborted'));
       signal?.addEventListener('abort', onAbort);
@@ -87,44 +86,34 @@ export class OpenAICompatibleClient {
         signal?.removeEventListener('abort', onAbort);
         unsubscribe?.();
       };
-      this.pool(endpoint.origin, options.connectTimeoutMs).dispatch(
-        {
-          method: 'POST',
-          path: endpoint.path,
-          headers: requestHeaders(target, options),
-          body: JSON.stringify(body),
-          headersTimeout: options.headersTimeoutMs,
-          bodyTimeout: options.bodyTimeoutMs,
+      this.dispatch(target, path, body, options, {
+        onConnect(a) {
+          abort = a;
+          if (isAborted()) onAbort();
         },
-        {
-          onConnect(a) {
-            abort = a;
-            if (isAborted()) onAbort();
-          },
-          onHeaders(statusCode, raw) {
-            status = statusCode;
-            headers = raw;
-            return true;
-          },
-          onData(chunk) {
-            size += chunk.length;
-            if (size > MAX_RESPONSE_BYTES) {
-              abort?.(new UpstreamError('protocol', `the upstream response exceeded ${MAX_RESPONSE_BYTES} bytes`, status));
-              return false;
-            }
-            chunks.push(chunk);
-            return true;
-          },
-          onComplete() {
-            done();
-            resolve({ status, headers, text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)).toString('utf8') });
-          },
-          onError(err) {
-            done();
-            reject(toUpstreamError(err));
-          },
+        onHeaders(statusCode, raw) {
+          status = statusCode;
+          headers = raw;
+          return true;
         },
-      );
+        onData(chunk) {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            abort?.(new UpstreamError('protocol', `the upstream response exceeded ${MAX_RESPONSE_BYTES} bytes`, status));
+            return false;
+          }
+          chunks.push(chunk);
+          return true;
+        },
+        onComplete() {
+          done();
+          resolve({ status, headers, text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)).toString('utf8') });
+        },
+        onError(err) {
+          done();
+          reject(toUpstreamError(err));
+        },
+      });
     });
     if (status >= 400) throw httpErrorOf(status, headerOf(headers, 'retry-after'), text);
     try {
@@ -142,7 +131,6 @@ export class OpenAICompatibleClient {
    * event (docs/benchmarks.md).
    */
   postStream(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions): Promise<AsyncIterableIterator<SseRead>> {
-    const endpoint = this.endpoint(target.baseUrl, path);
     return new Promise((resolve, reject) => {
       const signal = options.signal;
       if (signal?.aborted) return reject(new UpstreamError('aborted', 'the upstream call was aborted'));
@@ -152,53 +140,59 @@ export class OpenAICompatibleClient {
       let opened = false;
       const errorBody: Buffer[] = [];
       let errorBytes = 0;
-      const onAbort = () => events.abort(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+      const onAbort = () => events.abort(abortError());
       signal?.addEventListener('abort', onAbort);
       events.onSettled = () => signal?.removeEventListener('abort', onAbort);
-      this.pool(endpoint.origin, options.connectTimeoutMs).dispatch(
-        {
-          method: 'POST',
-          path: endpoint.path,
-          headers: requestHeaders(target, options),
-          body: JSON.stringify(body),
-          headersTimeout: options.headersTimeoutMs,
-          bodyTimeout: options.bodyTimeoutMs,
+      this.dispatch(target, path, body, options, {
+        onConnect(abort) {
+          events.abortWith = abort;
+          if (signal?.aborted) onAbort();
         },
-        {
-          onConnect(abort) {
-            events.abortWith = abort;
-            if (signal?.aborted) onAbort();
-          },
-          onHeaders(statusCode, raw, resume) {
-            status = statusCode;
-            headers = raw;
-            events.resumeWith = resume;
-            if (status < 400) {
-              opened = true;
-              resolve(events);
-            }
-            return true;
-          },
-          onData(chunk) {
-            if (opened) return events.write(chunk);
-            // An error answer: its text names the problem (capped, like a JSON body).
-            errorBytes += chunk.length;
-            if (errorBytes <= MAX_RESPONSE_BYTES) errorBody.push(chunk);
-            return true;
-          },
-          onComplete() {
-            if (opened) return events.end();
-            events.onSettled?.();
-            reject(httpErrorOf(status, headerOf(headers, 'retry-after'), Buffer.concat(errorBody).toString('utf8')));
-          },
-          onError(err) {
-            if (opened) return events.fail(toUpstreamError(err));
-            events.onSettled?.();
-            reject(toUpstreamError(err));
-          },
+        onHeaders(statusCode, raw, resume) {
+          status = statusCode;
+          headers = raw;
+          events.resumeWith = resume;
+          if (status < 400) {
+            opened = true;
+            resolve(events);
+          }
+          return true;
         },
-      );
+        onData(chunk) {
+          if (opened) return events.write(chunk);
+          // An error answer: its text names the problem (capped, like a JSON body).
+          errorBytes += chunk.length;
+          if (errorBytes <= MAX_RESPONSE_BYTES) errorBody.push(chunk);
+          return true;
+        },
+        onComplete() {
+          if (opened) return events.end();
+          events.onSettled?.();
+          reject(httpErrorOf(status, headerOf(headers, 'retry-after'), Buffer.concat(errorBody).toString('utf8')));
+        },
+        onError(err) {
+          if (opened) return events.fail(toUpstreamError(err));
+          events.onSettled?.();
+          reject(toUpstreamError(err));
+        },
+      });
     });
+  }
+
+  /** One POST of a JSON body on undici's dispatch API, with the call's timeouts. */
+  private dispatch(target: UpstreamTarget, path: string, body: unknown, options: UpstreamCallOptions, handler: Dispatcher.DispatchHandlers): void {
+    const endpoint = this.endpoint(target.baseUrl, path);
+    this.pool(endpoint.origin, options.connectTimeoutMs).dispatch(
+      {
+        method: 'POST',
+        path: endpoint.path,
+        headers: requestHeaders(target, options),
+        body: JSON.stringify(body),
+        headersTimeout: options.headersTimeoutMs,
+        bodyTimeout: options.bodyTimeoutMs,
+      },
+      handler,
+    );
   }
 
   async close(): Promise<void> {
@@ -230,6 +224,9 @@ export class OpenAICompatibleClient {
     return known;
   }
 }
+
+/** What an aborted call fails with inside undici (mapped to UpstreamError 'aborted'). */
+const abortError = () => Object.assign(new Error('aborted'), { name: 'AbortError' });
 
 /** Upstream JSON bodies larger than this are refused: memory stays bounded whatever a provider sends. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -364,7 +361,7 @@ class DispatchedSse implements AsyncIterableIterator<SseRead> {
         this.resumeWith?.();
       }
       if (!this.complete && !this.failure) {
-        const timer = setTimeout(() => this.abort(Object.assign(new Error('aborted'), { name: 'AbortError' })), DRAIN_GRACE_MS);
+        const timer = setTimeout(() => this.abort(abortError()), DRAIN_GRACE_MS);
         timer.unref();
         const settled = this.onSettled;
         this.onSettled = () => {
