@@ -500,17 +500,18 @@ export async function fetchTopicOffsets(
   const giveUpAt = Date.now() + deadlineMs;
   for (let attempt = 1; ; attempt++) {
     const admin = kafka.admin();
+    const wait = backoffDelay(attempt, backoff);
     try {
       await admin.connect();
       const out = new Map<string, Array<{ partition: number; high: string; low: string }>>();
       for (const topic of topics) out.set(topic, await admin.fetchTopicOffsets(topic));
       return out;
     } catch (err) {
-      if (!isLeadershipInFlux(err) || Date.now() + backoffDelay(attempt, backoff) > giveUpAt) throw err;
+      if (!isLeadershipInFlux(err) || Date.now() + wait > giveUpAt) throw err;
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
-    await sleep(backoffDelay(attempt, backoff));
+    await sleep(wait);
   }
 }
 

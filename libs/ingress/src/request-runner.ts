@@ -8,6 +8,7 @@ import {
   OpenAICompatibleClient,
   SseEvent,
   StreamUsageTracker,
+  type MeteredUsage,
   UpstreamError,
   UpstreamTarget,
   type Cancellation,
@@ -410,6 +411,7 @@ export class RequestRunner {
     const tracker = new StreamUsageTracker(() =>
       (inputEstimate ??= canonical ? estimateRequestInputTokens(canonical) : estimateTokens(JSON.stringify(chat.body.messages ?? chat.body.input ?? ''))),
     );
+    const usageSoFar = () => tracker.usage();
     const hideUsage = passthrough && chat.api === 'openai' && !chat.streamUsage;
     const filter = chat.filterStream; // a step's view of the events (guardrails on responses)
     let held = '';
@@ -468,7 +470,7 @@ export class RequestRunner {
             write(pending);
             pending = '';
           }
-          const stop = call.stoppedWith ?? (this.steps.length ? this.checkProgress(ctx, tracker) : undefined);
+          const stop = call.stoppedWith ?? (this.steps.length ? this.checkProgress(ctx, usageSoFar) : undefined);
           if (stop) {
             call.stop(stop);
             throw stop; // events already read must not reach the client after a stop
@@ -521,9 +523,7 @@ export class RequestRunner {
   }
 
   /** Asks the steps whether the stream may go on (e.g. a budget reached mid-stream). */
-  private checkProgress(ctx: RequestContext, tracker: StreamUsageTracker): IngressError | undefined {
-    let usage: ReturnType<StreamUsageTracker['usage']> | undefined;
-    const usageSoFar = () => (usage ??= tracker.usage());
+  private checkProgress(ctx: RequestContext, usageSoFar: () => MeteredUsage): IngressError | undefined {
     for (const step of this.steps) {
       const stop = step.onOutput?.(ctx, usageSoFar);
       if (stop) return stop;
