@@ -20,6 +20,7 @@ import { BatchingPublisher, type EventLossPolicy, type BatchingOptions, type Out
 import type { AnyEventEnvelope } from './envelope';
 import { EventBusError } from './event-bus.error';
 import { consoleEventBusLogger, errorFields } from './event-bus.logger';
+import { fixKafkaJsIdleLoop } from './kafkajs-idle-loop.fix';
 import type {
   EventBus,
   EventBusLogger,
@@ -87,6 +88,9 @@ export interface KafkaEventBusOptions {
 }
 
 /** kafkajs errors after which an idempotent producer's sequence state is unusable: start a new producer. */
+// Before any connection exists: kafkajs 2.2.4 spins a 1 ms timer on every idle one (see the fix).
+fixKafkaJsIdleLoop();
+
 const PRODUCER_STATE_ERRORS = new Set([
   'UNKNOWN_PRODUCER_ID',
   'OUT_OF_ORDER_SEQUENCE_NUMBER',

@@ -6,9 +6,10 @@
 // out of the profile. Main thread only.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { isMainThread } from 'node:worker_threads';
 
 const file = process.env.ASC_CPU_PROFILE_FILE;
-if (file) {
+if (file && isMainThread) {
   const session = new Session();
   session.connect();
   let running = false;
