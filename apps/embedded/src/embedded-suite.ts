@@ -159,7 +159,7 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
       POLICY_GRPC_TARGET: `${host}:${policyGrpc}`,
       ROUTING_GRPC_TARGET: `${host}:${routingGrpc}`,
       SECRETS_GRPC_TARGET: `${host}:${secretsGrpc}`,
-      ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_TTFT_TIMEOUT_MS', 'INGRESS_IDLE_TIMEOUT_MS', 'INGRESS_TOTAL_TIMEOUT_MS', 'INGRESS_DRAIN_GRACE_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS', 'INGRESS_MAX_IN_FLIGHT']),
+      ...pick(process.env, ['INGRESS_BODY_LIMIT_BYTES', 'INGRESS_TTFT_TIMEOUT_MS', 'INGRESS_IDLE_TIMEOUT_MS', 'INGRESS_TOTAL_TIMEOUT_MS', 'INGRESS_DRAIN_GRACE_MS', 'INGRESS_CONFIG_CACHE_TTL_MS', 'INGRESS_STALE_IF_ERROR_MS', 'INGRESS_MAX_IN_FLIGHT', 'INGRESS_CACHE_MAX_BYTES', 'INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS']),
     });
     // Rate limits, budgets and the response cache in process (one replica: nothing to share).
     const spend = await createSpendSteps(ingressConfig, { events: bus });
