@@ -87,10 +87,10 @@ export interface KafkaEventBusOptions {
   topics?: { partitions?: number; replicationFactor?: number; retentionMs?: number };
 }
 
-/** kafkajs errors after which an idempotent producer's sequence state is unusable: start a new producer. */
 // Before any connection exists: kafkajs 2.2.4 spins a 1 ms timer on every idle one (see the fix).
 fixKafkaJsIdleLoop();
 
+/** kafkajs errors after which an idempotent producer's sequence state is unusable: start a new producer. */
 const PRODUCER_STATE_ERRORS = new Set([
   'UNKNOWN_PRODUCER_ID',
   'OUT_OF_ORDER_SEQUENCE_NUMBER',

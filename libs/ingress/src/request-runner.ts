@@ -439,6 +439,10 @@ export class RequestRunner {
     // What one read of the provider's socket brought goes to the client in one write, except
     // the first token, which leaves at once (write flushes when it opens the stream).
     let pending = '';
+    const sendPending = () => {
+      write(pending);
+      pending = '';
+    };
     try {
       reads: for await (const read of events) {
         call.activity();
@@ -466,10 +470,7 @@ export class RequestRunner {
           }
           if (passthrough) out = hideUsage && usageReported ? withoutUsage(sse, produced) : rawEvent(sse);
           pending += out;
-          if (firstToken && !hadToken) {
-            write(pending);
-            pending = '';
-          }
+          if (firstToken && !hadToken) sendPending();
           const stop = call.stoppedWith ?? (this.steps.length ? this.checkProgress(ctx, usageSoFar) : undefined);
           if (stop) {
             call.stop(stop);
@@ -477,18 +478,15 @@ export class RequestRunner {
           }
           if (decoder.done) break reads;
         }
-        write(pending);
-        pending = '';
+        sendPending();
         const backlog = sink.drained?.();
         if (backlog) await backlog;
       }
-      write(pending);
-      pending = '';
+      sendPending();
     } catch (err) {
       // Before the first token the attempt fails as a whole (and may fall back).
       if (!firstToken) throw err;
-      write(pending); // the events of the read up to the failure (or to the stop) came first
-      pending = '';
+      sendPending(); // the events of the read up to the failure (or to the stop) came first
       if (!sink.closed) {
         const error = call.stoppedWith ?? call.classify(err).error;
         failure ??= { code: call.stoppedWith ? error.code : call.classify(err).reasonCode };
