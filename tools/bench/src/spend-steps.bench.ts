@@ -20,6 +20,7 @@ import {
   type RateLimitCounter,
   type RateLimitStore,
 } from '@asc/spend';
+import { dropRedisKeys } from './redis-keys';
 
 const url = process.argv[2] ?? process.env.ASC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const counters: RateLimitCounter[] = [
@@ -120,12 +121,7 @@ async function main(): Promise<void> {
     await throughput('redis: whole request, pipelined', 32, 3000, () => request(limits, budgets, true));
     await throughput('redis: whole request, separate', 32, 3000, () => request(limits, budgets, false));
   } finally {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
+    await dropRedisKeys(redis, keyPrefix);
     await redis.quit();
   }
 }

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
-import { NodeProcess, startNodeProcess, startProductionSuite } from '@asc/testing';
+import { NodeProcess, infra, startNodeProcess, startProductionSuite } from '@asc/testing';
+import { dropRedisKeysAt } from './redis-keys';
 
 /** A gateway under test: where to send requests, with which key, and how to stop it. */
 export interface BenchTarget {
@@ -208,9 +209,19 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
 /** The back ends of the production suite, by command line. */
 const PRODUCTION_INFRA = { kafka: /kafka\.Kafka/, clickhouse: /clickhouse-server/, postgres: /^postgres/, redis: /^redis-server/ };
 
-/** The six services as separate processes; `ingressEnv` adds to the ingress process's environment (e.g. the profiler preload). */
+/**
+ * The six services as separate processes; `ingressEnv` adds to the ingress process's environment (e.g. the profiler preload).
+ * Rate limits, budgets and the response cache are held in Redis, as a production deployment
+ * holds them (shared by its replicas), under a key prefix of this run's own.
+ */
 export async function production(simulatorUrl: string, cacheTtlMs: string, ingressEnv: Record<string, string> = {}): Promise<BenchTarget> {
-  const suite = await startProductionSuite({ ingressEnv: { INGRESS_CONFIG_CACHE_TTL_MS: cacheTtlMs, ...ingressEnv }, logLevel: 'error' });
+  const redis = { ASC_REDIS_URL: infra.redisUrl, INGRESS_REDIS_KEY_PREFIX: `asc-bench-${randomBytes(4).toString('hex')}:` };
+  const started = await startProductionSuite({ ingressEnv: { INGRESS_CONFIG_CACHE_TTL_MS: cacheTtlMs, ...redis, ...ingressEnv }, logLevel: 'error' });
+  const stop = async () => {
+    await started.stop();
+    await dropRedisKeysAt(redis.ASC_REDIS_URL, redis.INGRESS_REDIS_KEY_PREFIX).catch(() => undefined);
+  };
+  const suite = { ...started, stop };
   try {
     const { admin } = suite;
     await admin.createTenant({ id: 'bench', name: 'Bench' });
