@@ -38,9 +38,18 @@ export function counterKey(prefix: string, tenantId: string, c: RateLimitCounter
   return `${prefix}rl:{${enc(tenantId)}}:${c.scope}:${enc(c.id)}:${c.kind === 'requests' ? 'r' : 't'}`;
 }
 
+/** Encoded ids seen lately: the same tenant, app and key ids are encoded for every request they make. */
+const encoded = new Map<string, string>();
+
 /** Ids are opaque: escape the separators and the hash-tag braces. */
 export function enc(id: string): string {
-  return encodeURIComponent(id);
+  let e = encoded.get(id);
+  if (e === undefined) {
+    e = encodeURIComponent(id);
+    if (encoded.size >= 10_000) encoded.clear(); // end-user ids are unbounded; start over rather than grow
+    encoded.set(id, e);
+  }
+  return e;
 }
 
 /**

@@ -65,6 +65,18 @@ describe('budget periods', () => {
     assert.deepEqual(periodBoundsMs('month', '2026-12'), { startMs: Date.parse('2026-12-01T00:00:00Z'), endMs: Date.parse('2027-01-01T00:00:00Z') });
   });
 
+  it('names the right period whichever was asked last (the current one is remembered)', () => {
+    const newYear = Date.parse('2027-01-01T00:00:00Z');
+    assert.equal(periodKeyOf('month', newYear), '2027-01');
+    assert.equal(periodKeyOf('month', newYear - 1), '2026-12'); // a late settlement of the month before
+    assert.equal(periodKeyOf('month', newYear), '2027-01');
+    assert.equal(periodKeyOf('day', newYear - 1), '2026-12-31');
+    assert.equal(periodKeyOf('day', newYear + 86_399_999), '2027-01-01');
+    assert.equal(periodKeyOf('day', newYear + 86_400_000), '2027-01-02');
+    assert.deepEqual(periodBoundsMs('day', '2027-01-02'), { startMs: newYear + 86_400_000, endMs: newYear + 2 * 86_400_000 });
+    assert.deepEqual(periodBoundsMs('day', '2027-01-02'), { startMs: newYear + 86_400_000, endMs: newYear + 2 * 86_400_000 });
+  });
+
   it('names each line by the scope id from the key, and keys round-trip (hostile ids too)', () => {
     const lines = budgetLines(
       [{ scope: 'tenant', period: 'day', usd: 1 }, { scope: 'app', period: 'month', usd: 2 }, { scope: 'key', period: 'day', usd: 3 }],
