@@ -7,9 +7,11 @@ import {
   RedisBudgetStore,
   RedisRateLimitStore,
   RedisResponseCache,
+  RedisSpendAdmissions,
   type BudgetStore,
   type RateLimitStore,
   type ResponseCache,
+  type SpendAdmissions,
 } from '@asc/spend';
 import type { IngressConfig } from './ingress.config';
 import type { RequestContext } from './request-context';
@@ -46,9 +48,9 @@ export async function createSpendSteps(
   };
   const common = { events: deps.events, policyOf, defaultMaxOutputTokens: config.INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS, onError: warn };
   // The cache lookup leaves with the limits-and-budget admission (one Redis round trip for both).
-  const steps = (limits: RateLimitStore, budgets: BudgetStore, cache: ResponseCache): RunnerStep[] => {
+  const steps = (limits: RateLimitStore, budgets: BudgetStore, cache: ResponseCache, admissions?: SpendAdmissions): RunnerStep[] => {
     const cacheStep = new ResponseCacheStep({ cache, policyOf });
-    return [new SpendStep({ ...common, limits, budgets, prefetch: (ctx) => cacheStep.prefetch(ctx) }), cacheStep];
+    return [new SpendStep({ ...common, limits, budgets, admissions, prefetch: (ctx) => cacheStep.prefetch(ctx) }), cacheStep];
   };
   if (!config.ASC_REDIS_URL) {
     const limits = new MemoryRateLimitStore();
@@ -71,7 +73,8 @@ export async function createSpendSteps(
   return {
     mode: 'redis',
     budgets,
-    steps: steps(limits, budgets, cache),
+    // Limits and budget in one script per phase (admission, settlement), not one per store.
+    steps: steps(limits, budgets, cache, new RedisSpendAdmissions(redis, limits, budgets, { onDegraded })),
     close: async () => {
       await Promise.all([limits.close(), budgets.close()]);
       redis.disconnect();

@@ -1,11 +1,11 @@
 import { createEvent, EVENT_BUDGET_THRESHOLD, type EventPublisher } from '@asc/events';
 import { estimateRequestInputTokens, estimateTokens, type MeteredUsage } from '@asc/providers';
 import {
-  admitRequest,
   budgetLines,
   cacheBypassRequested,
   DEFAULT_CACHE_TTL_SECONDS,
   failureModeOf,
+  pairedAdmissions,
   rateLimitCounters,
   rateLimitHeaders,
   responseCacheKey,
@@ -17,6 +17,7 @@ import {
   type RateLimitGrant,
   type RateLimitStore,
   type ResponseCache,
+  type SpendAdmissions,
   type SpendPolicy,
   type ThresholdCrossing,
 } from '@asc/spend';
@@ -32,6 +33,8 @@ export type SpendPolicyOf = (ctx: RequestContext) => SpendPolicy | undefined;
 export interface SpendStepOptions {
   limits: RateLimitStore;
   budgets: BudgetStore;
+  /** How a request is admitted and settled on the stores; default one call on each (pairedAdmissions). */
+  admissions?: SpendAdmissions;
   events: EventPublisher;
   policyOf: SpendPolicyOf;
   /** Output tokens held for a request that sets no max_tokens (streams grow the hold as they run). Default 4096. */
@@ -67,8 +70,11 @@ export const CACHE_HIT = 'cacheHit';
 export class SpendStep implements RunnerStep {
   readonly name = 'spend';
   private readonly held = new WeakMap<RequestContext, Held>();
+  private readonly admissions: SpendAdmissions;
 
-  constructor(private readonly options: SpendStepOptions) {}
+  constructor(private readonly options: SpendStepOptions) {
+    this.admissions = options.admissions ?? pairedAdmissions(options.limits, options.budgets);
+  }
 
   async before(ctx: RequestContext, candidates: readonly Deployment[]): Promise<void> {
     const policy = this.options.policyOf(ctx);
@@ -87,9 +93,7 @@ export class SpendStep implements RunnerStep {
     const failureMode = failureModeOf(policy);
     let admission;
     try {
-      const admitting = admitRequest(
-        this.options.limits,
-        this.options.budgets,
+      const admitting = this.admissions.admit(
         { tenantId: principal.tenantId, counters: rateLimitCounters(policy, subject), tokens: inputTokens, failureMode },
         lines.length ? { tenantId: principal.tenantId, requestId: ctx.requestId, lines, amountUsd, failureMode } : undefined,
       );
@@ -151,13 +155,8 @@ export class SpendStep implements RunnerStep {
     if (held.guard?.busy) await held.guard.idle();
     const reservation = held.guard?.reservation ?? held.reservation;
     const cost = reservation && ctx.deployment && !hit ? costUsd(ctx.usage, ctx.deployment.price) : 0;
-    // The TPM correction and the settlement leave in the same tick: one Redis round trip.
-    const settling: Promise<ThresholdCrossing[]> = !reservation
-      ? Promise.resolve([])
-      : cost <= 0
-        ? this.options.budgets.release(reservation).then(() => [])
-        : this.options.budgets.settle(reservation, cost);
-    const [, crossings] = await Promise.all([this.options.limits.correct(held.grant, tokens), settling]);
+    // The TPM correction and the settlement leave together: one Redis round trip.
+    const crossings = await this.admissions.settle(held.grant, tokens, reservation, cost);
     if (!reservation) return;
     // Cut at the cap: the budget is spent to within one output token, which is 100 % for the user.
     if (held.guard?.reachedBudget && ctx.deployment) {

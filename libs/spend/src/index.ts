@@ -38,7 +38,8 @@ export { budgetLines, periodBoundsMs, periodKeyOf } from './budget-period';
 export { MemoryBudgetStore, type MemoryBudgetStoreOptions } from './memory-budget.adapter';
 export { RedisBudgetStore, type RedisBudgetStoreOptions } from './redis-budget.adapter';
 export { StreamBudgetGuard, type StreamBudgetGuardOptions, type StreamVerdict } from './stream-budget-guard';
-export { admitRequest, type SpendAdmission } from './spend-admission';
+export { admitRequest, pairedAdmissions, type SpendAdmission, type SpendAdmissions } from './spend-admission';
+export { RedisSpendAdmissions, type RedisSpendAdmissionsOptions } from './redis-spend-admission';
 export {
   BudgetReconciler,
   ClickHouseSettledSpend,

@@ -3,9 +3,10 @@ import { describe, it } from 'node:test';
 import { MemoryBudgetStore } from './memory-budget.adapter';
 import { MemoryRateLimitStore } from './memory-rate-limit.adapter';
 import { MemoryResponseCache } from './memory-response-cache.adapter';
-import { admitRequest } from './spend-admission';
+import { admitRequest, pairedAdmissions } from './spend-admission';
 import { budgetStoreContract, line, rid } from './testing/budget-store.contract';
 import { rateLimitStoreContract } from './testing/rate-limit-store.contract';
+import { spendAdmissionsContract } from './testing/spend-admissions.contract';
 import { answer, responseCacheContract } from './testing/response-cache.contract';
 
 // The same contracts as the Redis adapters (redis-spend.adapters.int-spec.ts), in process.
@@ -16,6 +17,11 @@ rateLimitStoreContract('in-process', async (windowMs) => {
 budgetStoreContract('in-process', async ({ leaseMs }) => {
   const store = new MemoryBudgetStore({ leaseMs });
   return { store, dispose: () => store.close() };
+});
+spendAdmissionsContract('in-process, one call on each store', async () => {
+  const limits = new MemoryRateLimitStore();
+  const budgets = new MemoryBudgetStore();
+  return { admissions: pairedAdmissions(limits, budgets), budgets, dispose: async () => (await limits.close(), await budgets.close()) };
 });
 responseCacheContract('in-process LRU', async () => {
   const cache = new MemoryResponseCache();

@@ -13,7 +13,7 @@ import type {
 } from './budget-store.port';
 import { MemoryBudgetStore, stateOf } from './memory-budget.adapter';
 import { nanoToUsd, usdToNano, usdToNanoCeil } from './money';
-import { LuaScript, numbers } from './redis-client';
+import { LuaScript, numbers, type ScriptCall } from './redis-client';
 import { SpendError } from './spend.error';
 
 export interface RedisBudgetStoreOptions {
@@ -50,25 +50,49 @@ export class RedisBudgetStore implements BudgetStore {
   }
 
   async reserve(request: BudgetReserveRequest): Promise<ReserveResult> {
-    checkLines(request.tenantId, request.lines);
-    if (!request.requestId) throw new SpendError('spend_invalid_input', 'requestId is required');
-    const amount = usdToNanoCeil(request.amountUsd, 'amountUsd');
+    const amount = checkReserve(request);
     let refused: BudgetState | undefined;
     try {
       refused = await this.hold(request.lines, request.requestId, amount);
     } catch (err) {
-      this.options.onDegraded?.(err);
-      if (request.failureMode === 'closed') {
-        throw new SpendError('spend_store_unavailable', 'budget store unavailable (fail-closed)', { cause: err });
-      }
-      return this.local.reserveNow(request, 'local', true);
+      return this.degraded(request, err);
     }
+    return this.reserved(request, amount, refused);
+  }
+
+  /** The keys and arguments of BUDGET_RESERVE_LUA for a hold of `amount` nano-USD on every line (also run inside the combined admission). */
+  holdCall(lines: readonly BudgetLine[], rid: string, amount: number): ScriptCall {
+    const now = Date.now();
+    const args: Array<string | number> = [rid, String(amount), this.leaseMs];
+    for (const l of lines) args.push(String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)));
+    return { keys: this.keysOf(lines), args };
+  }
+
+  /** The keys and arguments of BUDGET_SETTLE_LUA for a shared reservation (a release is a settlement at 0). */
+  settleCall(reservation: BudgetReservation, actualUsd: number): ScriptCall {
+    const now = Date.now();
+    const args: Array<string | number> = [reservation.requestId, String(usdToNano(actualUsd, 'actualUsd'))];
+    for (const l of reservation.lines) args.push(String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)));
+    return { keys: this.keysOf(reservation.lines), args };
+  }
+
+  /** The outcome of a hold: the reservation, or the line that refused it. */
+  reserved(request: BudgetReserveRequest, amount: number, refused: BudgetState | undefined): ReserveResult {
     if (refused) return { ok: false, refusedBy: refused, degraded: false };
     return {
       ok: true,
       degraded: false,
       reservation: { tenantId: request.tenantId, requestId: request.requestId, lines: request.lines, heldNano: amount, origin: 'shared' },
     };
+  }
+
+  /** Redis failed: this replica's own counters hold the amount (fail-open), or SpendError (fail-closed). */
+  degraded(request: BudgetReserveRequest, err: unknown): ReserveResult {
+    this.options.onDegraded?.(err);
+    if (request.failureMode === 'closed') {
+      throw new SpendError('spend_store_unavailable', 'budget store unavailable (fail-closed)', { cause: err });
+    }
+    return this.local.reserveNow(request, 'local', true);
   }
 
   async extend(reservation: BudgetReservation, additionalUsd: number): Promise<BudgetReservation | undefined> {
@@ -86,26 +110,17 @@ export class RedisBudgetStore implements BudgetStore {
 
   async settle(reservation: BudgetReservation, actualUsd: number): Promise<ThresholdCrossing[]> {
     if (reservation.origin === 'local') return this.local.settle(reservation, actualUsd);
-    const actual = usdToNano(actualUsd, 'actualUsd');
-    const now = Date.now();
-    const args: Array<string | number> = [reservation.requestId, String(actual)];
-    for (const l of reservation.lines) args.push(String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)));
+    const call = this.settleCall(reservation, actualUsd);
     let reply: number[];
     try {
-      reply = numbers(await SETTLE.run(this.redis, this.keysOf(reservation.lines), args));
+      reply = numbers(await SETTLE.run(this.redis, call.keys, call.args));
     } catch (err) {
       // The hold expires with its lease; the spend reaches the counter at the next
       // reconciliation with ClickHouse (the request event carries the cost).
       this.options.onDegraded?.(err);
       return [];
     }
-    const crossings: ThresholdCrossing[] = [];
-    reservation.lines.forEach((line, i) => {
-      const spentUsd = nanoToUsd(reply[i * 4]);
-      if (reply[i * 4 + 2] === 1) crossings.push({ ref: line.ref, threshold: 0.8, limitUsd: line.limitUsd, spentUsd });
-      if (reply[i * 4 + 3] === 1) crossings.push({ ref: line.ref, threshold: 1, limitUsd: line.limitUsd, spentUsd });
-    });
-    return crossings;
+    return settleCrossings(reservation, reply);
   }
 
   async markReached(reservation: BudgetReservation, withinUsd: number): Promise<ThresholdCrossing[]> {
@@ -167,12 +182,8 @@ export class RedisBudgetStore implements BudgetStore {
 
   private async hold(lines: readonly BudgetLine[], rid: string, amount: number): Promise<BudgetState | undefined> {
     if (!lines.length) return undefined;
-    const now = Date.now();
-    const args: Array<string | number> = [rid, String(amount), this.leaseMs];
-    for (const l of lines) args.push(String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)));
-    const reply = numbers(await RESERVE.run(this.redis, this.keysOf(lines), args));
-    if (reply[0] === 1) return undefined;
-    return stateOf(lines[reply[1] - 1], reply[2], reply[3]);
+    const call = this.holdCall(lines, rid, amount);
+    return holdRefusal(lines, numbers(await RESERVE.run(this.redis, call.keys, call.args)));
   }
 
   private keysOf(lines: readonly BudgetLine[]): string[] {
@@ -181,6 +192,30 @@ export class RedisBudgetStore implements BudgetStore {
       return [k, `${k}:holds`];
     });
   }
+}
+
+/** Validates a reserve request; returns its amount in nano-USD. */
+export function checkReserve(request: BudgetReserveRequest): number {
+  checkLines(request.tenantId, request.lines);
+  if (!request.requestId) throw new SpendError('spend_invalid_input', 'requestId is required');
+  return usdToNanoCeil(request.amountUsd, 'amountUsd');
+}
+
+/** A reserve reply: {1} held, or {0, line (1-based), spent, reserved}: the state of the refusing line. */
+export function holdRefusal(lines: readonly BudgetLine[], reply: readonly number[]): BudgetState | undefined {
+  if (reply[0] === 1) return undefined;
+  return stateOf(lines[reply[1] - 1], reply[2], reply[3]);
+}
+
+/** A settle reply (per line: spent, reserved, crossed 0.8, crossed 1) as the thresholds crossed. */
+export function settleCrossings(reservation: BudgetReservation, reply: readonly number[]): ThresholdCrossing[] {
+  const crossings: ThresholdCrossing[] = [];
+  reservation.lines.forEach((line, i) => {
+    const spentUsd = nanoToUsd(reply[i * 4]);
+    if (reply[i * 4 + 2] === 1) crossings.push({ ref: line.ref, threshold: 0.8, limitUsd: line.limitUsd, spentUsd });
+    if (reply[i * 4 + 3] === 1) crossings.push({ ref: line.ref, threshold: 1, limitUsd: line.limitUsd, spentUsd });
+  });
+  return crossings;
 }
 
 function escapeGlob(s: string): string {

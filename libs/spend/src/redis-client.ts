@@ -39,6 +39,12 @@ export async function connectSpendRedis(url: string, options: SpendRedisOptions 
   return redis;
 }
 
+/** The keys and arguments of one script call. */
+export interface ScriptCall {
+  keys: string[];
+  args: Array<string | number>;
+}
+
 /**
  * A Lua script run with EVALSHA (the body crosses the network only after a NOSCRIPT, e.g.
  * once per Redis restart). Calls made in the same tick share a round trip through the

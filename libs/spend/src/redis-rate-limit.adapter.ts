@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { decisionOf, MemoryRateLimitStore } from './memory-rate-limit.adapter';
 import { checkCounters, counterKey } from './rate-limit-counters';
 import { RATE_LIMIT_CONSUME_LUA, RATE_LIMIT_CORRECT_LUA } from './rate-limit.lua';
-import { LuaScript, numbers } from './redis-client';
+import { LuaScript, numbers, type ScriptCall } from './redis-client';
 import type { RateLimitDecision, RateLimitGrant, RateLimitRequest, RateLimitStore } from './rate-limit-store.port';
 import { SpendError } from './spend.error';
 
@@ -40,57 +40,70 @@ export class RedisRateLimitStore implements RateLimitStore {
   async consume(request: RateLimitRequest): Promise<RateLimitDecision> {
     checkCounters(request.tenantId, request.counters, request.tokens);
     if (!request.counters.length) return decisionOf(request, [], true, false, 'shared');
-    const keys = request.counters.map((c) => counterKey(this.options.keyPrefix, request.tenantId, c));
-    const args: Array<string | number> = [this.windowMs, request.tokens];
-    for (const c of request.counters) args.push(c.limit, c.kind === 'tokens' ? 1 : 0);
+    const call = this.consumeCall(request);
     let reply: number[];
     try {
-      reply = numbers(await CONSUME.run(this.redis, keys, args));
+      reply = numbers(await CONSUME.run(this.redis, call.keys, call.args));
     } catch (err) {
-      return this.degrade(request, err);
+      return this.degraded(request, err);
     }
-    const steps = request.counters.map((_, i) => {
-      const o = 1 + i * 5;
-      return {
-        allowed: reply[o] === 1,
-        tooLarge: reply[o + 1] === 1,
-        remaining: reply[o + 2],
-        resetMs: reply[o + 3],
-        retryAfterMs: reply[o + 4],
-      };
-    });
-    return decisionOf(request, steps, reply[0] === 1, false, 'shared');
+    return consumeDecision(request, reply);
   }
 
   async correct(grant: RateLimitGrant, actualTokens: number): Promise<void> {
-    if (!Number.isSafeInteger(actualTokens) || actualTokens < 0) {
-      throw new SpendError('spend_invalid_input', 'actualTokens must be a non-negative integer');
-    }
+    checkActualTokens(actualTokens);
     if (grant.origin === 'local') return this.local.correct(grant, actualTokens);
-    const delta = actualTokens - grant.tokens;
-    const counters = grant.counters.filter((c) => c.kind === 'tokens');
-    if (delta === 0 || !counters.length) return;
+    const call = this.correctCall(grant, actualTokens);
+    if (!call) return;
     try {
-      await CORRECT.run(
-        this.redis,
-        counters.map((c) => counterKey(this.options.keyPrefix, grant.tenantId, c)),
-        [this.windowMs, delta, ...counters.map((c) => c.limit)],
-      );
+      await CORRECT.run(this.redis, call.keys, call.args);
     } catch (err) {
       // A lost correction errs by the estimate's error only; the request itself is done.
       this.options.onDegraded?.(err);
     }
   }
 
-  async close(): Promise<void> {
-    await this.local.close();
+  /** The keys and arguments of RATE_LIMIT_CONSUME_LUA for a request (also run inside the combined admission). */
+  consumeCall(request: RateLimitRequest): ScriptCall {
+    const keys = request.counters.map((c) => counterKey(this.options.keyPrefix, request.tenantId, c));
+    const args: Array<string | number> = [this.windowMs, request.tokens];
+    for (const c of request.counters) args.push(c.limit, c.kind === 'tokens' ? 1 : 0);
+    return { keys, args };
   }
 
-  private degrade(request: RateLimitRequest, err: unknown): RateLimitDecision {
+  /** The keys and arguments of RATE_LIMIT_CORRECT_LUA for a shared grant, or undefined when nothing moves. */
+  correctCall(grant: RateLimitGrant, actualTokens: number): ScriptCall | undefined {
+    const delta = actualTokens - grant.tokens;
+    const counters = grant.counters.filter((c) => c.kind === 'tokens');
+    if (delta === 0 || !counters.length) return undefined;
+    return { keys: counters.map((c) => counterKey(this.options.keyPrefix, grant.tenantId, c)), args: [this.windowMs, delta, ...counters.map((c) => c.limit)] };
+  }
+
+  /** Redis failed: this replica's own counters decide (fail-open), or SpendError (fail-closed). */
+  degraded(request: RateLimitRequest, err: unknown): RateLimitDecision {
     this.options.onDegraded?.(err);
     if (request.failureMode === 'closed') {
       throw new SpendError('spend_store_unavailable', 'rate-limit store unavailable (fail-closed)', { cause: err });
     }
     return this.local.consumeNow(request, 'local', true);
+  }
+
+  async close(): Promise<void> {
+    await this.local.close();
+  }
+}
+
+/** A consume reply (allowed, then five numbers per counter) as the decision it stands for. */
+export function consumeDecision(request: RateLimitRequest, reply: readonly number[]): RateLimitDecision {
+  const steps = request.counters.map((_, i) => {
+    const o = 1 + i * 5;
+    return { allowed: reply[o] === 1, tooLarge: reply[o + 1] === 1, remaining: reply[o + 2], resetMs: reply[o + 3], retryAfterMs: reply[o + 4] };
+  });
+  return decisionOf(request, steps, reply[0] === 1, false, 'shared');
+}
+
+export function checkActualTokens(actualTokens: number): void {
+  if (!Number.isSafeInteger(actualTokens) || actualTokens < 0) {
+    throw new SpendError('spend_invalid_input', 'actualTokens must be a non-negative integer');
   }
 }

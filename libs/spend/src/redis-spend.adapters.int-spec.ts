@@ -11,12 +11,15 @@ import { RedisBudgetStore } from './redis-budget.adapter';
 import { connectSpendRedis } from './redis-client';
 import { RedisRateLimitStore } from './redis-rate-limit.adapter';
 import { RedisResponseCache } from './redis-response-cache.adapter';
+import { RedisSpendAdmissions } from './redis-spend-admission';
 import { responseCacheKey } from './response-cache-key';
+import { pairedAdmissions } from './spend-admission';
 import { SpendError } from './spend.error';
 import { StreamBudgetGuard } from './stream-budget-guard';
 import { budgetStoreContract, line, rid } from './testing/budget-store.contract';
 import { rateLimitStoreContract } from './testing/rate-limit-store.contract';
 import { answer, responseCacheContract } from './testing/response-cache.contract';
+import { spendAdmissionsContract } from './testing/spend-admissions.contract';
 
 /** A key prefix no other run uses; `drop` deletes every key under it. */
 function testPrefix(): string {
@@ -60,6 +63,15 @@ describe('spend stores on Redis', async () => {
       const store = new RedisBudgetStore(r.clients[0], { keyPrefix: r.prefix, leaseMs });
       return { store, dispose: async () => (await store.close(), await r.close()) };
     });
+    for (const [name, combined] of [['redis, one script per phase', true], ['redis, one call on each store', false]] as const) {
+      spendAdmissionsContract(name, async () => {
+        const r = await replicas(1);
+        const limits = new RedisRateLimitStore(r.clients[0], { keyPrefix: r.prefix });
+        const budgets = new RedisBudgetStore(r.clients[0], { keyPrefix: r.prefix });
+        const admissions = combined ? new RedisSpendAdmissions(r.clients[0], limits, budgets) : pairedAdmissions(limits, budgets);
+        return { admissions, budgets, dispose: async () => (await limits.close(), await budgets.close(), await r.close()) };
+      });
+    }
     responseCacheContract('redis', async () => {
       const r = await replicas(1);
       const cache = new RedisResponseCache(r.clients[0], { keyPrefix: r.prefix });
@@ -209,6 +221,12 @@ describe('spend stores on Redis', async () => {
         assert.ok(await cache.get(key));
         const up = await limits.consume({ tenantId: 't1', counters, tokens: 0, failureMode: 'closed' });
         assert.equal(up.degraded, false);
+        const admissions = new RedisSpendAdmissions(redis, limits, budgets, { onDegraded: (e) => degraded.push(e) });
+        const t2 = line(1, 'tenant', 't2', 't2');
+        const admitT2 = (failureMode: 'open' | 'closed') =>
+          admissions.admit({ tenantId: 't2', counters, tokens: 10, failureMode }, { tenantId: 't2', requestId: rid(), lines: [t2], amountUsd: 0.1, failureMode });
+        const shared = await admitT2('closed');
+        assert.ok(shared.ok && shared.reservation?.origin === 'shared' && !shared.degraded);
 
         server!.kill('SIGKILL');
         await eventually(() => assert.notEqual(redis.status, 'ready'), 10_000, 20);
@@ -232,6 +250,12 @@ describe('spend stores on Redis', async () => {
           budgets.reserve({ tenantId: 't1', requestId: rid(), lines: [l], amountUsd: 0.1, failureMode: 'closed' }),
           (e: unknown) => e instanceof SpendError && e.code === 'spend_store_unavailable',
         );
+        // One script for limits and budget: the same fallbacks, and a settlement that cannot reach Redis is dropped, not thrown.
+        const local = await admitT2('open');
+        assert.ok(local.ok && local.degraded && local.reservation?.origin === 'local');
+        assert.deepEqual(await admissions.settle(local.rate.grant, 12, local.reservation, 0.05), []);
+        await assert.rejects(admitT2('closed'), (e: unknown) => e instanceof SpendError && e.code === 'spend_store_unavailable');
+        if (shared.ok) assert.deepEqual(await admissions.settle(shared.rate.grant, 12, shared.reservation, 0.05), []);
         assert.equal(await cache.get(key), undefined, 'an unreachable cache is a miss');
         await cache.set(key, answer('dropped'), 60);
         assert.ok(Date.now() - t0 < 5000, 'no request waited for a reconnect');

@@ -1,5 +1,5 @@
-import type { BudgetReservation, BudgetReserveRequest, BudgetState, BudgetStore } from './budget-store.port';
-import type { RateLimitDecision, RateLimitRequest, RateLimitStore } from './rate-limit-store.port';
+import type { BudgetReservation, BudgetReserveRequest, BudgetState, BudgetStore, ReserveResult, ThresholdCrossing } from './budget-store.port';
+import type { RateLimitDecision, RateLimitGrant, RateLimitRequest, RateLimitStore } from './rate-limit-store.port';
 
 export type SpendAdmission =
   | { ok: true; rate: RateLimitDecision; reservation: BudgetReservation | undefined; degraded: boolean }
@@ -25,6 +25,16 @@ export async function admitRequest(
     limits.consume(rateLimit),
     budget && budget.lines.length ? budgets.reserve(budget) : Promise.resolve(undefined),
   ]);
+  return resolveAdmission(limits, budgets, rate, reserved);
+}
+
+/** The admission from the two outcomes: when one refused or failed, what the other took is given back. */
+export async function resolveAdmission(
+  limits: RateLimitStore,
+  budgets: BudgetStore,
+  rate: PromiseSettledResult<RateLimitDecision>,
+  reserved: PromiseSettledResult<ReserveResult | undefined>,
+): Promise<SpendAdmission> {
   const reservation = reserved.status === 'fulfilled' && reserved.value?.ok ? reserved.value.reservation : undefined;
   const rateOk = rate.status === 'fulfilled' && rate.value.allowed;
   const budgetOk = reserved.status === 'fulfilled' && (!reserved.value || reserved.value.ok);
@@ -40,4 +50,33 @@ export async function admitRequest(
   const refused = reserved.value;
   if (!refused || refused.ok) throw new Error('unreachable: budget refused without a refusal');
   return { ok: false, reason: 'insufficient_quota', rate: rate.value, refusedBy: refused.refusedBy };
+}
+
+/**
+ * A request's spend bookkeeping with the stores: admitted before the upstream call, settled
+ * after it (TPM corrected to the provider's usage, the budget hold replaced by the cost).
+ */
+export interface SpendAdmissions {
+  admit(rateLimit: RateLimitRequest, budget: BudgetReserveRequest | undefined): Promise<SpendAdmission>;
+  /**
+   * Corrects the grant's tokens to `actualTokens` and settles the reservation at `costUsd`
+   * (0 releases it); returns the budget thresholds crossed. Never throws on an outage.
+   */
+  settle(grant: RateLimitGrant, actualTokens: number, reservation: BudgetReservation | undefined, costUsd: number): Promise<ThresholdCrossing[]>;
+}
+
+/** Admissions over any pair of stores: each operation is a call on each store, issued together. */
+export function pairedAdmissions(limits: RateLimitStore, budgets: BudgetStore): SpendAdmissions {
+  return {
+    admit: (rateLimit, budget) => admitRequest(limits, budgets, rateLimit, budget),
+    settle: async (grant, actualTokens, reservation, costUsd) => {
+      const settling: Promise<ThresholdCrossing[]> = !reservation
+        ? Promise.resolve([])
+        : costUsd <= 0
+          ? budgets.release(reservation).then(() => [])
+          : budgets.settle(reservation, costUsd);
+      const [, crossings] = await Promise.all([limits.correct(grant, actualTokens), settling]);
+      return crossings;
+    },
+  };
 }
