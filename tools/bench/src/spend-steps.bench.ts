@@ -1,6 +1,8 @@
 // Per-step cost of spend control: the rate-limit check + budget hold on Redis issued
-// separately (two round trips) and together (auto-pipelined: one round trip), the settle +
-// TPM correction after a request, and the same operations in process.
+// separately (two round trips), together (auto-pipelined: one round trip) and as one script
+// (RedisSpendAdmissions), the settle + TPM correction after a request, and the same
+// operations in process. Throughput rows give the CPU per request of this client and of
+// redis-server.
 //
 //   npm run build && node -r ./tools/scripts/register-paths.js dist/tools/bench/src/spend-steps.bench.js [redis-url]
 //
@@ -15,11 +17,14 @@ import {
   periodKeyOf,
   RedisBudgetStore,
   RedisRateLimitStore,
+  RedisSpendAdmissions,
   type BudgetLine,
   type BudgetStore,
   type RateLimitCounter,
   type RateLimitStore,
+  type SpendAdmissions,
 } from '@asc/spend';
+import { cpuMs, pidsMatching } from './process-cpu';
 import { dropRedisKeys } from './redis-keys';
 
 const url = process.argv[2] ?? process.env.ASC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -64,6 +69,9 @@ async function latency(name: string, n: number, op: () => Promise<unknown>): Pro
 async function throughput(name: string, concurrency: number, ms: number, op: () => Promise<unknown>): Promise<void> {
   let done = 0;
   const end = performance.now() + ms;
+  const redisPids = pidsMatching(/^redis-server/);
+  const client0 = process.cpuUsage();
+  const server0 = cpuMs(redisPids);
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
@@ -72,7 +80,18 @@ async function throughput(name: string, concurrency: number, ms: number, op: () 
       }
     }),
   );
-  console.log(`${name.padEnd(52)} ${Math.round((done * 1000) / ms).toLocaleString('en-US').padStart(8)} req/s  (${concurrency} concurrent)`);
+  const client = process.cpuUsage(client0);
+  const server = cpuMs(redisPids);
+  const perRequest = (cpu: number) => `${((cpu * 1000) / done).toFixed(0)} µs`;
+  const cpu = `client ${perRequest((client.user + client.system) / 1000)}${server0 !== undefined && server !== undefined && redisPids.length ? `, redis-server ${perRequest(server - server0)}` : ''} CPU a request`;
+  console.log(`${name.padEnd(52)} ${Math.round((done * 1000) / ms).toLocaleString('en-US').padStart(8)} req/s  (${concurrency} concurrent; ${cpu})`);
+}
+
+/** One request through SpendAdmissions: admitted, then settled with its usage. */
+async function admitted2(admissions: SpendAdmissions): Promise<void> {
+  const a = await admissions.admit(rate(), budget());
+  if (!a.ok) throw new Error('refused');
+  await admissions.settle(a.rate.grant, 620, a.reservation, 0.004);
 }
 
 async function request(limits: RateLimitStore, budgets: BudgetStore, pipelined: boolean): Promise<void> {
@@ -118,7 +137,13 @@ async function main(): Promise<void> {
     await latency('redis: check + hold pipelined (1 round trip)', 2000, admitted(limits, budgets));
     await latency('redis: whole request, separate (4 round trips)', 1000, () => request(limits, budgets, false));
     await latency('redis: whole request, pipelined (2 round trips)', 1000, () => request(limits, budgets, true));
-    await throughput('redis: whole request, pipelined', 32, 3000, () => request(limits, budgets, true));
+    const oneScript = new RedisSpendAdmissions(redis, limits, budgets);
+    await latency('redis: whole request, one script a phase (2 commands)', 1000, () => admitted2(oneScript));
+    // Twice, alternating: the box's speed drifts between rows.
+    for (let round = 0; round < 2; round++) {
+      await throughput('redis: whole request, one script a phase', 32, 3000, () => admitted2(oneScript));
+      await throughput('redis: whole request, pipelined', 32, 3000, () => request(limits, budgets, true));
+    }
     await throughput('redis: whole request, separate', 32, 3000, () => request(limits, budgets, false));
   } finally {
     await dropRedisKeys(redis, keyPrefix);
