@@ -15,7 +15,8 @@
 // noisy: a quiet tenant's latency alone and next to a tenant offering 20× its fair share of
 // the ingress in-flight cap (load shedding, issue 7); see noisy-scenario.ts.
 //
-// production mode needs PostgreSQL, Kafka and ClickHouse (tools/infra/up.sh).
+// production mode needs PostgreSQL, Kafka, ClickHouse and Redis (tools/infra/up.sh); its rate
+// limits, budgets and response cache are in that Redis, under a key prefix of the run's own.
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
