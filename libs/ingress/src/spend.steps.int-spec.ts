@@ -8,7 +8,7 @@ import { ServiceMetrics } from '@asc/service-kit';
 import { SimulatorHandle, startSimulator } from '@asc/simulator';
 import { budgetLines, connectSpendRedis, RedisBudgetStore, type SpendPolicy } from '@asc/spend';
 import { hashApiKey } from '@asc/tenancy';
-import { infra, missingInfra } from '@asc/testing';
+import { dropRedisKeysAt, infra, missingInfra } from '@asc/testing';
 import { ControlPlane, Deployment, Principal } from './control-plane.port';
 import { allowDecision, testPrincipal } from './decision.fixture';
 import { IngressMetrics } from './ingress.metrics';
@@ -104,14 +104,7 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
   }
 
   async function stopReplicas(): Promise<void> {
-    const redis = await connectSpendRedis(infra.redisUrl);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-    await redis.quit();
+    await dropRedisKeysAt(infra.redisUrl, prefix);
     for (const r of replicas) await r.spend.close();
   }
 

@@ -135,13 +135,7 @@ export class RedisBudgetStore implements BudgetStore {
       this.options.onDegraded?.(err);
       return [];
     }
-    const crossings: ThresholdCrossing[] = [];
-    reservation.lines.forEach((line, i) => {
-      const spentUsd = nanoToUsd(reply[i * 3]);
-      if (reply[i * 3 + 1] === 1) crossings.push({ ref: line.ref, threshold: 0.8, limitUsd: line.limitUsd, spentUsd });
-      if (reply[i * 3 + 2] === 1) crossings.push({ ref: line.ref, threshold: 1, limitUsd: line.limitUsd, spentUsd });
-    });
-    return crossings;
+    return crossingsOf(reservation, reply, 3, 1);
   }
 
   async release(reservation: BudgetReservation): Promise<void> {
@@ -209,11 +203,16 @@ export function holdRefusal(lines: readonly BudgetLine[], reply: readonly number
 
 /** A settle reply (per line: spent, reserved, crossed 0.8, crossed 1) as the thresholds crossed. */
 export function settleCrossings(reservation: BudgetReservation, reply: readonly number[]): ThresholdCrossing[] {
+  return crossingsOf(reservation, reply, 4, 2);
+}
+
+/** Per line, `stride` numbers: spent first, then crossed 0.8 and crossed 1 from `flagsAt` on. */
+function crossingsOf(reservation: BudgetReservation, reply: readonly number[], stride: number, flagsAt: number): ThresholdCrossing[] {
   const crossings: ThresholdCrossing[] = [];
   reservation.lines.forEach((line, i) => {
-    const spentUsd = nanoToUsd(reply[i * 4]);
-    if (reply[i * 4 + 2] === 1) crossings.push({ ref: line.ref, threshold: 0.8, limitUsd: line.limitUsd, spentUsd });
-    if (reply[i * 4 + 3] === 1) crossings.push({ ref: line.ref, threshold: 1, limitUsd: line.limitUsd, spentUsd });
+    const spentUsd = nanoToUsd(reply[i * stride]);
+    if (reply[i * stride + flagsAt] === 1) crossings.push({ ref: line.ref, threshold: 0.8, limitUsd: line.limitUsd, spentUsd });
+    if (reply[i * stride + flagsAt + 1] === 1) crossings.push({ ref: line.ref, threshold: 1, limitUsd: line.limitUsd, spentUsd });
   });
   return crossings;
 }

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { ClickHouseHttpStore, insertRequestsIdempotent, migrate, type RequestEventRow } from '@asc/analytics';
 import { freePort } from '@asc/service-kit';
-import { eventually, infra, missingInfra, tcpReachable } from '@asc/testing';
+import { dropRedisKeys, eventually, infra, missingInfra, tcpReachable } from '@asc/testing';
 import { ClickHouseSettledSpend, reconcileBudgets } from './budget-reconciler';
 import { RedisBudgetStore } from './redis-budget.adapter';
 import { connectSpendRedis } from './redis-client';
@@ -26,15 +26,6 @@ function testPrefix(): string {
   return `asc-test-${randomBytes(6).toString('hex')}:`;
 }
 
-async function drop(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
 /** Opens one client per "replica" under a shared prefix; `close` drops the keys and quits. */
 async function replicas(n: number): Promise<{ clients: Redis[]; prefix: string; close(): Promise<void> }> {
   const prefix = testPrefix();
@@ -43,7 +34,7 @@ async function replicas(n: number): Promise<{ clients: Redis[]; prefix: string; 
     clients,
     prefix,
     close: async () => {
-      await drop(clients[0], prefix);
+      await dropRedisKeys(clients[0], prefix);
       await Promise.all(clients.map((c) => c.quit()));
     },
   };

@@ -1,5 +1,6 @@
 export { eventually } from './eventually';
 export { infra, infraRequired, missingInfra, tcpReachable } from './infra';
+export { dropRedisKeys, dropRedisKeysAt } from './redis-keys';
 export { repoRoot, startNodeProcess, waitForReady } from './processes';
 export type { NodeProcess } from './processes';
 export { throwawayDatabase } from './throwaway-database';

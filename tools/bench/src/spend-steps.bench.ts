@@ -25,7 +25,7 @@ import {
   type SpendAdmissions,
 } from '@asc/spend';
 import { cpuMs, pidsMatching } from './process-cpu';
-import { dropRedisKeys } from './redis-keys';
+import { dropRedisKeys } from '@asc/testing';
 
 const url = process.argv[2] ?? process.env.ASC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const counters: RateLimitCounter[] = [

@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AdminClient, AdminEndpoints } from '@asc/admin-client';
 import { freePort } from '@asc/service-kit';
-import { NodeProcess, infra, startNodeProcess, startProductionSuite } from '@asc/testing';
-import { dropRedisKeysAt } from './redis-keys';
+import { NodeProcess, dropRedisKeysAt, infra, startNodeProcess, startProductionSuite } from '@asc/testing';
 
 /** A gateway under test: where to send requests, with which key, and how to stop it. */
 export interface BenchTarget {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 
-/** Deletes every key under `prefix` (a bench run's own spend counters and cache entries). */
+/** Deletes every key under `prefix` (a test's or a bench run's own spend counters and cache entries). */
 export async function dropRedisKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
