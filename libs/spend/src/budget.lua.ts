@@ -37,8 +37,9 @@ local n = #KEYS / 2
 for i = 1, n do
   local h = KEYS[2 * i - 1]
   expire_holds(h, KEYS[2 * i])
-  local spent = tonumber(redis.call('HGET', h, 'spent') or '0')
-  local reserved = tonumber(redis.call('HGET', h, 'reserved') or '0')
+  local f = redis.call('HMGET', h, 'spent', 'reserved')
+  local spent = tonumber(f[1] or '0')
+  local reserved = tonumber(f[2] or '0')
   if spent + reserved + amount > tonumber(ARGV[2 + 2 * i]) then
     return {0, i, spent, reserved}
   end
@@ -71,7 +72,8 @@ for i = 1, #KEYS / 2 do
   local z = KEYS[2 * i]
   local limit = tonumber(ARGV[1 + 2 * i])
   local held = redis.call('HGET', h, 'r:' .. rid)
-  if held and held ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. held) end
+  local reserved
+  if held and held ~= '0' then reserved = redis.call('HINCRBY', h, 'reserved', '-' .. held) end
   redis.call('HDEL', h, 'r:' .. rid)
   redis.call('ZREM', z, rid)
   local spent = redis.call('HINCRBY', h, 'spent', ARGV[2])
@@ -82,7 +84,7 @@ for i = 1, #KEYS / 2 do
   end
   redis.call('PEXPIRE', h, ARGV[2 + 2 * i])
   table.insert(out, spent)
-  table.insert(out, tonumber(redis.call('HGET', h, 'reserved') or '0'))
+  table.insert(out, reserved or tonumber(redis.call('HGET', h, 'reserved') or '0'))
   table.insert(out, c80)
   table.insert(out, c100)
 end
@@ -131,8 +133,9 @@ for i = 1, #KEYS / 2 do
   local h = KEYS[2 * i - 1]
   expire_holds(h, KEYS[2 * i])
   local limit = tonumber(ARGV[2 * i])
-  local spent = tonumber(redis.call('HGET', h, 'spent') or '0')
-  local reserved = tonumber(redis.call('HGET', h, 'reserved') or '0')
+  local f = redis.call('HMGET', h, 'spent', 'reserved')
+  local spent = tonumber(f[1] or '0')
+  local reserved = tonumber(f[2] or '0')
   local c80, c100 = 0, 0
   if limit - spent - reserved < within then
     c80 = redis.call('HSETNX', h, 't0.8', '1')

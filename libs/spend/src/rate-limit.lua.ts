@@ -1,6 +1,7 @@
 /**
  * GCRA over several counters at once, all-or-nothing (gcra.ts is the same algorithm in
  * TypeScript). Time comes from the Redis server, so replicas with skewed clocks agree.
+ * The counters are read with one MGET (every key of a request shares the tenant's hash tag).
  * KEYS: one per counter. ARGV: windowMs, tokens, then per counter: limit, isTokens (0|1).
  * Reply: allowed, then per counter: allowed, tooLarge, remaining, resetMs, retryAfterMs.
  */
@@ -13,12 +14,13 @@ local n = #KEYS
 local out = {1}
 local next_tats = {}
 local all = 1
+local tats = redis.call('MGET', unpack(KEYS))
 for i = 1, n do
   local limit = tonumber(ARGV[1 + 2 * i])
   local cost = 1
   if ARGV[2 + 2 * i] == '1' then cost = tokens end
   local interval = w / limit
-  local v = redis.call('GET', KEYS[i])
+  local v = tats[i]
   local tat = now
   if v then tat = math.max(tonumber(v), now) end
   local nxt = tat + cost * interval
@@ -59,9 +61,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local w = tonumber(ARGV[1])
 local delta = tonumber(ARGV[2])
+local tats = redis.call('MGET', unpack(KEYS))
 for i = 1, #KEYS do
   local interval = w / tonumber(ARGV[2 + i])
-  local v = redis.call('GET', KEYS[i])
+  local v = tats[i]
   local tat = now
   if v then tat = math.max(tonumber(v), now) end
   local nxt = math.max(now, tat + delta * interval)
