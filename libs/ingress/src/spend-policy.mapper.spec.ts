@@ -27,4 +27,15 @@ describe('spend policy from a decision', () => {
     assert.equal(policy?.cacheEnabled, true);
     assert.equal(policy?.limitsFailureMode, 'closed');
   });
+
+  it('maps a cached decision once: the same decision gives the same, frozen policy; another decision its own', () => {
+    const decision = { ...base, keyLimit: { rpm: 60, tpm: 0 }, cacheEnabled: true };
+    const policy = spendPolicyOfDecision(decision);
+    assert.equal(spendPolicyOfDecision(decision), policy);
+    assert.ok(Object.isFrozen(policy));
+    const next = spendPolicyOfDecision({ ...decision, keyLimit: { rpm: 30, tpm: 0 } });
+    assert.deepEqual(next?.keyLimit, { rpm: 30, tpm: 0 });
+    assert.equal(spendPolicyOfDecision(base), undefined);
+    assert.equal(spendPolicyOfDecision(base), undefined, 'a decision without spend controls is remembered as such');
+  });
 });

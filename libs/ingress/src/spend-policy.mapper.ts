@@ -22,9 +22,24 @@ interface DecisionSpendFields {
 const SCOPES = new Set(['tenant', 'app', 'key']);
 const PERIODS = new Set(['day', 'month']);
 
+/**
+ * Policies already mapped, by decision: ingress caches a decision (TTL) and every request it
+ * covers asks twice (spend step, cache step). The policy is frozen: it is shared.
+ */
+const mapped = new WeakMap<PolicyDecision, SpendPolicy | null>();
+
 /** Maps a decision to the spend policy of its request; undefined when it sets no limit, budget or cache. */
 export function spendPolicyOfDecision(decision: PolicyDecision | undefined): SpendPolicy | undefined {
   if (!decision) return undefined;
+  let policy = mapped.get(decision);
+  if (policy === undefined) {
+    policy = mapPolicy(decision) ?? null;
+    mapped.set(decision, policy);
+  }
+  return policy ?? undefined;
+}
+
+function mapPolicy(decision: PolicyDecision): SpendPolicy | undefined {
   const d = decision as PolicyDecision & DecisionSpendFields;
   const budgets: BudgetSetting[] = (d.budgets ?? []).flatMap((b) =>
     SCOPES.has(b.scope) && PERIODS.has(b.period) && Number.isFinite(b.usd) && b.usd >= 0
@@ -34,7 +49,7 @@ export function spendPolicyOfDecision(decision: PolicyDecision | undefined): Spe
   const limits = [d.tenantLimit, d.appLimit, d.keyLimit, d.endUserLimit, d.modelLimit];
   const anyLimit = limits.some((l) => !!l && (l.rpm > 0 || l.tpm > 0));
   if (!anyLimit && !budgets.length && !d.cacheEnabled) return undefined;
-  return {
+  return Object.freeze({
     tenantLimit: d.tenantLimit,
     appLimit: d.appLimit,
     keyLimit: d.keyLimit,
@@ -44,5 +59,5 @@ export function spendPolicyOfDecision(decision: PolicyDecision | undefined): Spe
     cacheEnabled: !!d.cacheEnabled,
     cacheTtlSeconds: d.cacheTtlSeconds ?? 0,
     limitsFailureMode: d.limitsFailureMode === 'closed' ? 'closed' : d.limitsFailureMode === 'open' ? 'open' : '',
-  };
+  });
 }
