@@ -57,7 +57,8 @@ export interface StepAnswer {
  * (most streams have no step that needs it); returning an error ends the stream in-band.
  * `settle` runs once the outcome is known, before the event is made (what the step adds to
  * the event); `after` always runs once `before` ran, after the event, for follow-up I/O
- * (budget settlement, TPM correction, cache write).
+ * (budget settlement, TPM correction, cache write). The `after`s of a request run
+ * concurrently: a step must not rely on another's.
  */
 export interface RunnerStep {
   readonly name: string;

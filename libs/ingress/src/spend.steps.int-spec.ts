@@ -218,8 +218,8 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
       const stream = await measure('stream (not cached)', { stream: true, messages: [{ role: 'user', content: 'count my stream' }] });
       assert.deepEqual([miss.cache, hit.cache], ['miss', 'hit']);
       // Before the upstream call, one round trip: the RPM/TPM check and budget hold (one script)
-      // + the cache GET. After the answer: TPM correction + settlement (one script), then the cache SET.
-      assert.deepEqual([miss.writes, miss.commands], [3, 4]);
+      // + the cache GET. After the answer, one more: TPM correction + settlement (one script) and the cache SET.
+      assert.deepEqual([miss.writes, miss.commands], [2, 4]);
       // A hit: the admission round trip, then the hold released (its TPM estimate stays charged).
       assert.deepEqual([hit.writes, hit.commands], [2, 3]);
       // A stream is not stored; its hold may be extended once in the background (32-token default hold here).
