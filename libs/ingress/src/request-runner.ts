@@ -164,15 +164,16 @@ export class RequestRunner {
       this.finish(ctx);
       // The steps' follow-up I/O is independent (settlement, cache write): started together, it
       // leaves in one write to Redis instead of one round trip after another.
-      await Promise.all(
-        ran.map(async (step) => {
-          try {
-            await step.after?.(ctx);
-          } catch (err) {
-            this.logger.error(`step ${step.name} failed after request ${ctx.requestId}: ${(err as Error).message}`);
-          }
-        }),
-      );
+      const following: Array<Promise<void>> = [];
+      for (const step of ran) {
+        try {
+          const io = step.after?.(ctx);
+          if (io) following.push(io.catch((err: unknown) => this.afterFailed(step, ctx, err)));
+        } catch (err) {
+          this.afterFailed(step, ctx, err);
+        }
+      }
+      if (following.length) await Promise.all(following);
       if (--this.inFlight === 0) this.idle?.();
     }
     return ctx;
@@ -592,6 +593,10 @@ export class RequestRunner {
     ctx.reasonCode = error.code;
     if (ctx.status === 'denied') return;
     ctx.status = error.httpStatus >= 500 || error.code.startsWith('upstream') || error.code.startsWith('timeout') ? 'upstream_error' : 'client_error';
+  }
+
+  private afterFailed(step: RunnerStep, ctx: RequestContext, err: unknown): void {
+    this.logger.error(`step ${step.name} failed after request ${ctx.requestId}: ${(err as Error).message}`);
   }
 
   /** Emits the request's one event (when a tenant is known) and its metrics. */

@@ -1,4 +1,5 @@
-import type { BudgetLine, BudgetCounterRef } from './budget-store.port';
+import type { BudgetLine, BudgetCounterRef, BudgetReserveRequest } from './budget-store.port';
+import { usdToNanoCeil } from './money';
 import { enc } from './rate-limit-counters';
 import type { BudgetPeriod, BudgetSetting, SpendSubject } from './spend-policy';
 import { SpendError } from './spend.error';
@@ -83,6 +84,13 @@ export function checkLines(tenantId: string, lines: readonly BudgetLine[]): void
     }
     if (!/^\d{4}-\d{2}(-\d{2})?$/.test(l.ref.periodKey)) throw new SpendError('spend_invalid_input', 'budget periodKey is malformed');
   }
+}
+
+/** Validates a reserve request (both adapters refuse the same input); returns its amount in nano-USD. */
+export function checkReserve(request: BudgetReserveRequest): number {
+  checkLines(request.tenantId, request.lines);
+  if (!request.requestId) throw new SpendError('spend_invalid_input', 'requestId is required');
+  return usdToNanoCeil(request.amountUsd, 'amountUsd');
 }
 
 export const THRESHOLDS = [0.8, 1] as const;

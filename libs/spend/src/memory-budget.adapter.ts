@@ -1,4 +1,4 @@
-import { budgetKey, checkLines, parseBudgetKey, periodBoundsMs, THRESHOLDS } from './budget-period';
+import { budgetKey, checkReserve, parseBudgetKey, periodBoundsMs, THRESHOLDS } from './budget-period';
 import type {
   BudgetCounterRef,
   BudgetLine,
@@ -10,7 +10,6 @@ import type {
   ThresholdCrossing,
 } from './budget-store.port';
 import { nanoToUsd, usdToNano, usdToNanoCeil } from './money';
-import { SpendError } from './spend.error';
 
 export interface MemoryBudgetStoreOptions {
   /** A hold not settled within this time is released (its replica died); default 15 min. */
@@ -45,9 +44,7 @@ export class MemoryBudgetStore implements BudgetStore {
   }
 
   reserveNow(request: BudgetReserveRequest, origin: BudgetReservation['origin'], degraded: boolean): ReserveResult {
-    checkLines(request.tenantId, request.lines);
-    if (!request.requestId) throw new SpendError('spend_invalid_input', 'requestId is required');
-    const amount = usdToNanoCeil(request.amountUsd, 'amountUsd');
+    const amount = checkReserve(request);
     const refused = this.hold(request.lines, request.requestId, amount);
     if (refused) return { ok: false, refusedBy: refused, degraded };
     return {

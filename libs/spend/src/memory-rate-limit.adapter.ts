@@ -1,5 +1,5 @@
 import { gcraAdjust, gcraStep, type GcraStep } from './gcra';
-import { checkCounters, counterKey } from './rate-limit-counters';
+import { checkActualTokens, checkCounters, counterKey } from './rate-limit-counters';
 import type { RateLimitDecision, RateLimitGrant, RateLimitRequest, RateLimitStore } from './rate-limit-store.port';
 import { SpendError } from './spend.error';
 
@@ -54,9 +54,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   correctNow(grant: RateLimitGrant, actualTokens: number): void {
     if (this.closed) return;
-    if (!Number.isSafeInteger(actualTokens) || actualTokens < 0) {
-      throw new SpendError('spend_invalid_input', 'actualTokens must be a non-negative integer');
-    }
+    checkActualTokens(actualTokens);
     const delta = actualTokens - grant.tokens;
     if (delta === 0) return;
     const now = this.now();

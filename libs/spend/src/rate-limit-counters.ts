@@ -33,6 +33,13 @@ export function checkCounters(tenantId: string, counters: readonly RateLimitCoun
   }
 }
 
+/** Validates a correction's token count (both adapters refuse the same input). */
+export function checkActualTokens(actualTokens: number): void {
+  if (!Number.isSafeInteger(actualTokens) || actualTokens < 0) {
+    throw new SpendError('spend_invalid_input', 'actualTokens must be a non-negative integer');
+  }
+}
+
 /** The store key of a counter, hash-tagged by tenant so one request's keys share a Redis Cluster slot. */
 export function counterKey(prefix: string, tenantId: string, c: RateLimitCounter): string {
   return `${prefix}rl:{${enc(tenantId)}}:${c.scope}:${enc(c.id)}:${c.kind === 'requests' ? 'r' : 't'}`;

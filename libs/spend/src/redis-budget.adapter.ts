@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { budgetKey, checkLines, counterTtlMs, parseBudgetKey, THRESHOLDS } from './budget-period';
+import { budgetKey, checkReserve, counterTtlMs, parseBudgetKey, THRESHOLDS } from './budget-period';
 import { BUDGET_RAISE_LUA, BUDGET_REACHED_LUA, BUDGET_RESERVE_LUA, BUDGET_SETTLE_LUA, BUDGET_STATUS_LUA } from './budget.lua';
 import type {
   BudgetCounterRef,
@@ -57,7 +57,8 @@ export class RedisBudgetStore implements BudgetStore {
     } catch (err) {
       return this.degraded(request, err);
     }
-    return this.reserved(request, amount, refused);
+    if (refused) return { ok: false, refusedBy: refused, degraded: false };
+    return { ok: true, degraded: false, reservation: this.sharedReservation(request, amount) };
   }
 
   /** The keys and arguments of BUDGET_RESERVE_LUA for a hold of `amount` nano-USD on every line (also run inside the combined admission). */
@@ -76,14 +77,9 @@ export class RedisBudgetStore implements BudgetStore {
     return { keys: this.keysOf(reservation.lines), args };
   }
 
-  /** The outcome of a hold: the reservation, or the line that refused it. */
-  reserved(request: BudgetReserveRequest, amount: number, refused: BudgetState | undefined): ReserveResult {
-    if (refused) return { ok: false, refusedBy: refused, degraded: false };
-    return {
-      ok: true,
-      degraded: false,
-      reservation: { tenantId: request.tenantId, requestId: request.requestId, lines: request.lines, heldNano: amount, origin: 'shared' },
-    };
+  /** The reservation of a hold of `amount` nano-USD that Redis accepted. */
+  sharedReservation(request: BudgetReserveRequest, amount: number): BudgetReservation {
+    return { tenantId: request.tenantId, requestId: request.requestId, lines: request.lines, heldNano: amount, origin: 'shared' };
   }
 
   /** Redis failed: this replica's own counters hold the amount (fail-open), or SpendError (fail-closed). */
@@ -186,13 +182,6 @@ export class RedisBudgetStore implements BudgetStore {
       return [k, `${k}:holds`];
     });
   }
-}
-
-/** Validates a reserve request; returns its amount in nano-USD. */
-export function checkReserve(request: BudgetReserveRequest): number {
-  checkLines(request.tenantId, request.lines);
-  if (!request.requestId) throw new SpendError('spend_invalid_input', 'requestId is required');
-  return usdToNanoCeil(request.amountUsd, 'amountUsd');
 }
 
 /** A reserve reply: {1} held, or {0, line (1-based), spent, reserved}: the state of the refusing line. */

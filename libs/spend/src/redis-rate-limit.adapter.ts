@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { decisionOf, MemoryRateLimitStore } from './memory-rate-limit.adapter';
-import { checkCounters, counterKey } from './rate-limit-counters';
+import { checkActualTokens, checkCounters, counterKey } from './rate-limit-counters';
 import { RATE_LIMIT_CONSUME_LUA, RATE_LIMIT_CORRECT_LUA } from './rate-limit.lua';
 import { LuaScript, numbers, type ScriptCall } from './redis-client';
 import type { RateLimitDecision, RateLimitGrant, RateLimitRequest, RateLimitStore } from './rate-limit-store.port';
@@ -100,10 +100,4 @@ export function consumeDecision(request: RateLimitRequest, reply: readonly numbe
     return { allowed: reply[o] === 1, tooLarge: reply[o + 1] === 1, remaining: reply[o + 2], resetMs: reply[o + 3], retryAfterMs: reply[o + 4] };
   });
   return decisionOf(request, steps, reply[0] === 1, false, 'shared');
-}
-
-export function checkActualTokens(actualTokens: number): void {
-  if (!Number.isSafeInteger(actualTokens) || actualTokens < 0) {
-    throw new SpendError('spend_invalid_input', 'actualTokens must be a non-negative integer');
-  }
 }

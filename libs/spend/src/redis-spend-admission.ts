@@ -2,11 +2,12 @@ import type { Redis } from 'ioredis';
 import type { BudgetReservation, BudgetReserveRequest, ThresholdCrossing } from './budget-store.port';
 import { BUDGET_RESERVE_LUA, BUDGET_SETTLE_LUA } from './budget.lua';
 import type { RateLimitGrant, RateLimitRequest } from './rate-limit-store.port';
-import { checkCounters } from './rate-limit-counters';
+import { checkActualTokens, checkCounters } from './rate-limit-counters';
 import { RATE_LIMIT_CONSUME_LUA, RATE_LIMIT_CORRECT_LUA } from './rate-limit.lua';
-import { checkReserve, holdRefusal, RedisBudgetStore, settleCrossings } from './redis-budget.adapter';
+import { checkReserve } from './budget-period';
+import { holdRefusal, RedisBudgetStore, settleCrossings } from './redis-budget.adapter';
 import { LuaScript, numbers, type ScriptCall } from './redis-client';
-import { checkActualTokens, consumeDecision, RedisRateLimitStore } from './redis-rate-limit.adapter';
+import { consumeDecision, RedisRateLimitStore } from './redis-rate-limit.adapter';
 import { pairedAdmissions, resolveAdmission, type SpendAdmission, type SpendAdmissions } from './spend-admission';
 
 /**
@@ -115,8 +116,7 @@ export class RedisSpendAdmissions implements SpendAdmissions {
     if (!hold) return { ok: true, rate: decision, reservation: undefined, degraded: false };
     const refused = holdRefusal(hold.lines, numbers(reply[1]));
     if (refused) return { ok: false, reason: 'insufficient_quota', rate: decision, refusedBy: refused };
-    const reserved = this.budgets.reserved(hold, amount, undefined);
-    return { ok: true, rate: decision, reservation: reserved.ok ? reserved.reservation : undefined, degraded: false };
+    return { ok: true, rate: decision, reservation: this.budgets.sharedReservation(hold, amount), degraded: false };
   }
 
   async settle(grant: RateLimitGrant, actualTokens: number, reservation: BudgetReservation | undefined, costUsd: number): Promise<ThresholdCrossing[]> {
