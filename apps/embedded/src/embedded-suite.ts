@@ -113,17 +113,14 @@ export async function startEmbeddedSuite(options: EmbeddedOptions): Promise<Embe
     const host = options.host;
     // Auto ports come from below Linux's ephemeral range (32768+): a port the OS picked there
     // could be taken by an outgoing connection between the probe and the listen (seen on a
-    // restart, EADDRINUSE). Each is taken once, though the probes run side by side, and never
-    // one of the public ports, which are bound later.
-    const taken = new Set<number>([options.ingressHttpPort, options.ingressGrpcPort, options.ingressOpsPort ?? 0]);
+    // restart, EADDRINUSE). freePort never hands a port out twice; none of them may be one of
+    // the public ports, which are bound later.
+    const publicPorts = new Set<number>([options.ingressHttpPort, options.ingressGrpcPort, options.ingressOpsPort ?? 0]);
     const port = async (fixed: number): Promise<number> => {
       if (!options.autoPorts) return fixed;
       for (;;) {
         const candidate = await freePort(host, { from: 20_000, to: 32_000 });
-        if (!taken.has(candidate)) {
-          taken.add(candidate);
-          return candidate;
-        }
+        if (!publicPorts.has(candidate)) return candidate;
       }
     };
     const [policyHttp, policyGrpc, routingHttp, routingGrpc, secretsHttp, secretsGrpc] = await Promise.all([

@@ -13,6 +13,9 @@ function tryListen(host: string, port: number): Promise<number | undefined> {
   });
 }
 
+/** Every port this process was given, never handed out twice. */
+const handedOut = new Set<number>();
+
 /**
  * A free loopback port, for services whose clients need the port up front. With a range,
  * the port is picked at random inside it: a port that must be reused after a restart should
@@ -20,14 +23,15 @@ function tryListen(host: string, port: number): Promise<number | undefined> {
  * take it in the meantime.
  */
 export async function freePort(host = '127.0.0.1', range?: { from: number; to: number }): Promise<number> {
-  if (!range) {
-    const port = await tryListen(host, 0);
-    if (port === undefined) throw new Error(`no free port on ${host}`);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const candidate = range ? range.from + Math.floor(Math.random() * (range.to - range.from)) : 0;
+    if (handedOut.has(candidate)) continue;
+    const port = await tryListen(host, candidate);
+    // A port given out before is still the caller's, bound or not: ports picked together (a
+    // suite's services, before any of them binds) must all differ.
+    if (port === undefined || handedOut.has(port)) continue;
+    handedOut.add(port);
     return port;
   }
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const candidate = range.from + Math.floor(Math.random() * (range.to - range.from));
-    if ((await tryListen(host, candidate)) !== undefined) return candidate;
-  }
-  throw new Error(`no free port on ${host} between ${range.from} and ${range.to}`);
+  throw new Error(range ? `no free port on ${host} between ${range.from} and ${range.to}` : `no free port on ${host}`);
 }

@@ -64,12 +64,15 @@ export async function waitForReady(url: string, timeoutMs = 60_000, proc?: NodeP
   for (;;) {
     try {
       const res = await fetch(url);
-      if (res.ok) return;
+      // A process that died (EADDRINUSE, say) did not answer: another one on the port did.
+      if (res.ok && (!proc || running(proc))) return;
     } catch {
       // not listening yet
     }
-    if (proc && proc.child.exitCode !== null) throw new Error(`process exited before ${url} was ready:\n${proc.output().slice(-3000)}`);
+    if (proc && !running(proc)) throw new Error(`process exited before ${url} was ready:\n${proc.output().slice(-3000)}`);
     if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms${proc ? `:\n${proc.output().slice(-3000)}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+const running = (proc: NodeProcess) => proc.child.exitCode === null && proc.child.signalCode === null;
