@@ -3,7 +3,7 @@ import { drainPending, Session } from 'chdb';
 import { AnalyticsError, clickhouseCodeOf, type AnalyticsErrorCode } from './analytics.error';
 import type { AnalyticsStore } from './analytics-store.port';
 import { encodeJsonRow, parseJsonEachRow } from './json-each-row.codec';
-import { mapInSlices } from './slices';
+import { mapInSlices } from '@asc/events';
 import { assertTableName } from './sql-literal';
 
 export interface ChdbStoreOptions {

@@ -2,7 +2,6 @@ export { AnalyticsError, isRowRejection, type AnalyticsErrorCode } from './analy
 export type { AnalyticsStore } from './analytics-store.port';
 export { ClickHouseHttpStore, type ClickHouseHttpStoreOptions } from './clickhouse-http.adapter';
 export { ChdbStore, type ChdbStoreOptions } from './chdb.adapter';
-export { ITEMS_PER_TURN, mapInSlices } from './slices';
 export { encodeJsonEachRow, encodeJsonRow, parseJsonEachRow } from './json-each-row.codec';
 export {
   assertSqlIdentifier,

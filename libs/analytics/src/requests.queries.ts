@@ -1,7 +1,7 @@
 import { AnalyticsError } from './analytics.error';
 import type { AnalyticsStore } from './analytics-store.port';
 import { REQUESTS_TABLE } from './schema';
-import { mapInSlices } from './slices';
+import { mapInSlices } from '@asc/events';
 import { assertSqlIdentifier, chSql, chSqlFragment, ident, sqlJoin, sqlTuple, type SqlFragment } from './sql-literal';
 
 /** One request event as metering writes it (`day` and `inserted_at_ms` are filled for you). */

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { deliverBatch, ITEMS_PER_TURN } from './batch-delivery';
+import { deliverBatch } from './batch-delivery';
 import { serializeEvent } from './envelope';
 import { silentEventBusLogger } from './event-bus.logger';
 import { TOPIC_GATEWAY_REQUEST_V1 } from './event-map';
@@ -8,7 +8,7 @@ import { requestEvent, seqOf } from './request-completed.fixture';
 
 describe('deliverBatch', () => {
   it('parses a large batch in slices, letting other work run in between, and delivers it whole and in order', async () => {
-    const n = ITEMS_PER_TURN * 4 + 3;
+    const n = 3_000; // more than one slice's worth of parsing on any machine (SLICE_MS)
     const messages = Array.from({ length: n }, (_, i) => ({ value: serializeEvent(requestEvent('tenant_a', i)), offset: String(i) }));
     const order: string[] = [];
     const delivered: number[] = [];

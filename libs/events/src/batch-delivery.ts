@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { DeadLetterSink } from './dead-letter';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.util';
@@ -7,6 +6,7 @@ import { errorFields } from './event-bus.logger';
 import type { DeadLetterReason, EventBusLogger, SubscribeOptions, SubscriptionStats } from './event-bus.port';
 import { EventBusError } from './event-bus.error';
 import { eventCatalog, isEventTopic, type EventTopic } from './event-map';
+import { Slicer } from './slices';
 
 /** One message as read from a partition of the log. */
 export interface RawMessage {
@@ -63,13 +63,6 @@ interface Item<P extends EventTopic> {
 const REJECTION_DETAIL_MAX = 500;
 
 /**
- * Events parsed between two turns of the event loop. A consumer may share its process with
- * request handling (embedded mode, 5,000-event batches): parsing a whole batch in one go
- * would hold every request up for tens of milliseconds.
- */
-export const ITEMS_PER_TURN = 250;
-
-/**
  * Delivers one batch of one partition with the semantics both adapters share: invalid
  * messages go to the dead letters, the rest to handleBatch in log order. A failure that
  * the subscription's isRejection calls a rejection splits the batch in halves (in order)
@@ -81,12 +74,12 @@ export const ITEMS_PER_TURN = 250;
  */
 export async function deliverBatch<P extends EventTopic>(p: DeliverBatchParams<P>): Promise<boolean> {
   const items: Array<Item<P>> = [];
-  let parsedSinceTurn = 0;
+  // A consumer may share its process with request handling (embedded mode, 5,000-event
+  // batches): the batch is parsed in slices (slices.ts).
+  const slicer = new Slicer();
   for (const message of p.messages) {
-    if (++parsedSinceTurn > ITEMS_PER_TURN) {
-      parsedSinceTurn = 1;
-      await nextTurn();
-    }
+    const turn = slicer.due();
+    if (turn) await turn;
     const parsed: ParseEventResult = message.event ? { ok: true, event: message.event } : parseEvent(message.value);
     let code: DeadLetterCode;
     let detail: string;

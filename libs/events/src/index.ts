@@ -58,7 +58,7 @@ export { fitPayload, truncateText } from './payload-fit';
 export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.adapter';
 export { KafkaEventBus, type KafkaEventBusOptions } from './kafka-event-bus.adapter';
 export { uuidv7 } from './uuidv7.util';
-export { ITEMS_PER_TURN } from './batch-delivery';
+export { mapInSlices, SLICE_MS, Slicer } from './slices';
 export { CONFIG_CHANGE_PUBLISHER, publishConfigChange } from './config-change';
 export { ADMIN_ACTOR_OPERATOR, publishAdminChange, redactSecrets } from './admin-change';
 export type { AdminChange } from './admin-change';

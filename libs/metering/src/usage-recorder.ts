@@ -1,5 +1,5 @@
-import { AnalyticsStore, BUDGET_EVENTS_TABLE, chSql, ident, insertRequestsIdempotent, mapInSlices, RequestEventRow, sqlTuple } from '@asc/analytics';
-import { EventOnTopic, TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1 } from '@asc/events';
+import { AnalyticsStore, BUDGET_EVENTS_TABLE, chSql, ident, insertRequestsIdempotent, RequestEventRow, sqlTuple } from '@asc/analytics';
+import { EventOnTopic, mapInSlices, TOPIC_GATEWAY_REQUEST_V1, TOPIC_SPEND_BUDGET_V1 } from '@asc/events';
 
 type RequestEvent = EventOnTopic<typeof TOPIC_GATEWAY_REQUEST_V1>;
 type BudgetEvent = EventOnTopic<typeof TOPIC_SPEND_BUDGET_V1>;

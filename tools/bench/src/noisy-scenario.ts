@@ -9,7 +9,7 @@
 // 20 × share closed-loop clients (in a worker thread) that retry a 429/503 after its
 // Retry-After (as the official SDKs do) or, in the worst case, at once. Rounds alternate
 // A, B (Retry-After), A, B (immediate); medians over the rounds are reported.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
@@ -116,6 +116,7 @@ const sum = (o: Record<string, number> | undefined, ...keys: string[]) => keys.r
 async function runMode(sim: SimulatorProcess, mode: 'embedded' | 'production', o: NoisyOptions, profileLines: string[]): Promise<Phase[]> {
   const profileFile = o.profileDir ? join(resolve(o.profileDir), `asc-noisy-${mode}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`) : undefined;
   const env: Record<string, string> = { INGRESS_MAX_IN_FLIGHT: String(o.maxInFlight) };
+  if (o.profileDir) mkdirSync(resolve(o.profileDir), { recursive: true });
   if (profileFile) Object.assign(env, { NODE_OPTIONS: `--require ${join(__dirname, 'cpu-profiler.preload.js')}`, ASC_CPU_PROFILE_FILE: profileFile });
   const gw = mode === 'production' ? await production(sim.url, o.cacheTtl, env) : await embedded(sim.url, o.cacheTtl, env);
   const phases: Phase[] = [];
