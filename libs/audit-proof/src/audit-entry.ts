@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson, JsonValue } from './canonical-json';
 
 /** The predecessor hash of a tenant's first record. */
@@ -40,7 +40,7 @@ export function entryBytes(entry: UnhashedEntry): Buffer {
 }
 
 export function hashEntry(entry: UnhashedEntry): string {
-  return createHash('sha256').update(entryBytes(entry)).digest('hex');
+  return hash('sha256', entryBytes(entry), 'hex');
 }
 
 /** Links records onto a chain head: assigns seq and prevHash, computes each hash. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Merkle tree hashing and audit paths of RFC 6962 §2.1 (Certificate Transparency): leaves
@@ -9,11 +9,11 @@ const LEAF = Buffer.from([0x00]);
 const NODE = Buffer.from([0x01]);
 
 export function leafHash(leaf: Buffer): Buffer {
-  return createHash('sha256').update(LEAF).update(leaf).digest();
+  return hash('sha256', Buffer.concat([LEAF, leaf]), 'buffer');
 }
 
 function nodeHash(left: Buffer, right: Buffer): Buffer {
-  return createHash('sha256').update(NODE).update(left).update(right).digest();
+  return hash('sha256', Buffer.concat([NODE, left, right]), 'buffer');
 }
 
 function splitPoint(n: number): number {
@@ -24,7 +24,7 @@ function splitPoint(n: number): number {
 
 /** MTH(D[n]) over already leaf-hashed entries; the empty tree hashes to SHA-256(''). */
 function rootOfLeafHashes(hashes: readonly Buffer[]): Buffer {
-  if (hashes.length === 0) return createHash('sha256').digest();
+  if (hashes.length === 0) return hash('sha256', '', 'buffer');
   if (hashes.length === 1) return hashes[0];
   const k = splitPoint(hashes.length);
   return nodeHash(rootOfLeafHashes(hashes.slice(0, k)), rootOfLeafHashes(hashes.slice(k)));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 // Tool call ids must survive a round trip through the client: the id we hand out in a
 // response comes back in the next request's tool result. The mappings below are pure
@@ -11,7 +11,7 @@ const MISTRAL_ID = /^[a-zA-Z0-9]{9}$/;
 const ANTHROPIC_ID = /^[a-zA-Z0-9_-]+$/;
 
 function base62Digest(id: string, length: number): string {
-  const digest = createHash('sha256').update(id).digest();
+  const digest = hash('sha256', id, 'buffer');
   let out = '';
   for (let i = 0; i < length; i++) out += BASE62[digest[i] % 62];
   return out;

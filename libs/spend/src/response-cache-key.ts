@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '@asc/audit-proof';
 import { SpendError } from './spend.error';
 
@@ -31,9 +31,7 @@ export function responseCacheKey(input: ResponseCacheKeyInput): string {
   if (!input.modelAlias) throw new SpendError('spend_invalid_input', 'modelAlias is required');
   const body: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(input.request)) if (!CACHE_NEUTRAL_FIELDS.has(k)) body[k] = v;
-  const digest = createHash('sha256')
-    .update(canonicalJson({ t: input.tenantId, m: input.modelAlias, r: body, o: input.options ?? {} }))
-    .digest('hex');
+  const digest = hash('sha256', canonicalJson({ t: input.tenantId, m: input.modelAlias, r: body, o: input.options ?? {} }), 'hex');
   return `${encodeURIComponent(input.tenantId)}:${digest}`;
 }
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /** ASC API keys: `asc_` + 32 random bytes, base64url. Only their SHA-256 is stored. */
 export const API_KEY_PREFIX = 'asc_';
@@ -11,7 +11,7 @@ export function generateApiKey(): string {
 
 /** Keys carry 256 bits of entropy, so a fast unsalted digest is safe to index and compare. */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /** A cheap syntactic check before any lookup: malformed keys never reach the control plane. */

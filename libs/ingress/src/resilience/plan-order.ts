@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** What ordering needs of a deployment. */
 export interface Weighted {
@@ -50,5 +50,5 @@ function drawGroup<T extends Weighted>(group: T[], u: number): T[] {
 
 /** A stable number in [0, 1) from a string. */
 function stickyUnit(key: string): number {
-  return createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 32;
+  return hash('sha256', key, 'buffer').readUInt32BE(0) / 2 ** 32;
 }
