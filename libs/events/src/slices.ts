@@ -38,7 +38,10 @@ function nextSlice(): Promise<void> {
   });
 }
 
-/** Tells a loop over a batch when to give the event loop a turn (see SLICE_MS). */
+/**
+ * Tells a loop over a batch when to give the event loop a turn (see SLICE_MS). A batch's
+ * first slice runs in the turn that hands the batch over; each later one waits its turn.
+ */
 export class Slicer {
   private since: number;
 
