@@ -48,6 +48,27 @@ describe('BatchingPublisher', () => {
     assert.ok(log.batches.flat().every((m) => m.key === 'tenant_a' && m.topic === 'asc.gateway.request.v1'));
   });
 
+  it('under steady load, each batch waits lingerMs for company, not only the first after a pause', async () => {
+    // A log with a 10 ms round trip (Kafka acks=all) and an event every millisecond.
+    const batches: number[] = [];
+    const send = async (batch: readonly OutboundMessage[]) => {
+      await new Promise((r) => setTimeout(r, 10));
+      batches.push(batch.length);
+    };
+    const publisher = new BatchingPublisher(send, { lingerMs: 50 }, recordingLogger());
+    const started = Date.now();
+    for (let i = 0; i < 300; i++) {
+      publisher.publish(requestEvent('tenant_a', i));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const publishing = Date.now() - started;
+    await publisher.flush();
+    assert.equal(batches.reduce((a, b) => a + b, 0), 300);
+    // Sent as soon as the previous batch was acknowledged, they went out ~10 at a time (one
+    // batch per round trip); lingering, one batch per ~60 ms (linger + round trip), and the flush.
+    assert.ok(batches.length <= Math.ceil(publishing / 50) + 1, `${batches.length} batches in ${publishing} ms: ${batches.join(', ')}`);
+  });
+
   it('also bounds a batch by bytes', async () => {
     const log = fakeLog();
     const publisher = new BatchingPublisher(log.send, { maxBatchBytes: 3_000 }, recordingLogger());

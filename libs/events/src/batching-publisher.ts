@@ -366,6 +366,11 @@ export class BatchingPublisher implements EventPublisher {
         }
         if (this.abandoned) return;
         this.onSendSuccess(batch);
+        // What arrived while the batch was out waits for company too (lingerMs, from finally),
+        // unless a flush or close waits for it, the spool is behind, or a full batch is ready.
+        // Sent at once, it went out a few events a request under steady load: the linger only
+        // ever applied to the first batch after a pause.
+        if (this.waiters.length === 0 && !this.closed && !this.lagging && this.count < this.options.maxBatchSize) break;
       }
     } finally {
       this.draining = false;
