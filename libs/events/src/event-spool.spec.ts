@@ -68,6 +68,23 @@ describe('EventSpool', () => {
     await reopened.close();
   });
 
+  it('deletes a spent segment off the request thread: ack returns before the unlink, close waits for it', async () => {
+    const dir = freshDir();
+    const spool = new EventSpool({ dir, segmentBytes: 4096, fsyncIntervalMs: 1 }, silentEventBusLogger);
+    const segments = () => readdirSync(dir).filter((f) => f.startsWith('seg-')).length;
+    for (let i = 0; i < 200; i++) spool.append(TOPIC, 'tenant_a', serializeEvent(requestEvent('tenant_a', i)));
+    const before = segments();
+    spool.ack(150);
+    // Unlinking an 8 MiB segment takes 7–20 ms: done synchronously it stalled every request in flight.
+    assert.equal(segments(), before, 'nothing deleted inside ack()');
+    await spool.close();
+    assert.ok(segments() < before, 'the spent segments are gone once close() resolved');
+    const reopened = new EventSpool({ dir, segmentBytes: 4096 }, silentEventBusLogger);
+    assert.equal(reopened.records, 50);
+    assert.deepEqual((await reopened.read(150, 100)).map((r) => r.seq), Array.from({ length: 50 }, (_, i) => 150 + i));
+    await reopened.close();
+  });
+
   it('an appended record is in the file at once: a process killed right after appending loses nothing', async () => {
     const dir = freshDir();
     // A long fsync interval: nothing but the append itself may put the record on disk.

@@ -1,5 +1,5 @@
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
-import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventBusError } from './event-bus.error';
 import { errorFields } from './event-bus.logger';
@@ -126,6 +126,8 @@ export class EventSpool {
   private sizes: number[] = [];
   private sizesHead = 0;
   private unackedBytes = 0;
+  /** Deletions of spent segments, in order (close waits for them). */
+  private removing: Promise<void> = Promise.resolve();
 
   constructor(
     options: EventSpoolOptions,
@@ -302,8 +304,21 @@ export class EventSpool {
         void this.reader.handle.close().catch(() => undefined);
         this.reader = undefined;
       }
-      rmSync(join(this.dir, segmentName(head.firstSeq)), { force: true });
+      this.remove(join(this.dir, segmentName(head.firstSeq)));
     }
+  }
+
+  /**
+   * Deletes a spent segment on libuv's pool: unlinking 8 MiB takes 7–10 ms, 17–20 ms on a busy
+   * host, and ran on the request thread once per segment (docs/benchmarks.md, ninth session).
+   * One at a time; a segment a crash leaves behind is deleted by the next start (recover).
+   */
+  private remove(path: string): void {
+    this.removing = this.removing.then(() =>
+      unlink(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') this.logger.error('event spool: spent segment not deleted (the next start deletes it)', { dir: this.dir, ...errorFields(err) });
+      }),
+    );
   }
 
   /**
@@ -347,6 +362,7 @@ export class EventSpool {
     await this.ackWrite;
     await this.recordAck();
     await this.sync();
+    await this.removing;
     this.closed = true;
     this.closeTail();
     await this.reader?.handle.close().catch(() => undefined);
