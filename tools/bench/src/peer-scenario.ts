@@ -71,6 +71,8 @@ function contender(label: string, pids: number[], target: Omit<Target, 'body' | 
 
 /** The label of a gateway's "every control on" contender (its governed tenant's key). */
 export const governedLabel = (label: string) => `${label}, limits + budget + cache + guardrails`;
+/** The label of a gateway's guardrails-only contender. */
+export const guardedLabel = (label: string) => `${label}, guardrails`;
 
 /** Fails unless one request through the target got a 200 and reached the simulator's chat route once. */
 async function checkReachesSimulator(sim: SimulatorProcess, label: string, target: Omit<Target, 'body'>): Promise<void> {
@@ -114,11 +116,13 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
   await checkReachesSimulator(sim, DIRECT, direct);
   for (const g of gateways) {
     await checkReachesSimulator(sim, g.label, g.gateway);
+    if (g.gateway.guardedKey) await checkReachesSimulator(sim, guardedLabel(g.label), { url: g.gateway.url, key: g.gateway.guardedKey });
     if (g.gateway.governedKey) await checkReachesSimulator(sim, governedLabel(g.label), { url: g.gateway.url, key: g.gateway.governedKey });
   }
   const simPid = sim.proc.child.pid;
   const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.flatMap((g) => [
       contender(g.label, g.gateway.pids, g.gateway, g.streams, g.gateway.processes, g.gateway.infra),
+      ...(g.gateway.guardedKey ? [contender(guardedLabel(g.label), g.gateway.pids, { url: g.gateway.url, key: g.gateway.guardedKey }, g.streams, g.gateway.processes, g.gateway.infra)] : []),
       ...(g.gateway.governedKey ? [contender(governedLabel(g.label), g.gateway.pids, { url: g.gateway.url, key: g.gateway.governedKey, unique: true }, g.streams, g.gateway.processes, g.gateway.infra)] : []),
     ])];
   /** One closed-loop point, with the CPU its processes spent on it. */

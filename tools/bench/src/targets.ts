@@ -24,6 +24,8 @@ export interface BenchTarget {
   infra?: Record<string, RegExp>;
   /** A key of a tenant with every spend and guardrail control on (see GOVERNED_POLICY). */
   governedKey?: string;
+  /** A key of a tenant with the prompt guardrails on and no spend control (GUARDED_POLICY): issue 8's configuration. */
+  guardedKey?: string;
   /** ASC only: its admin API and the tenant that `key` belongs to (to add tenants, e.g. the noisy scenario). */
   admin?: AdminClient;
   tenantId?: string;
@@ -98,12 +100,23 @@ export const GOVERNED_POLICY = {
   },
 };
 
-/** Creates the governed tenant (GOVERNED_POLICY) with one key; its deployments are the bench tenant's (platform-wide). */
-async function seedGoverned(admin: AdminClient, tenantId: string): Promise<string> {
-  await admin.createTenant({ id: tenantId, name: 'Bench, every control on' });
-  await admin.putPolicy(tenantId, GOVERNED_POLICY);
-  const app = await admin.createApp(tenantId, 'governed');
+/** The policy of the bench's guardrails-only tenant: GOVERNED_POLICY's guardrails, no limits, budget or cache. */
+export const GUARDED_POLICY = { allowedModels: GOVERNED_POLICY.allowedModels, allowedRegions: GOVERNED_POLICY.allowedRegions, guardrails: GOVERNED_POLICY.guardrails };
+
+/** Creates a tenant with `policy` and one key; its deployments are the bench tenant's (platform-wide). */
+async function seedTenant(admin: AdminClient, tenantId: string, name: string, policy: Parameters<AdminClient['putPolicy']>[1]): Promise<string> {
+  await admin.createTenant({ id: tenantId, name });
+  await admin.putPolicy(tenantId, policy);
+  const app = await admin.createApp(tenantId, 'bench');
   return (await admin.createApiKey(tenantId, { appId: app.id })).key;
+}
+
+/** The governed (GOVERNED_POLICY) and the guardrails-only (GUARDED_POLICY) tenants' keys. */
+async function seedControlled(admin: AdminClient): Promise<{ governedKey: string; guardedKey: string }> {
+  return {
+    governedKey: await seedTenant(admin, 'bench-governed', 'Bench, every control on', GOVERNED_POLICY),
+    guardedKey: await seedTenant(admin, 'bench-guarded', 'Bench, guardrails only', GUARDED_POLICY),
+  };
 }
 
 /**
@@ -196,9 +209,9 @@ export async function embedded(simulatorUrl: string, cacheTtlMs: string, extraEn
     const [, tenantId] = await proc.waitForLine(/^ASC_DEMO_TENANT=(.+)$/m);
     const admin = new AdminClient(JSON.parse(endpoints) as AdminEndpoints, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
     await seedAnthropic(admin, tenantId.trim(), simulatorUrl);
-    const governedKey = await seedGoverned(admin, 'bench-governed');
+    const controlled = await seedControlled(admin);
     const pid = proc.child.pid;
-    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], governedKey, admin, tenantId: tenantId.trim(), stop };
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, key, pid, pids: pid ? [pid] : [], ...controlled, admin, tenantId: tenantId.trim(), stop };
   } catch (err) {
     await stop();
     throw err;
@@ -230,9 +243,9 @@ export async function production(simulatorUrl: string, cacheTtlMs: string, ingre
     const price = { inputPerMtokUsd: 0.15, outputPerMtokUsd: 0.6 };
     await admin.createDeployment({ model: PASSTHROUGH_MODEL, provider: 'openai', upstreamModel: PASSTHROUGH_MODEL, region: 'local', baseUrl: `${simulatorUrl}/openai/v1`, credentialId: credential.id, price });
     await seedAnthropic(admin, 'bench', simulatorUrl);
-    const governedKey = await seedGoverned(admin, 'bench-governed');
+    const controlled = await seedControlled(admin);
     const processes = Object.fromEntries([...suite.procs.entries()].flatMap(([name, p]) => (p.child.pid ? [[name, p.child.pid]] : [])));
-    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, infra: PRODUCTION_INFRA, governedKey, admin, tenantId: 'bench', stop: suite.stop };
+    return { url: `${suite.ingressBaseUrl}/chat/completions`, key, pid: suite.procs.get('ingress')?.child.pid, pids: Object.values(processes), processes, infra: PRODUCTION_INFRA, ...controlled, admin, tenantId: 'bench', stop: suite.stop };
   } catch (err) {
     await suite.stop();
     throw err;
