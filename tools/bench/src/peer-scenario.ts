@@ -6,7 +6,7 @@
 // Figures are medians over the rounds; "added" is the median of each round's target minus the
 // direct upstream measured in that same round.
 import { LoadGenerator, LoadResult, Target } from './load';
-import { cpuMs, machineCpuMs, pidsMatching } from './process-cpu';
+import { cpuBetween, cpuByPid, cpuMs, machineCpuMs, pidsMatching } from './process-cpu';
 import { BENCH_MESSAGES, BenchTarget, PASSTHROUGH_MODEL, SimulatorProcess, openAIBody } from './targets';
 
 export interface PeerGateway {
@@ -127,18 +127,20 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
     ])];
   /** One closed-loop point, with the CPU its processes spent on it. */
   const measure = async (c: Contender, gen: LoadGenerator, connections: number) => {
-    const named: Array<[string, number[]]> = [
-      ...Object.entries(c.processes ?? {}).map(([name, pid]): [string, number[]] => [name, [pid]]),
-      ...Object.entries(c.infra ?? {}).map(([name, pattern]): [string, number[]] => [name, pidsMatching(pattern)]),
+    // Back ends are found by command line at both ends of the window: a process that appears
+    // meanwhile (a Postgres backend for a pooled connection opened again) is counted too.
+    const named: Array<[string, () => number[]]> = [
+      ...Object.entries(c.processes ?? {}).map(([name, pid]): [string, () => number[]] => [name, () => [pid]]),
+      ...Object.entries(c.infra ?? {}).map(([name, pattern]): [string, () => number[]] => [name, () => pidsMatching(pattern)]),
     ];
     let before: number | undefined;
-    let beforeEach: Array<number | undefined> = [];
+    let beforeEach: Array<Map<number, number> | undefined> = [];
     let machineBefore: number | undefined;
     const r = await gen.closedLoop(connections, options.durationMs, {
       warmupMs: options.warmupMs,
       onMeasureStart: () => {
         before = cpuMs(c.pids);
-        beforeEach = named.map(([, pids]) => cpuMs(pids));
+        beforeEach = named.map(([, pids]) => cpuByPid(pids()));
         machineBefore = machineCpuMs();
       },
     });
@@ -146,7 +148,9 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
     const after = cpuMs(c.pids);
     const perRequest = (b: number | undefined, a: number | undefined) => (b !== undefined && a !== undefined && r.requests > 0 ? (a - b) / r.requests : undefined);
     const cpuByProcess = Object.fromEntries(named.flatMap(([name, pids], i) => {
-      const v = perRequest(beforeEach[i], cpuMs(pids));
+      const start = beforeEach[i];
+      const end = cpuByPid(pids());
+      const v = start && end ? perRequest(0, cpuBetween(start, end)) : undefined;
       return v === undefined ? [] : [[name, v]];
     }));
     return { ...r, cpuPerRequest: perRequest(before, after), cpuByProcess: named.length ? cpuByProcess : undefined, machinePerRequest: perRequest(machineBefore, machineAfter) };

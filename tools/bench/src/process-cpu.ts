@@ -10,7 +10,19 @@ const USER_HZ = 100;
  * Processes that are gone count 0; undefined where /proc does not exist (not Linux).
  */
 export function cpuMs(pids: number[]): number | undefined {
-  let ticks = 0;
+  const byPid = cpuByPid(pids);
+  if (byPid === undefined) return undefined;
+  let ms = 0;
+  for (const v of byPid.values()) ms += v;
+  return ms;
+}
+
+/**
+ * CPU time so far (ms) of each of the given processes that is still there; undefined where
+ * /proc does not exist (not Linux).
+ */
+export function cpuByPid(pids: number[]): Map<number, number> | undefined {
+  const out = new Map<number, number>();
   for (const pid of pids) {
     let stat: string;
     try {
@@ -21,9 +33,20 @@ export function cpuMs(pids: number[]): number | undefined {
     }
     // Fields after the command name (which may hold spaces) start at state (field 3); utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
+    out.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ);
   }
-  return (ticks * 1000) / USER_HZ;
+  return out;
+}
+
+/**
+ * CPU time (ms) spent between two cpuByPid readings by the processes of the second: one
+ * that started in between counts from zero (e.g. a Postgres backend forked for a new
+ * connection), one that exited in between is not counted (its last reading is gone).
+ */
+export function cpuBetween(start: Map<number, number>, end: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, v] of end) ms += v - (start.get(pid) ?? 0);
+  return ms;
 }
 
 /** Busy CPU time of the whole machine so far (every core, every process, kernel included), in ms, from /proc/stat. */
