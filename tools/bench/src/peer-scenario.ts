@@ -72,7 +72,18 @@ function contender(label: string, pids: number[], target: Omit<Target, 'body' | 
 /** The label of a gateway's "every control on" contender (its governed tenant's key). */
 export const governedLabel = (label: string) => `${label}, limits + budget + cache + guardrails`;
 /** The label of a gateway's guardrails-only contender. */
-export const guardedLabel = (label: string) => `${label}, guardrails`;
+const guardedLabel = (label: string) => `${label}, guardrails`;
+
+/**
+ * A gateway's other tenants, measured as contenders of their own: guardrails only, then
+ * every control on (a prompt unique to each request, so that the response cache misses).
+ */
+function tenantsOf(g: PeerGateway): Array<{ label: string; key: string; unique: boolean }> {
+  return [
+    ...(g.gateway.guardedKey ? [{ label: guardedLabel(g.label), key: g.gateway.guardedKey, unique: false }] : []),
+    ...(g.gateway.governedKey ? [{ label: governedLabel(g.label), key: g.gateway.governedKey, unique: true }] : []),
+  ];
+}
 
 /** Fails unless one request through the target got a 200 and reached the simulator's chat route once. */
 async function checkReachesSimulator(sim: SimulatorProcess, label: string, target: Omit<Target, 'body'>): Promise<void> {
@@ -116,14 +127,12 @@ export async function peer(sim: SimulatorProcess, gateways: PeerGateway[], optio
   await checkReachesSimulator(sim, DIRECT, direct);
   for (const g of gateways) {
     await checkReachesSimulator(sim, g.label, g.gateway);
-    if (g.gateway.guardedKey) await checkReachesSimulator(sim, guardedLabel(g.label), { url: g.gateway.url, key: g.gateway.guardedKey });
-    if (g.gateway.governedKey) await checkReachesSimulator(sim, governedLabel(g.label), { url: g.gateway.url, key: g.gateway.governedKey });
+    for (const v of tenantsOf(g)) await checkReachesSimulator(sim, v.label, { url: g.gateway.url, key: v.key });
   }
   const simPid = sim.proc.child.pid;
   const contenders = [contender(DIRECT, simPid ? [simPid] : [], direct, true), ...gateways.flatMap((g) => [
       contender(g.label, g.gateway.pids, g.gateway, g.streams, g.gateway.processes, g.gateway.infra),
-      ...(g.gateway.guardedKey ? [contender(guardedLabel(g.label), g.gateway.pids, { url: g.gateway.url, key: g.gateway.guardedKey }, g.streams, g.gateway.processes, g.gateway.infra)] : []),
-      ...(g.gateway.governedKey ? [contender(governedLabel(g.label), g.gateway.pids, { url: g.gateway.url, key: g.gateway.governedKey, unique: true }, g.streams, g.gateway.processes, g.gateway.infra)] : []),
+      ...tenantsOf(g).map((v) => contender(v.label, g.gateway.pids, { url: g.gateway.url, key: v.key, unique: v.unique }, g.streams, g.gateway.processes, g.gateway.infra)),
     ])];
   /** One closed-loop point, with the CPU its processes spent on it. */
   const measure = async (c: Contender, gen: LoadGenerator, connections: number) => {
