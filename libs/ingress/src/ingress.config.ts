@@ -54,6 +54,12 @@ export const ingressConfigShape = {
   INGRESS_REDIS_KEY_PREFIX: env.str('asc:'),
   /** A Redis command slower than this fails and the tenant's limits_failure_mode applies. */
   INGRESS_REDIS_COMMAND_TIMEOUT_MS: env.int(250, 1),
+  /**
+   * With Redis: each replica admits busy tenants' requests from slices of their limits and
+   * budgets it takes in the background (no Redis round trip before the upstream call;
+   * docs/spend.md "Slices"). false: every request is admitted by a script in Redis.
+   */
+  INGRESS_SPEND_LEASES: env.bool(true),
   /** Byte cap of the in-process response cache (used without Redis). */
   INGRESS_CACHE_MAX_BYTES: env.int(64 * 1024 * 1024, 0),
   /** Output tokens a budget holds for a request without max_tokens (streams extend the hold as they run). */

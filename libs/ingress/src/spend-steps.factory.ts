@@ -8,6 +8,7 @@ import {
   RedisRateLimitStore,
   RedisResponseCache,
   RedisSpendAdmissions,
+  LeasedSpendAdmissions,
   type BudgetStore,
   type RateLimitStore,
   type ResponseCache,
@@ -17,7 +18,7 @@ import type { IngressConfig } from './ingress.config';
 import type { RequestContext } from './request-context';
 import type { RunnerStep } from './runner.types';
 import { spendPolicyOfDecision } from './spend-policy.mapper';
-import { ResponseCacheStep, SpendStep, type SpendPolicyOf } from './spend.steps';
+import { publishCrossings, ResponseCacheStep, SpendStep, type SpendPolicyOf } from './spend.steps';
 
 export interface SpendSteps {
   /** In runner order: limits and budget, then the cache. */
@@ -34,7 +35,8 @@ export interface SpendSteps {
  * set, in process otherwise. Degradations (Redis down) are reported through `warn`.
  */
 export async function createSpendSteps(
-  config: Pick<IngressConfig, 'ASC_REDIS_URL' | 'INGRESS_REDIS_KEY_PREFIX' | 'INGRESS_REDIS_COMMAND_TIMEOUT_MS' | 'INGRESS_CACHE_MAX_BYTES' | 'INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS'>,
+  config: Pick<IngressConfig, 'ASC_REDIS_URL' | 'INGRESS_REDIS_KEY_PREFIX' | 'INGRESS_REDIS_COMMAND_TIMEOUT_MS' | 'INGRESS_CACHE_MAX_BYTES' | 'INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS'> &
+    Partial<Pick<IngressConfig, 'INGRESS_SPEND_LEASES'>>,
   deps: { events: EventPublisher; warn?: (message: string) => void; policyOf?: SpendPolicyOf },
 ): Promise<SpendSteps> {
   const policyOf = deps.policyOf ?? ((ctx: RequestContext) => spendPolicyOfDecision(ctx.decision));
@@ -69,14 +71,22 @@ export async function createSpendSteps(
   const keyPrefix = config.INGRESS_REDIS_KEY_PREFIX;
   const limits = new RedisRateLimitStore(redis, { keyPrefix, onDegraded });
   const budgets = new RedisBudgetStore(redis, { keyPrefix, onDegraded });
-  const cache = new RedisResponseCache(redis, { keyPrefix, onDegraded });
+  // A second connection hears which keys every replica stores: a miss costs no round trip.
+  const cache = new RedisResponseCache(redis, { keyPrefix, onDegraded, subscriber: redis.duplicate() });
+  // Limits and budget in one script per phase (admission, settlement), not one per store;
+  // busy counters admitted from this replica's slices of them, with no script on the path.
+  const shared = new RedisSpendAdmissions(redis, limits, budgets, { onDegraded });
+  const leased =
+    config.INGRESS_SPEND_LEASES === false
+      ? undefined
+      : new LeasedSpendAdmissions(redis, shared, { keyPrefix, onDegraded, onCrossings: (c) => publishCrossings(deps.events, c, undefined, warn) });
   return {
     mode: 'redis',
     budgets,
-    // Limits and budget in one script per phase (admission, settlement), not one per store.
-    steps: steps(limits, budgets, cache, new RedisSpendAdmissions(redis, limits, budgets, { onDegraded })),
+    steps: steps(limits, budgets, cache, leased ?? shared),
     close: async () => {
-      await Promise.all([limits.close(), budgets.close()]);
+      await leased?.close().catch(onDegraded);
+      await Promise.all([limits.close(), budgets.close(), cache.close()]);
       redis.disconnect();
     },
   };

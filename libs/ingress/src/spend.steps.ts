@@ -95,7 +95,7 @@ export class SpendStep implements RunnerStep {
     try {
       const admitting = this.admissions.admit(
         { tenantId: principal.tenantId, counters: rateLimitCounters(policy, subject), tokens: inputTokens, failureMode },
-        lines.length ? { tenantId: principal.tenantId, requestId: ctx.requestId, lines, amountUsd, failureMode } : undefined,
+        lines.length ? { tenantId: principal.tenantId, requestId: ctx.requestId, lines, amountUsd, failureMode, extendable: ctx.stream && outPrice > 0 } : undefined,
       );
       this.options.prefetch?.(ctx);
       admission = await admitting;
@@ -162,20 +162,23 @@ export class SpendStep implements RunnerStep {
     if (held.guard?.reachedBudget && ctx.deployment) {
       crossings.push(...(await this.options.budgets.markReached(reservation, held.guard.outputUsdPerToken)));
     }
-    for (const c of crossings) this.publish(ctx, c);
+    publishCrossings(this.options.events, crossings, ctx.traceparent, this.options.onError);
   }
+}
 
-  private publish(ctx: RequestContext, c: ThresholdCrossing): void {
+/** Each threshold crossed as a budget.threshold event (the request's trace when one request crossed it). */
+export function publishCrossings(events: EventPublisher, crossings: readonly ThresholdCrossing[], traceparent?: string, onError?: (message: string) => void): void {
+  for (const c of crossings) {
     try {
-      this.options.events.publish(
+      events.publish(
         createEvent(
           EVENT_BUDGET_THRESHOLD,
-          { tenantId: c.ref.tenantId, source: 'asc-ingress', traceparent: ctx.traceparent },
+          { tenantId: c.ref.tenantId, source: 'asc-ingress', traceparent },
           { tenantId: c.ref.tenantId, scope: c.ref.scope, scopeId: c.ref.id, period: c.ref.period, periodKey: c.ref.periodKey, threshold: c.threshold, limitUsd: c.limitUsd, spentUsd: c.spentUsd },
         ),
       );
     } catch (err) {
-      this.options.onError?.(`could not enqueue a budget.threshold event: ${(err as Error).message}`);
+      onError?.(`could not enqueue a budget.threshold event: ${(err as Error).message}`);
     }
   }
 }

@@ -25,6 +25,8 @@ export interface BudgetReserveRequest {
   /** The request's maximum cost: input estimate + max output tokens at the deployment's price. */
   amountUsd: number;
   failureMode: LimitsFailureMode;
+  /** The hold may grow while the request runs (a stream's StreamBudgetGuard): it must be a hold of its own in the store. */
+  extendable?: boolean;
 }
 
 /** What a request holds; hand it back to extend/settle/release. */
@@ -34,8 +36,8 @@ export interface BudgetReservation {
   readonly lines: readonly BudgetLine[];
   /** Nano-USD held on every line (the reserve plus every successful extend). */
   readonly heldNano: number;
-  /** 'local' when the fail-open fallback holds it (Redis was down at reserve time). */
-  readonly origin: 'shared' | 'local';
+  /** 'local' when the fail-open fallback holds it (Redis was down at reserve time); 'lease' when held in a replica's slice (spend-leases.ts). */
+  readonly origin: 'shared' | 'local' | 'lease';
 }
 
 export interface BudgetState {

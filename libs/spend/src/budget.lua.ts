@@ -7,12 +7,12 @@
  * number-to-string would switch to exponent notation past 1e14).
  */
 
-const NOW = `
+export const NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
-const EXPIRE_HOLDS = `
+export const EXPIRE_HOLDS = `
 local function expire_holds(h, z)
   local expired = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 100)
   for _, r in ipairs(expired) do

@@ -40,6 +40,7 @@ export { RedisBudgetStore, type RedisBudgetStoreOptions } from './redis-budget.a
 export { StreamBudgetGuard, type StreamBudgetGuardOptions, type StreamVerdict } from './stream-budget-guard';
 export { admitRequest, pairedAdmissions, type SpendAdmission, type SpendAdmissions } from './spend-admission';
 export { RedisSpendAdmissions, type RedisSpendAdmissionsOptions } from './redis-spend-admission';
+export { LeasedSpendAdmissions, type SpendLeasesOptions } from './spend-leases';
 export {
   BudgetReconciler,
   ClickHouseSettledSpend,

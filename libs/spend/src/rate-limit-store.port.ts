@@ -56,8 +56,8 @@ export interface RateLimitGrant {
   readonly tenantId: string;
   readonly counters: readonly RateLimitCounter[];
   readonly tokens: number;
-  /** 'local' when the fail-open fallback charged it. */
-  readonly origin: 'shared' | 'local';
+  /** 'local' when the fail-open fallback charged it; 'lease' when a replica's slice did (spend-leases.ts). */
+  readonly origin: 'shared' | 'local' | 'lease';
 }
 
 /**

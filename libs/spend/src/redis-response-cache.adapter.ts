@@ -6,22 +6,69 @@ export interface RedisResponseCacheOptions {
   /** Entries larger than this are not stored (a cache must not fill Redis with one answer). Default 1 MiB. */
   maxEntryBytes?: number;
   onDegraded?: (err: unknown) => void;
+  /**
+   * A second connection, for the announcements of stored keys (it is put in subscribe
+   * mode). With it, a replica knows which keys any replica stored and answers a miss for
+   * the others without asking Redis; its writes are sent every `writeDelayMs`, several in
+   * one round trip. Without it, every lookup is a GET and every store a SET of its own.
+   */
+  subscriber?: Redis;
+  /** How long a stored answer waits to be sent with others (and announced); default 10 ms. */
+  writeDelayMs?: number;
+  /** Keys remembered as stored, at most (the oldest are forgotten: a lookup of one is then a miss); default 100 000. */
+  maxKnownKeys?: number;
+}
+
+interface Pending {
+  json: string;
+  ttlSeconds: number;
 }
 
 /**
  * Response cache in Redis with a TTL per entry (SET … EX). Redis down: every get is a
  * miss and every set is dropped, so the request goes to the provider as if uncached.
  * Redis's own maxmemory policy bounds the total.
+ *
+ * With a subscriber (production), a presence filter takes the lookup of a miss off the
+ * request's path: every replica publishes the keys it stores (with their expiry) and
+ * remembers the keys all replicas published; a key no replica stored is a miss without a
+ * round trip, a known key is read from Redis. Keys stored while this replica was not
+ * listening (before it started: a SCAN at start recovers them; during a lost subscription)
+ * are misses until stored again — a cache may miss, never answer wrong.
  */
 export class RedisResponseCache implements ResponseCache {
+  private readonly known = new Map<string, number>();
+  private pending = new Map<string, Pending>();
+  private sending = new Map<string, Pending>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly channel: string;
+  private writes = 0;
+
   constructor(
     private readonly redis: Redis,
     private readonly options: RedisResponseCacheOptions,
-  ) {}
+  ) {
+    this.channel = `${options.keyPrefix}rc-stored`;
+    const sub = options.subscriber;
+    if (sub) {
+      sub.on('error', (err: unknown) => this.options.onDegraded?.(err));
+      sub.on('message', (channel: string, message: string) => {
+        if (channel === this.channel) this.learn(message);
+      });
+      void this.listen(sub);
+    }
+  }
 
   async get(key: string): Promise<CachedResponse | undefined> {
+    const k = this.keyOf(key);
+    const local = this.pending.get(k) ?? this.sending.get(k);
+    if (local) return JSON.parse(local.json) as CachedResponse;
+    if (this.listening()) {
+      const expires = this.known.get(k);
+      if (expires === undefined || expires <= Date.now()) return undefined; // no replica stored it
+    }
     try {
-      const json = await this.redis.get(this.keyOf(key));
+      const json = await this.redis.get(k);
       return json === null ? undefined : (JSON.parse(json) as CachedResponse);
     } catch (err) {
       this.options.onDegraded?.(err);
@@ -32,15 +79,95 @@ export class RedisResponseCache implements ResponseCache {
   async set(key: string, value: CachedResponse, ttlSeconds: number): Promise<void> {
     const json = JSON.stringify(value);
     if (ttlSeconds <= 0 || Buffer.byteLength(json) > (this.options.maxEntryBytes ?? 1024 * 1024)) return;
+    const k = this.keyOf(key);
+    if (!this.options.subscriber) {
+      try {
+        await this.redis.set(k, json, 'EX', Math.ceil(ttlSeconds));
+      } catch (err) {
+        this.options.onDegraded?.(err);
+      }
+      return;
+    }
+    this.pending.set(k, { json, ttlSeconds: Math.ceil(ttlSeconds) });
+    this.timer ??= setTimeout(() => void this.flush(), this.options.writeDelayMs ?? 10);
+  }
+
+  /** Sends the stored answers waiting to be written, and announces them. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.pending.size) return;
+    this.sending = this.pending;
+    this.pending = new Map();
+    const now = Date.now();
+    const pipe = this.redis.pipeline();
+    const lines: string[] = [];
+    for (const [k, p] of this.sending) {
+      pipe.set(k, p.json, 'EX', p.ttlSeconds);
+      lines.push(`${now + p.ttlSeconds * 1000} ${k}`);
+    }
+    pipe.publish(this.channel, lines.join('\n'));
     try {
-      await this.redis.set(this.keyOf(key), json, 'EX', Math.ceil(ttlSeconds));
+      const results = (await pipe.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed) this.options.onDegraded?.(failed[0]);
     } catch (err) {
       this.options.onDegraded?.(err);
+    } finally {
+      this.sending = new Map();
     }
   }
 
   async close(): Promise<void> {
-    // The connection belongs to whoever created it (shared by the three spend stores).
+    // The main connection belongs to whoever created it (shared by the three spend stores).
+    await this.flush();
+    this.options.subscriber?.disconnect();
+  }
+
+  private listening(): boolean {
+    return this.options.subscriber?.status === 'ready';
+  }
+
+  /** Subscribes, then learns the keys already stored (a SCAN: stored before this replica listened). */
+  private async listen(sub: Redis): Promise<void> {
+    try {
+      if (sub.status === 'wait') await sub.connect();
+      await sub.subscribe(this.channel);
+      const match = `${this.options.keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}rc:*`;
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+        cursor = next;
+        if (!keys.length) continue;
+        const ttls = ((await this.redis.pipeline(keys.map((k) => ['pttl', k])).exec()) ?? []).map(([, v]) => Number(v));
+        const now = Date.now();
+        keys.forEach((k, i) => ttls[i] > 0 && this.remember(k, now + ttls[i]));
+      } while (cursor !== '0' && this.known.size < (this.options.maxKnownKeys ?? 100_000));
+    } catch (err) {
+      // Not listening: every lookup asks Redis (ioredis subscribes again when it reconnects).
+      this.options.onDegraded?.(err);
+    }
+  }
+
+  private learn(message: string): void {
+    for (const line of message.split('\n')) {
+      const space = line.indexOf(' ');
+      if (space > 0) this.remember(line.slice(space + 1), Number(line.slice(0, space)));
+    }
+  }
+
+  private remember(k: string, expiresAt: number): void {
+    this.known.delete(k);
+    this.known.set(k, expiresAt);
+    const max = this.options.maxKnownKeys ?? 100_000;
+    if (this.known.size > max || ++this.writes % 1024 === 0) {
+      // Oldest first (insertion order): drop past the cap, and the expired at the front.
+      const now = Date.now();
+      for (const [key, exp] of this.known) {
+        if (this.known.size <= max && exp > now) break;
+        this.known.delete(key);
+      }
+    }
   }
 
   private keyOf(key: string): string {

@@ -68,6 +68,11 @@ describe('spend stores on Redis', async () => {
       const cache = new RedisResponseCache(r.clients[0], { keyPrefix: r.prefix });
       return { cache, dispose: () => r.close() };
     });
+    responseCacheContract('redis, with the presence filter', async () => {
+      const r = await replicas(1);
+      const cache = new RedisResponseCache(r.clients[0], { keyPrefix: r.prefix, subscriber: r.clients[0].duplicate() });
+      return { cache, dispose: async () => (await cache.close(), await r.close()) };
+    });
   });
 
   describe('two ingress replicas sharing one Redis', { skip }, () => {
@@ -163,6 +168,37 @@ describe('spend stores on Redis', async () => {
         assert.deepEqual(await b.get(responseCacheKey({ tenantId: 'ta', modelAlias: 'fast', request })), answer('for ta'));
         assert.equal(await b.get(responseCacheKey({ tenantId: 'tb', modelAlias: 'fast', request })), undefined);
       } finally {
+        await r.close();
+      }
+    });
+
+    it('with the presence filter: a miss asks Redis nothing; keys stored by the other replica, or before this one started, are found', async () => {
+      const r = await replicas(2);
+      const caches: RedisResponseCache[] = [];
+      try {
+        const open = (c: Redis) => {
+          const cache = new RedisResponseCache(c, { keyPrefix: r.prefix, subscriber: c.duplicate() });
+          caches.push(cache);
+          return cache;
+        };
+        const key = (prompt: string, tenantId = 'ta') => responseCacheKey({ tenantId, modelAlias: 'fast', request: { messages: [{ role: 'user', content: prompt }] } });
+        const a = open(r.clients[0]);
+        await a.set(key('stored before b started'), answer('early'), 60);
+        await a.flush();
+        const b = open(r.clients[1]);
+        let gets = 0;
+        const get = r.clients[1].get.bind(r.clients[1]);
+        r.clients[1].get = ((k: string) => (gets++, get(k))) as typeof get;
+        // b learns what is already stored (SCAN at start), then what a stores (announced).
+        await eventually(async () => assert.deepEqual(await b.get(key('stored before b started')), answer('early')), 2000, 10);
+        await a.set(key('same prompt'), answer('for ta'), 60);
+        await eventually(async () => assert.deepEqual(await b.get(key('same prompt')), answer('for ta')), 2000, 5);
+        const before = gets;
+        for (let i = 0; i < 100; i++) assert.equal(await b.get(key(`never stored ${i}`)), undefined);
+        assert.equal(await b.get(key('same prompt', 'tb')), undefined, 'never another tenant’s entry');
+        assert.equal(gets, before, 'a key no replica stored is a miss without a round trip');
+      } finally {
+        for (const c of caches) await c.close();
         await r.close();
       }
     });

@@ -1,0 +1,192 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { dropRedisKeys, infra, missingInfra } from '@asc/testing';
+import type { ThresholdCrossing } from './budget-store.port';
+import { RedisBudgetStore } from './redis-budget.adapter';
+import { connectSpendRedis } from './redis-client';
+import { RedisRateLimitStore } from './redis-rate-limit.adapter';
+import type { RateLimitCounter } from './rate-limit-store.port';
+import { RedisSpendAdmissions } from './redis-spend-admission';
+import type { SpendAdmission } from './spend-admission';
+import { SpendError } from './spend.error';
+import { LeasedSpendAdmissions, type SpendLeasesOptions } from './spend-leases';
+import { line, rid } from './testing/budget-store.contract';
+
+const HOUR = 3_600_000;
+
+/** Two ingress replicas, each with its own Redis client and slices, on one key space. */
+async function twoReplicas(options: Partial<SpendLeasesOptions> = {}) {
+  const keyPrefix = `asc-test-${randomBytes(6).toString('hex')}:`;
+  const crossings: ThresholdCrossing[] = [];
+  const replicas = await Promise.all(
+    [0, 1].map(async () => {
+      const redis: Redis = await connectSpendRedis(infra.redisUrl);
+      const limits = new RedisRateLimitStore(redis, { keyPrefix, windowMs: options.windowMs ?? HOUR });
+      const budgets = new RedisBudgetStore(redis, { keyPrefix });
+      const shared = new RedisSpendAdmissions(redis, limits, budgets);
+      const leased = new LeasedSpendAdmissions(redis, shared, { keyPrefix, windowMs: HOUR, onCrossings: (c) => crossings.push(...c), ...options });
+      return { redis, limits, budgets, leased };
+    }),
+  );
+  return {
+    replicas,
+    crossings,
+    async close() {
+      for (const r of replicas) await r.leased.close().catch(() => undefined);
+      await dropRedisKeys(replicas[1].redis, keyPrefix); // replica 0 may have been cut off Redis
+      for (const r of replicas) r.redis.disconnect();
+    },
+  };
+}
+
+const rpm = (limit: number): RateLimitCounter => ({ scope: 'tenant', id: 't1', kind: 'requests', limit });
+const tpm = (limit: number): RateLimitCounter => ({ scope: 'tenant', id: 't1', kind: 'tokens', limit });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('spend slices (per-replica leases) on Redis', async () => {
+  const skip = await missingInfra('redis');
+
+  it('two replicas admit at most the limit between them, most of it from their slices, and give the rest back', { skip }, async () => {
+    const t = await twoReplicas();
+    try {
+      const counters = [rpm(2000), tpm(10_000_000)];
+      let admitted = 0;
+      let fromSlices = 0;
+      const started = Date.now();
+      // 3 000 requests, 20 at a time, spread over both replicas and ~1.5 s (slices are taken once a counter is busy).
+      for (let wave = 0; wave < 150; wave++) {
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => t.replicas[i % 2].leased.admit({ tenantId: 't1', counters, tokens: 10, failureMode: 'open' }, undefined)),
+        );
+        for (const [i, a] of results.entries()) {
+          if (!a.ok) continue;
+          admitted++;
+          if (a.rate.grant.origin === 'lease') fromSlices++;
+          await t.replicas[i % 2].leased.settle(a.rate.grant, 12, undefined, 0);
+        }
+        await sleep(10);
+      }
+      // GCRA refills the bucket continuously: one request per 1.8 s at 2 000 an hour.
+      const refill = Math.ceil((Date.now() - started) / 1800);
+      assert.ok(admitted <= 2000 + refill, `admitted ${admitted} of a limit of 2000 (+${refill} refilled)`);
+      assert.ok(admitted >= 1990, `the limit is usable to within the refill and rounding: ${admitted}`);
+      assert.ok(fromSlices > admitted / 2, `most admissions came from slices: ${fromSlices} of ${admitted}`);
+      // Slices given back: the counter in Redis holds exactly what was admitted.
+      for (const r of t.replicas) await r.leased.flush();
+      const probe = await t.replicas[0].limits.consume({ tenantId: 't1', counters: [tpm(10_000_000)], tokens: 0, failureMode: 'open' });
+      const usedTokens = 10_000_000 - probe.states[0].remaining;
+      // Every admitted request corrected from 10 to 12 tokens; the window refills ~2 800 tokens a second.
+      assert.ok(Math.abs(usedTokens - admitted * 12) <= 10_000, `tokens counted ${usedTokens}, admitted × 12 = ${admitted * 12}`);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('100 concurrent requests at a time on one budget: spend never exceeds it, it is usable to the end, the status view exact once written back', { skip }, async () => {
+    const t = await twoReplicas();
+    try {
+      const budget = line(10, 'tenant', 't1', 't1', 'month'); // 2 500 holds: about 25 waves
+      const counters = [rpm(1_000_000)];
+      let spent = 0;
+      let refused = 0;
+      let fromSlices = 0;
+      const admit = (i: number): Promise<[number, SpendAdmission]> =>
+        t.replicas[i % 2].leased
+          .admit({ tenantId: 't1', counters, tokens: 10, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.004, failureMode: 'open' })
+          .then((a) => [i, a]);
+      for (let wave = 0; wave < 60 && refused < 300; wave++) {
+        const results = await Promise.all(Array.from({ length: 100 }, (_, i) => admit(i)));
+        await Promise.all(
+          results.map(async ([i, a]) => {
+            if (!a.ok) return void refused++;
+            if (a.reservation?.origin === 'lease') fromSlices++;
+            const cost = 0.002 + (i % 5) * 0.0005; // at most the hold: no estimate error in this test
+            spent += cost;
+            t.crossings.push(...(await t.replicas[i % 2].leased.settle(a.rate.grant, 10, a.reservation, cost)));
+          }),
+        );
+        await sleep(20);
+      }
+      assert.ok(fromSlices >= 50, `requests admitted from the replicas' slices of the budget: ${fromSlices}`);
+      for (const r of t.replicas) await r.leased.flush();
+      // The tail after every slice is back: requests fit until the budget does not.
+      for (let i = 0; i < 3000; i++) {
+        const [, a] = await admit(i);
+        if (!a.ok) break;
+        spent += 0.004;
+        t.crossings.push(...(await t.replicas[i % 2].leased.settle(a.rate.grant, 10, a.reservation, 0.004)));
+      }
+      for (const r of t.replicas) await r.leased.flush();
+      const [state] = await t.replicas[0].budgets.status([budget]);
+      assert.ok(Math.abs(state.spentUsd - spent) < 1e-6, `status ${state.spentUsd} = settled ${spent}`);
+      assert.equal(state.reservedUsd, 0, 'every slice given back');
+      assert.ok(state.spentUsd <= 10 + 1e-9, `spent ${state.spentUsd} of a 10 USD budget`);
+      assert.ok(state.spentUsd > 10 - 0.004, `usable to within one request's hold: ${state.spentUsd}`);
+      assert.deepEqual(
+        t.crossings.map((c) => c.threshold).sort(),
+        state.spentUsd >= 10 ? [0.8, 1] : [0.8],
+        'each threshold reported once across both replicas',
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a replica that dies with a slice: its hold is released when the slice lease ends', { skip }, async () => {
+    const t = await twoReplicas({ leaseTtlMs: 300 });
+    try {
+      const budget = line(1, 'tenant', 't1', 't1', 'month');
+      const a = t.replicas[0].leased;
+      for (let i = 0; i < 30; i++) {
+        const r = await a.admit({ tenantId: 't1', counters: [], tokens: 0, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.001, failureMode: 'open' });
+        assert.ok(r.ok);
+        await a.settle(r.rate.grant, 0, r.reservation, 0.001);
+        await sleep(5);
+      }
+      const [held] = await t.replicas[1].budgets.status([budget]);
+      assert.ok(held.reservedUsd > 0, 'the replica holds a slice');
+      // The replica stops renewing (as if killed): its timer is stopped without giving anything back.
+      (a as unknown as { timer: NodeJS.Timeout }).timer.unref();
+      clearInterval((a as unknown as { timer: NodeJS.Timeout }).timer);
+      await sleep(400);
+      const [after] = await t.replicas[1].budgets.status([budget]);
+      assert.equal(after.reservedUsd, 0, 'the next reader released the expired slice');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('Redis unreachable: a slice keeps admitting what it holds; then the tenant’s failure mode decides', { skip }, async () => {
+    const t = await twoReplicas();
+    try {
+      const r = t.replicas[0];
+      const counters = [rpm(1_000_000)];
+      const admit = (failureMode: 'open' | 'closed') => r.leased.admit({ tenantId: 't1', counters, tokens: 1, failureMode }, undefined);
+      for (let i = 0; i < 40; i++) {
+        const a = await admit('closed');
+        assert.ok(a.ok);
+        await r.leased.settle(a.rate.grant, 1, undefined, 0);
+        await sleep(5);
+      }
+      r.redis.disconnect(); // no offline queue: every command fails at once
+      const during = await admit('closed');
+      assert.ok(during.ok && during.rate.grant.origin === 'lease', 'admitted from the slice without Redis');
+      // Drain the slice: past it, a fail-closed tenant is refused (503), as without slices.
+      let error: unknown;
+      for (let i = 0; i < 100_000 && !error; i++) {
+        try {
+          await admit('closed');
+        } catch (err) {
+          error = err;
+        }
+      }
+      assert.ok(error instanceof SpendError && error.code === 'spend_store_unavailable');
+      const open = await admit('open');
+      assert.ok(open.ok && open.degraded, 'fail-open: this replica’s own counters decide');
+    } finally {
+      await t.close();
+    }
+  });
+});
