@@ -79,7 +79,7 @@ export async function createSpendSteps(
   const leased =
     config.INGRESS_SPEND_LEASES === false
       ? undefined
-      : new LeasedSpendAdmissions(redis, shared, { keyPrefix, onDegraded, onCrossings: (c) => publishCrossings(deps.events, c, undefined, warn) });
+      : new LeasedSpendAdmissions(redis, shared, budgets, { keyPrefix, onDegraded, onCrossings: (c) => publishCrossings(deps.events, c, undefined, warn) });
   return {
     mode: 'redis',
     budgets,

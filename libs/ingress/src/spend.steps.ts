@@ -71,9 +71,13 @@ export class SpendStep implements RunnerStep {
   readonly name = 'spend';
   private readonly held = new WeakMap<RequestContext, Held>();
   private readonly admissions: SpendAdmissions;
+  /** What grows a stream's hold: the admissions when they hold reservations themselves (slices), else the budget store. */
+  private readonly holds: Pick<BudgetStore, 'extend'>;
 
   constructor(private readonly options: SpendStepOptions) {
     this.admissions = options.admissions ?? pairedAdmissions(options.limits, options.budgets);
+    const extend = this.admissions.extend?.bind(this.admissions);
+    this.holds = extend ? { extend } : options.budgets;
   }
 
   async before(ctx: RequestContext, candidates: readonly Deployment[]): Promise<void> {
@@ -95,7 +99,7 @@ export class SpendStep implements RunnerStep {
     try {
       const admitting = this.admissions.admit(
         { tenantId: principal.tenantId, counters: rateLimitCounters(policy, subject), tokens: inputTokens, failureMode },
-        lines.length ? { tenantId: principal.tenantId, requestId: ctx.requestId, lines, amountUsd, failureMode, extendable: ctx.stream && outPrice > 0 } : undefined,
+        lines.length ? { tenantId: principal.tenantId, requestId: ctx.requestId, lines, amountUsd, failureMode } : undefined,
       );
       this.options.prefetch?.(ctx);
       admission = await admitting;
@@ -128,7 +132,7 @@ export class SpendStep implements RunnerStep {
     if (admission.reservation) {
       ctx.eventExtras.budgetReservedUsd = amountUsd;
       if (ctx.stream && outPrice > 0) {
-        held.guard = new StreamBudgetGuard(this.options.budgets, admission.reservation, {
+        held.guard = new StreamBudgetGuard(this.holds, admission.reservation, {
           inputCostUsd: inputTokens * inPrice,
           outputUsdPerToken: outPrice,
           extendTokens: this.options.extendTokens,

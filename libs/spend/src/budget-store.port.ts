@@ -25,8 +25,6 @@ export interface BudgetReserveRequest {
   /** The request's maximum cost: input estimate + max output tokens at the deployment's price. */
   amountUsd: number;
   failureMode: LimitsFailureMode;
-  /** The hold may grow while the request runs (a stream's StreamBudgetGuard): it must be a hold of its own in the store. */
-  extendable?: boolean;
 }
 
 /** What a request holds; hand it back to extend/settle/release. */

@@ -63,6 +63,8 @@ export interface SpendAdmissions {
    * (0 releases it); returns the budget thresholds crossed. Never throws on an outage.
    */
   settle(grant: RateLimitGrant, actualTokens: number, reservation: BudgetReservation | undefined, costUsd: number): Promise<ThresholdCrossing[]>;
+  /** Grows a running request's hold (StreamBudgetGuard), when the admissions hold it themselves; otherwise the budget store does. */
+  extend?(reservation: BudgetReservation, additionalUsd: number): Promise<BudgetReservation | undefined>;
 }
 
 /** Admissions over any pair of stores: each operation is a call on each store, issued together. */

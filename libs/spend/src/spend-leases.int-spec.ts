@@ -26,7 +26,7 @@ async function twoReplicas(options: Partial<SpendLeasesOptions> = {}) {
       const limits = new RedisRateLimitStore(redis, { keyPrefix, windowMs: options.windowMs ?? HOUR });
       const budgets = new RedisBudgetStore(redis, { keyPrefix });
       const shared = new RedisSpendAdmissions(redis, limits, budgets);
-      const leased = new LeasedSpendAdmissions(redis, shared, { keyPrefix, windowMs: HOUR, onCrossings: (c) => crossings.push(...c), ...options });
+      const leased = new LeasedSpendAdmissions(redis, shared, budgets, { keyPrefix, windowMs: HOUR, onCrossings: (c) => crossings.push(...c), ...options });
       return { redis, limits, budgets, leased };
     }),
   );
@@ -129,6 +129,42 @@ describe('spend slices (per-replica leases) on Redis', async () => {
         state.spentUsd >= 10 ? [0.8, 1] : [0.8],
         'each threshold reported once across both replicas',
       );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a stream admitted from a slice grows its hold in the slice, then in Redis past it; its cost is spent exactly once', { skip }, async () => {
+    const t = await twoReplicas();
+    try {
+      const budget = line(10, 'tenant', 't1', 't1', 'month');
+      const a = t.replicas[0].leased;
+      const admit = () => a.admit({ tenantId: 't1', counters: [], tokens: 0, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.01, failureMode: 'open' });
+      let spent = 0;
+      let stream: SpendAdmission | undefined;
+      for (let i = 0; i < 200 && !(stream?.ok && stream.reservation?.origin === 'lease'); i++) {
+        if (stream?.ok) {
+          spent += 0.01;
+          await a.settle(stream.rate.grant, 0, stream.reservation, 0.01);
+        }
+        stream = await admit();
+        await sleep(2);
+      }
+      assert.ok(stream?.ok && stream.reservation?.origin === 'lease', 'admitted from a slice');
+      const small = await a.extend(stream.reservation, 0.001);
+      assert.ok(small && small.heldNano === stream.reservation.heldNano + 1_000_000, 'a small extension fits the slice');
+      const [before] = await t.replicas[1].budgets.status([budget]);
+      const large = await a.extend(small, 5); // more than any slice holds (at most 1/8 of the room)
+      assert.ok(large, 'the rest of the budget can hold it');
+      const [after] = await t.replicas[1].budgets.status([budget]);
+      assert.ok(Math.abs(after.reservedUsd - before.reservedUsd - 5) < 1e-9, 'held in Redis under the request');
+      assert.equal(await a.extend(large, 9), undefined, 'refused past the budget');
+      await a.settle(stream.rate.grant, 0, large, 3); // spent 3: 0.011 from the slice, the rest in Redis
+      spent += 3;
+      await a.flush();
+      const [state] = await t.replicas[1].budgets.status([budget]);
+      assert.ok(Math.abs(state.spentUsd - spent) < 1e-9, `spent ${state.spentUsd}, settled ${spent}`);
+      assert.equal(state.reservedUsd, 0);
     } finally {
       await t.close();
     }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { budgetKey, checkReserve, counterTtlMs } from './budget-period';
-import type { BudgetLine, BudgetReservation, BudgetReserveRequest, ThresholdCrossing } from './budget-store.port';
+import type { BudgetLine, BudgetReservation, BudgetReserveRequest, BudgetStore, ThresholdCrossing } from './budget-store.port';
 import { BUDGET_LEASE_LUA, RATE_LEASE_LUA } from './lease.lua';
-import { nanoToUsd, usdToNano } from './money';
+import { nanoToUsd, usdToNano, usdToNanoCeil } from './money';
 import { checkActualTokens, checkCounters, counterKey } from './rate-limit-counters';
 import type { RateLimitCounter, RateLimitDecision, RateLimitGrant, RateLimitRequest } from './rate-limit-store.port';
 import { LuaScript, numbers } from './redis-client';
@@ -88,8 +88,7 @@ const free = (s: BudgetSlice) => s.hold - s.inFlight - s.pending - s.sending;
  * budget line (a hold in Redis under the replica's lease id) in the background, and admits
  * requests that fit their slices in process, with no Redis round trip on their path; their
  * settled spend is written back once a tick. A request that does not fit a slice (a quiet
- * counter, a small limit, a budget near its cap, a slice being resized, a stream whose hold
- * may grow) takes the shared path (`shared`: one admission script), which decides exactly as
+ * counter, a small limit, a budget near its cap, a slice being resized) takes the shared path (`shared`: one admission script), which decides exactly as
  * before. Because every slice is charged in Redis when taken, the replicas together never
  * admit more than the shared counters allow: the bound on a budget's overshoot is the one of
  * docs/spend.md. What changes: a slice a replica holds is not available to the others
@@ -101,7 +100,8 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
   private readonly rates = new Map<string, RateSlice>();
   private readonly budgets = new Map<string, BudgetSlice>();
   private readonly granted = new WeakMap<RateLimitGrant, RateSlice[]>();
-  private readonly reserved = new WeakMap<BudgetReservation, BudgetSlice[]>();
+  /** A reservation held in slices: the slices, the nano-USD held in them, and held in Redis under the request's id (a stream grown past its slice). */
+  private readonly reserved = new WeakMap<BudgetReservation, { slices: BudgetSlice[]; inSlices: number; shared: number }>();
   private readonly leaseId = `lease:${randomBytes(8).toString('hex')}`;
   private readonly timer: NodeJS.Timeout;
   private readonly o: Required<Omit<SpendLeasesOptions, 'onCrossings' | 'onDegraded'>>;
@@ -110,6 +110,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
   constructor(
     private readonly redis: Redis,
     private readonly shared: SpendAdmissions,
+    private readonly budgetStore: BudgetStore,
     private readonly options: SpendLeasesOptions,
   ) {
     this.o = {
@@ -132,8 +133,8 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     checkCounters(rateLimit.tenantId, rateLimit.counters, rateLimit.tokens);
     const hold = budget && budget.lines.length ? budget : undefined;
     const amount = hold ? checkReserve(hold) : 0;
-    // A counter below minRateLimit is never sliced, nor is a hold that may grow: such a request is decided in Redis.
-    if (this.closed || hold?.extendable || !rateLimit.counters.every((c) => c.limit >= this.o.minRateLimit)) return this.shared.admit(rateLimit, budget);
+    // A counter below minRateLimit is never sliced: such a request is decided in Redis.
+    if (this.closed || !rateLimit.counters.every((c) => c.limit >= this.o.minRateLimit)) return this.shared.admit(rateLimit, budget);
     const now = Date.now();
     const rs = rateLimit.counters.map((c) => this.rateSlice(rateLimit.tenantId, c, now));
     const bs = hold ? hold.lines.map((l) => this.budgetSlice(l, now)) : [];
@@ -160,7 +161,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
         s.inFlight += amount;
       }
       reservation = { tenantId: hold.tenantId, requestId: hold.requestId, lines: hold.lines, heldNano: amount, origin: 'lease' };
-      this.reserved.set(reservation, bs);
+      this.reserved.set(reservation, { slices: bs, inSlices: amount, shared: 0 });
     }
     const rate: RateLimitDecision = {
       allowed: true,
@@ -181,15 +182,44 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
       if (s.counter.kind === 'tokens') s.units += grant.tokens - actualTokens;
     }
     this.granted.delete(grant);
-    if (reservation) {
-      const cost = usdToNano(Math.max(0, costUsd), 'costUsd');
-      for (const s of this.reserved.get(reservation) ?? []) {
-        s.inFlight -= reservation.heldNano;
-        s.pending += cost;
-      }
-      this.reserved.delete(reservation);
+    const held = reservation && this.reserved.get(reservation);
+    if (!reservation || !held) return [];
+    this.reserved.delete(reservation);
+    // The cost is spent from the slices up to what they hold for the request (written at the
+    // next tick); beyond that (a stream grown in Redis), spent in Redis now, where it was held.
+    const cost = usdToNano(Math.max(0, costUsd), 'costUsd');
+    const fromSlices = Math.min(cost, held.inSlices);
+    for (const s of held.slices) {
+      s.inFlight -= held.inSlices;
+      s.pending += fromSlices;
     }
-    return []; // thresholds are reported when the tick writes the spend (onCrossings)
+    if (!held.shared) return [];
+    const inRedis: BudgetReservation = { ...reservation, heldNano: held.shared, origin: 'shared' };
+    return this.budgetStore.settle(inRedis, nanoToUsd(cost - fromSlices));
+  }
+
+  /**
+   * Grows a running request's hold (a stream's StreamBudgetGuard): from its slices when they
+   * have room, else in Redis under the request's id, as a shared reservation would.
+   */
+  async extend(reservation: BudgetReservation, additionalUsd: number): Promise<BudgetReservation | undefined> {
+    const held = this.reserved.get(reservation);
+    if (!held) return this.budgetStore.extend(reservation, additionalUsd);
+    const amount = usdToNanoCeil(additionalUsd, 'additionalUsd');
+    let grown: BudgetReservation | undefined;
+    if (!held.shared && held.slices.every((s) => !s.rolling && s.hold > 0 && free(s) >= amount)) {
+      for (const s of held.slices) s.inFlight += amount;
+      held.inSlices += amount;
+      grown = { ...reservation, heldNano: reservation.heldNano + amount };
+    } else {
+      const inRedis = await this.budgetStore.extend({ ...reservation, heldNano: held.shared, origin: 'shared' }, additionalUsd);
+      if (!inRedis) return undefined;
+      held.shared = inRedis.heldNano;
+      grown = { ...reservation, heldNano: held.inSlices + held.shared };
+    }
+    this.reserved.delete(reservation);
+    this.reserved.set(grown, held);
+    return grown;
   }
 
   /** Writes every settled spend and gives every slice back (what is still in flight stays held). */

@@ -42,7 +42,7 @@ export class StreamBudgetGuard {
   private cut = false;
 
   constructor(
-    private readonly store: BudgetStore,
+    private readonly store: Pick<BudgetStore, 'extend'>,
     reservation: BudgetReservation,
     private readonly options: StreamBudgetGuardOptions,
   ) {
