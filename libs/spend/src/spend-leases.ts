@@ -222,8 +222,12 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     return grown;
   }
 
-  /** Writes every settled spend and gives every slice back (what is still in flight stays held). */
+  /**
+   * Writes every settled spend and gives every slice back (what is still in flight stays
+   * held); a counter is sliced again once it is busy again.
+   */
   async flush(): Promise<void> {
+    for (const s of [...this.rates.values(), ...this.budgets.values()]) s.want = 0;
     for (;;) {
       const busy = [...this.rates.values(), ...this.budgets.values()].filter((s) => s.rolling);
       if (!busy.length) break;
