@@ -134,6 +134,39 @@ describe('spend slices (per-replica leases) on Redis', async () => {
     }
   });
 
+  it('a slice being resized keeps admitting from the part it keeps (no request waits for, or bypasses, a resize)', { skip }, async () => {
+    const t = await twoReplicas();
+    try {
+      const budget = line(10, 'tenant', 't1', 't1', 'month');
+      const a = t.replicas[0].leased;
+      const counters = [rpm(1_000_000)];
+      const admit = () => a.admit({ tenantId: 't1', counters, tokens: 1, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.001, failureMode: 'open' });
+      let last: SpendAdmission | undefined;
+      for (let i = 0; i < 300 && !(last?.ok && last.reservation?.origin === 'lease' && last.rate.grant.origin === 'lease'); i++) {
+        if (last?.ok) await a.settle(last.rate.grant, 1, last.reservation, 0.001);
+        last = await admit();
+        await sleep(2);
+      }
+      assert.ok(last?.ok && last.reservation?.origin === 'lease', 'slices taken');
+      await a.settle(last.rate.grant, 1, last.reservation, 0.001);
+      // Resize every slice now, and admit while the scripts are in flight.
+      const internals = a as unknown as { rates: Map<string, unknown>; budgets: Map<string, unknown>; rollRate(s: unknown, want: number): Promise<void>; rollBudget(s: unknown, want: number): Promise<void> };
+      const resizing = [
+        ...[...internals.rates.values()].map((s) => internals.rollRate(s, 1000)),
+        ...[...internals.budgets.values()].map((s) => internals.rollBudget(s, 1_000_000_000)),
+      ];
+      const during = await admit();
+      await Promise.all(resizing);
+      assert.ok(during.ok && during.rate.grant.origin === 'lease' && during.reservation?.origin === 'lease', 'admitted from the slices during their resize');
+      await a.settle(during.rate.grant, 1, during.reservation, 0.001);
+      await a.flush();
+      const [state] = await t.replicas[1].budgets.status([budget]);
+      assert.equal(state.reservedUsd, 0);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a stream admitted from a slice grows its hold in the slice, then in Redis past it; its cost is spent exactly once', { skip }, async () => {
     const t = await twoReplicas();
     try {

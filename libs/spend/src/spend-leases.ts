@@ -78,9 +78,18 @@ interface BudgetSlice extends Slice {
   sending: number;
   /** The largest amount a request asked of this line. */
   largest: number;
+  /** While a resize is in flight: what the slice may still admit (the part of it the resize keeps). */
+  duringRoll: number;
 }
 
-const free = (s: BudgetSlice) => s.hold - s.inFlight - s.pending - s.sending;
+/** What a budget slice may still admit. */
+const free = (s: BudgetSlice) => (s.rolling ? s.duringRoll : s.hold - s.inFlight - s.pending - s.sending);
+
+/** Holds `amount` of a budget slice for a request. */
+function holdIn(s: BudgetSlice, amount: number): void {
+  if (s.rolling) s.duringRoll -= amount;
+  s.inFlight += amount;
+}
 
 /**
  * Admission from per-replica slices of the shared counters: the replica takes a slice of
@@ -144,21 +153,21 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
       note(s, amount);
       if (amount > s.largest) s.largest = amount;
     }
-    const local = rs.every((s, i) => !s.rolling && s.units > 0 && s.units >= costs[i]) && bs.every((s) => !s.rolling && s.hold > 0 && free(s) >= amount);
+    const local = rs.every((s, i) => s.units > 0 && s.units >= costs[i]) && bs.every((s) => s.hold > 0 && free(s) >= amount);
     if (!local) return this.shared.admit(rateLimit, budget);
     const grant: RateLimitGrant = { tenantId: rateLimit.tenantId, counters: rateLimit.counters, tokens: rateLimit.tokens, origin: 'lease' };
     rs.forEach((s, i) => {
       s.lastUsed = now;
       s.units -= costs[i];
       s.inUse++;
-      if (s.units < s.want / 4) this.rollRate(s, s.want);
+      if (s.units < s.want / 4 && now >= s.retryAt) void this.rollRate(s, s.want);
     });
     this.granted.set(grant, rs);
     let reservation: BudgetReservation | undefined;
     if (hold) {
       for (const s of bs) {
         s.lastUsed = now;
-        s.inFlight += amount;
+        holdIn(s, amount);
       }
       reservation = { tenantId: hold.tenantId, requestId: hold.requestId, lines: hold.lines, heldNano: amount, origin: 'lease' };
       this.reserved.set(reservation, { slices: bs, inSlices: amount, shared: 0 });
@@ -207,8 +216,8 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     if (!held) return this.budgetStore.extend(reservation, additionalUsd);
     const amount = usdToNanoCeil(additionalUsd, 'additionalUsd');
     let grown: BudgetReservation | undefined;
-    if (!held.shared && held.slices.every((s) => !s.rolling && s.hold > 0 && free(s) >= amount)) {
-      for (const s of held.slices) s.inFlight += amount;
+    if (!held.shared && held.slices.every((s) => s.hold > 0 && free(s) >= amount)) {
+      for (const s of held.slices) holdIn(s, amount);
       held.inSlices += amount;
       grown = { ...reservation, heldNano: reservation.heldNano + amount };
     } else {
@@ -261,7 +270,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     const key = budgetKey(this.o.keyPrefix, line.ref);
     let s = this.budgets.get(key);
     if (!s) {
-      s = { ...slice(key, now), line, hold: 0, inFlight: 0, pending: 0, sending: 0, largest: 0 };
+      s = { ...slice(key, now), line, hold: 0, inFlight: 0, pending: 0, sending: 0, largest: 0, duringRoll: 0 };
       this.budgets.set(key, s);
     } else if (s.line.limitUsd !== line.limitUsd) {
       s.line = line; // the next resize applies the new limit
@@ -315,22 +324,30 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     return s.want > 0;
   }
 
+  /**
+   * Tops a rate slice up to `want` units (debts paid first), or gives it back (want 0).
+   * Requests keep being admitted from the units it has meanwhile.
+   */
   private rollRate(s: RateSlice, want: number): Promise<void> {
     if (s.rolling) return Promise.resolve();
     s.rolling = true;
-    const give = s.units;
-    s.units = 0;
-    return RATE_LEASE.run(this.redis, [s.key], [this.o.windowMs, s.counter.limit, give, this.closed ? 0 : want])
+    const giveBack = want === 0 || this.closed;
+    const give = giveBack ? s.units : Math.min(0, s.units);
+    s.units -= give;
+    const take = giveBack ? 0 : Math.max(0, want - s.units);
+    return RATE_LEASE.run(this.redis, [s.key], [this.o.windowMs, s.counter.limit, give, take])
       .then(
         (reply) => {
           const [taken, remaining, resetMs] = numbers(reply);
           s.units += taken;
           s.remaining = remaining;
           s.resetMs = resetMs;
-              s.lastRoll = Date.now();
+          s.lastRoll = Date.now();
         },
         (err: unknown) => {
-          // Lost: what was given back (if it was) and what was taken. Both err toward admitting less.
+          // A debt is owed again; units given back or taken by a script whose reply was lost
+          // are lost to this replica: both err toward admitting less.
+          if (!giveBack) s.units += give;
           s.retryAt = Date.now() + 1000;
           this.options.onDegraded?.(err);
         },
@@ -340,19 +357,28 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
       });
   }
 
+  /**
+   * Writes the spend settled from a budget slice and resizes it to about `want` unused
+   * (0: gives it back). Meanwhile requests are admitted from the part it keeps.
+   */
   private rollBudget(s: BudgetSlice, want: number): Promise<void> {
     if (s.rolling) return Promise.resolve();
-    s.rolling = true;
     const now = Date.now();
+    const target = this.closed ? 0 : want;
+    const keepFree = Math.max(0, Math.min(free(s), target));
+    s.rolling = true;
+    s.duringRoll = keepFree;
     s.sending = s.pending;
     s.pending = 0;
     const l = s.line;
-    const args = [this.leaseId, String(s.sending), String(s.inFlight), String(this.closed ? 0 : want), this.o.leaseTtlMs, String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)), this.o.budgetShare, String(2 * s.largest)];
+    // A slice already of use is topped up by any amount; a new one only when worth two requests.
+    const least = keepFree >= 2 * s.largest ? 0 : 2 * s.largest;
+    const args = [this.leaseId, String(s.sending), String(s.inFlight + keepFree), String(Math.max(0, target - keepFree)), this.o.leaseTtlMs, String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)), this.o.budgetShare, String(least)];
     return BUDGET_LEASE.run(this.redis, [s.key, `${s.key}:holds`], args)
       .then(
         (reply) => {
-          const [hold, spent, c80, c100] = numbers(reply);
-          s.hold = hold;
+          const [held, spent, c80, c100] = numbers(reply);
+          s.hold = held;
           s.sending = 0;
           s.lastRoll = Date.now();
           const crossings: ThresholdCrossing[] = [];
@@ -363,7 +389,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
         },
         (err: unknown) => {
           // Written again at the next resize: a reply lost after the script ran counts the spend
-          // twice (errs toward refusing), one that never ran loses nothing.
+          // twice (errs toward refusing), one that never ran loses nothing. The old hold stands.
           s.pending += s.sending;
           s.sending = 0;
           s.retryAt = Date.now() + 1000;
