@@ -97,13 +97,14 @@ function holdIn(s: BudgetSlice, amount: number): void {
  * budget line (a hold in Redis under the replica's lease id) in the background, and admits
  * requests that fit their slices in process, with no Redis round trip on their path; their
  * settled spend is written back once a tick. A request that does not fit a slice (a quiet
- * counter, a small limit, a budget near its cap, a slice being resized) takes the shared path (`shared`: one admission script), which decides exactly as
- * before. Because every slice is charged in Redis when taken, the replicas together never
- * admit more than the shared counters allow: the bound on a budget's overshoot is the one of
- * docs/spend.md. What changes: a slice a replica holds is not available to the others
- * (at most 1/budgetShare of a budget's room and none when that is less than two requests'
- * holds, limit/rateShare of a rate limit and none below minRateLimit), the budget-status view counts unused slices as reserved and lags the spend
- * by a tick, and thresholds are reported when the tick writes the spend.
+ * counter, a small limit, a budget near its cap) takes the shared path (`shared`: one
+ * admission script), which decides exactly as before. Because every slice is charged in
+ * Redis when taken, the replicas together never admit more than the shared counters allow:
+ * the bound on a budget's overshoot is the one of docs/spend.md. What changes: a slice a
+ * replica holds is not available to the others (at most 1/budgetShare of a budget's room,
+ * none when that is less than two requests' holds; limit/rateShare of a rate limit, none
+ * below minRateLimit), the budget-status view counts unused slices as reserved and lags the
+ * spend by a tick, and thresholds are reported when the tick writes the spend.
  */
 export class LeasedSpendAdmissions implements SpendAdmissions {
   private readonly rates = new Map<string, RateSlice>();

@@ -1,7 +1,7 @@
 // Per-step cost of spend control: the rate-limit check + budget hold on Redis issued
 // separately (two round trips), together (auto-pipelined: one round trip) and as one script
-// (RedisSpendAdmissions), the settle + TPM correction after a request, and the same
-// operations in process. Throughput rows give the CPU per request of this client and of
+// (RedisSpendAdmissions) or from per-replica slices (LeasedSpendAdmissions), the settle + TPM
+// correction after a request, and the same operations in process. Throughput rows give the CPU per request of this client and of
 // redis-server.
 //
 //   npm run build && node -r ./tools/scripts/register-paths.js dist/tools/bench/src/spend-steps.bench.js [redis-url]
@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import {
   admitRequest,
   connectSpendRedis,
+  LeasedSpendAdmissions,
   MemoryBudgetStore,
   MemoryRateLimitStore,
   periodKeyOf,
@@ -139,11 +140,17 @@ async function main(): Promise<void> {
     await latency('redis: whole request, pipelined (2 round trips)', 1000, () => request(limits, budgets, true));
     const oneScript = new RedisSpendAdmissions(redis, limits, budgets);
     await latency('redis: whole request, one script a phase (2 commands)', 1000, () => admitted2(oneScript));
+    // Slices: the counters are busy, so each request is admitted and settled in process;
+    // Redis sees a resize per slice a tick (100 ms).
+    const leased = new LeasedSpendAdmissions(redis, oneScript, budgets, { keyPrefix });
+    await latency('redis with slices: whole request (from the slices)', 20_000, () => admitted2(leased));
     // Twice, alternating: the box's speed drifts between rows.
     for (let round = 0; round < 2; round++) {
+      await throughput('redis with slices: whole request', 32, 3000, () => admitted2(leased));
       await throughput('redis: whole request, one script a phase', 32, 3000, () => admitted2(oneScript));
       await throughput('redis: whole request, pipelined', 32, 3000, () => request(limits, budgets, true));
     }
+    await leased.close();
     await throughput('redis: whole request, separate', 32, 3000, () => request(limits, budgets, false));
   } finally {
     await dropRedisKeys(redis, keyPrefix);
