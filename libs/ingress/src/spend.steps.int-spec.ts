@@ -189,14 +189,7 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
     // (auto-pipelining puts the commands issued in one tick in one write), and the commands in it.
     const counter = await redisCountingProxy(infra.redisUrl);
     await startReplicas(
-      {
-        tenantLimit: { rpm: 100_000, tpm: 10_000_000 },
-        keyLimit: { rpm: 100_000, tpm: 10_000_000 },
-        budgets: [{ scope: 'tenant', period: 'month', usd: 1000 }, { scope: 'key', period: 'day', usd: 100 }],
-        cacheEnabled: true,
-        cacheTtlSeconds: 60,
-        limitsFailureMode: '',
-      },
+      BUSY_TENANT,
       counter.url,
       false,
     );
@@ -252,14 +245,7 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
   it('with slices (the default): no Redis round trip before the upstream call of a cache miss; the spend reaches Redis within a tick', { skip }, async () => {
     const counter = await redisCountingProxy(infra.redisUrl);
     await startReplicas(
-      {
-        tenantLimit: { rpm: 100_000, tpm: 10_000_000 },
-        keyLimit: { rpm: 100_000, tpm: 10_000_000 },
-        budgets: [{ scope: 'tenant', period: 'month', usd: 1000 }, { scope: 'key', period: 'day', usd: 100 }],
-        cacheEnabled: true,
-        cacheTtlSeconds: 60,
-        limitsFailureMode: '',
-      },
+      BUSY_TENANT,
       counter.url,
     );
     try {
@@ -307,6 +293,16 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
 });
 
 /** A TCP proxy in front of Redis that counts the client's writes and the RESP commands in them. */
+/** Limits for the tenant and the key, a tenant and a key budget, the cache on: every spend control of a busy tenant. */
+const BUSY_TENANT: SpendPolicy = {
+  tenantLimit: { rpm: 100_000, tpm: 10_000_000 },
+  keyLimit: { rpm: 100_000, tpm: 10_000_000 },
+  budgets: [{ scope: 'tenant', period: 'month', usd: 1000 }, { scope: 'key', period: 'day', usd: 100 }],
+  cacheEnabled: true,
+  cacheTtlSeconds: 60,
+  limitsFailureMode: '',
+};
+
 async function redisCountingProxy(target: string): Promise<{ url: string; snapshot(): { writes: number; commands: number }; close(): Promise<void> }> {
   const { hostname, port } = new URL(target);
   let writes = 0;

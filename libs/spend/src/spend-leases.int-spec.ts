@@ -41,6 +41,24 @@ async function twoReplicas(options: Partial<SpendLeasesOptions> = {}) {
   };
 }
 
+/**
+ * Admits and settles (at `cost` each) until a request is admitted from the slices (the
+ * counters are busy once a tick has seen them); returns that admission, not settled, and the
+ * cost settled on the way.
+ */
+async function untilSliced(leased: LeasedSpendAdmissions, admit: () => Promise<SpendAdmission>, cost: number): Promise<{ sliced: SpendAdmission; settled: number }> {
+  let settled = 0;
+  for (let i = 0; i < 300; i++) {
+    const a = await admit();
+    assert.ok(a.ok);
+    if (a.reservation?.origin === 'lease' && a.rate.grant.origin === 'lease') return { sliced: a, settled };
+    await leased.settle(a.rate.grant, 1, a.reservation, cost);
+    settled += cost;
+    await sleep(2);
+  }
+  assert.fail('no request was admitted from a slice');
+}
+
 const rpm = (limit: number): RateLimitCounter => ({ scope: 'tenant', id: 't1', kind: 'requests', limit });
 const tpm = (limit: number): RateLimitCounter => ({ scope: 'tenant', id: 't1', kind: 'tokens', limit });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -141,14 +159,9 @@ describe('spend slices (per-replica leases) on Redis', async () => {
       const a = t.replicas[0].leased;
       const counters = [rpm(1_000_000)];
       const admit = () => a.admit({ tenantId: 't1', counters, tokens: 1, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.001, failureMode: 'open' });
-      let last: SpendAdmission | undefined;
-      for (let i = 0; i < 300 && !(last?.ok && last.reservation?.origin === 'lease' && last.rate.grant.origin === 'lease'); i++) {
-        if (last?.ok) await a.settle(last.rate.grant, 1, last.reservation, 0.001);
-        last = await admit();
-        await sleep(2);
-      }
-      assert.ok(last?.ok && last.reservation?.origin === 'lease', 'slices taken');
-      await a.settle(last.rate.grant, 1, last.reservation, 0.001);
+      const { sliced } = await untilSliced(a, admit, 0.001);
+      assert.ok(sliced.ok);
+      await a.settle(sliced.rate.grant, 1, sliced.reservation, 0.001);
       // Resize every slice now, and admit while the scripts are in flight.
       const internals = a as unknown as { rates: Map<string, unknown>; budgets: Map<string, unknown>; rollRate(s: unknown, want: number): Promise<void>; rollBudget(s: unknown, want: number): Promise<void> };
       const resizing = [
@@ -173,17 +186,9 @@ describe('spend slices (per-replica leases) on Redis', async () => {
       const budget = line(10, 'tenant', 't1', 't1', 'month');
       const a = t.replicas[0].leased;
       const admit = () => a.admit({ tenantId: 't1', counters: [], tokens: 0, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.01, failureMode: 'open' });
-      let spent = 0;
-      let stream: SpendAdmission | undefined;
-      for (let i = 0; i < 200 && !(stream?.ok && stream.reservation?.origin === 'lease'); i++) {
-        if (stream?.ok) {
-          spent += 0.01;
-          await a.settle(stream.rate.grant, 0, stream.reservation, 0.01);
-        }
-        stream = await admit();
-        await sleep(2);
-      }
-      assert.ok(stream?.ok && stream.reservation?.origin === 'lease', 'admitted from a slice');
+      const { sliced: stream, settled } = await untilSliced(a, admit, 0.01);
+      let spent = settled;
+      assert.ok(stream.ok && stream.reservation?.origin === 'lease', 'admitted from a slice');
       const small = await a.extend(stream.reservation, 0.001);
       assert.ok(small && small.heldNano === stream.reservation.heldNano + 1_000_000, 'a small extension fits the slice');
       const [before] = await t.replicas[1].budgets.status([budget]);
