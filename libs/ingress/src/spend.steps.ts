@@ -43,7 +43,7 @@ export interface SpendStepOptions {
   extendTokens?: number;
   /**
    * Called in the tick the admission leaves, so that what it sends to Redis (the response
-   * cache's lookup) shares the admission's round trip.
+   * cache's lookup of a known key) shares the admission's round trip when it has one.
    */
   prefetch?: (ctx: RequestContext) => void;
   onError?: (message: string) => void;
@@ -59,8 +59,9 @@ interface Held {
 export const CACHE_HIT = 'cacheHit';
 
 /**
- * Rate limits and budgets, one step: the RPM/TPM check and the budget hold leave together
- * (one Redis round trip with auto-pipelining) before any upstream call; over a limit is a
+ * Rate limits and budgets, one step: the RPM/TPM check and the budget hold are decided
+ * together before any upstream call (from this replica's slices, or one Redis script:
+ * `SpendAdmissions`); over a limit is a
  * 429 with Retry-After, a maximum cost that does not fit a budget is OpenAI's 429
  * insufficient_quota (each in the caller's API shape); a stream is cut in-band when its
  * spend reaches the budget; after the request, TPM is corrected to the provider's usage
@@ -159,7 +160,7 @@ export class SpendStep implements RunnerStep {
     if (held.guard?.busy) await held.guard.idle();
     const reservation = held.guard?.reservation ?? held.reservation;
     const cost = reservation && ctx.deployment && !hit ? costUsd(ctx.usage, ctx.deployment.price) : 0;
-    // The TPM correction and the settlement leave together: one Redis round trip.
+    // The TPM correction and the settlement leave together (in the slices, or one Redis script).
     const crossings = await this.admissions.settle(held.grant, tokens, reservation, cost);
     if (!reservation) return;
     // Cut at the cap: the budget is spent to within one output token, which is 100 % for the user.
