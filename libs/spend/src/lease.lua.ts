@@ -32,9 +32,11 @@ return {n, math.max(0, math.floor((w - (tat - now)) / interval + 0.000000001)), 
  * hold (released by the next reserve if the replica dies and stops renewing it): at least
  * `keep` (what requests admitted from it still hold), plus up to `want` more, but never
  * more than 1/`share` of the room the other holders leave, and nothing more when that is
- * below `least` (a small budget, or one near its cap, is decided request by request).
+ * below `least` (a small budget, or one near its cap, is decided request by request). When
+ * the line has no room for `keep` (its limit was lowered), the slice shrinks toward
+ * `inFlight`, what the requests admitted from it hold.
  * Thresholds are reported as in settle (once per line and period).
- * KEYS: hash, holds. ARGV: leaseId, spent (nano-USD), keep, want, leaseMs, limit, ttlMs, share, least.
+ * KEYS: hash, holds. ARGV: leaseId, spent (nano-USD), keep, want, leaseMs, limit, ttlMs, share, least, inFlight.
  * Reply: the new hold, spent, crossed 0.8 (0|1), crossed 1 (0|1).
  */
 export const BUDGET_LEASE_LUA = `${NOW}${EXPIRE_HOLDS}
@@ -46,8 +48,14 @@ local limit = tonumber(ARGV[6])
 local keep = tonumber(ARGV[3])
 local room = limit - spent - (tonumber(redis.call('HGET', h, 'reserved') or '0') - old) - keep
 local hold = keep
-local more = math.min(tonumber(ARGV[4]), math.floor(room / tonumber(ARGV[8])))
-if more >= tonumber(ARGV[9]) then hold = keep + more end
+if room < 0 then
+  -- The limit was lowered (or others' holds grew past it): give back what the requests in
+  -- flight do not hold.
+  hold = math.max(tonumber(ARGV[10]), keep + room)
+else
+  local more = math.min(tonumber(ARGV[4]), math.floor(room / tonumber(ARGV[8])))
+  if more >= tonumber(ARGV[9]) then hold = keep + more end
+end
 if hold ~= old then redis.call('HINCRBY', h, 'reserved', string.format('%d', hold - old)) end
 if hold > 0 then
   redis.call('HSET', h, 'r:' .. rid, string.format('%d', hold))

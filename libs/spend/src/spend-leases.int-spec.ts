@@ -180,6 +180,42 @@ describe('spend slices (per-replica leases) on Redis', async () => {
     }
   });
 
+  it('a budget lowered below a slice: the slice shrinks at the next resize, and spend stops at the new limit', { skip }, async () => {
+    const t = await twoReplicas();
+    try {
+      const a = t.replicas[0].leased;
+      const admitOn = (limitUsd: number) =>
+        a.admit({ tenantId: 't1', counters: [], tokens: 0, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [line(limitUsd, 'tenant', 't1', 't1', 'month')], amountUsd: 0.004, failureMode: 'open' });
+      const { sliced, settled } = await untilSliced(a, () => admitOn(10), 0.004);
+      assert.ok(sliced.ok);
+      await a.settle(sliced.rate.grant, 1, sliced.reservation, 0.004);
+      let spent = settled + 0.004;
+      const [before] = await t.replicas[1].budgets.status([line(10, 'tenant', 't1', 't1', 'month')]);
+      const lowered = spent + 0.1;
+      assert.ok(before.reservedUsd > 0.2, `the slice holds more than the new limit leaves: ${before.reservedUsd}`);
+      // The operator lowers the budget; the next request carries the new limit, the next tick resizes.
+      const first = await admitOn(lowered);
+      if (first.ok) {
+        spent += 0.004;
+        await a.settle(first.rate.grant, 1, first.reservation, 0.004);
+      }
+      await sleep(250);
+      for (let i = 0; i < 1000; i++) {
+        const r = await admitOn(lowered);
+        if (!r.ok) break;
+        spent += 0.004;
+        await a.settle(r.rate.grant, 1, r.reservation, 0.004);
+      }
+      await a.flush();
+      const [state] = await t.replicas[1].budgets.status([line(lowered, 'tenant', 't1', 't1', 'month')]);
+      assert.ok(Math.abs(state.spentUsd - spent) < 1e-9);
+      assert.ok(state.spentUsd <= lowered + 0.004 + 1e-9, `spent ${state.spentUsd} of a budget lowered to ${lowered} (+ one request admitted before the resize)`);
+      assert.equal(state.reservedUsd, 0);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a stream admitted from a slice grows its hold in the slice, then in Redis past it; its cost is spent exactly once', { skip }, async () => {
     const t = await twoReplicas();
     try {

@@ -374,7 +374,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     const l = s.line;
     // A slice already of use is topped up by any amount; a new one only when worth two requests.
     const least = keepFree >= 2 * s.largest ? 0 : 2 * s.largest;
-    const args = [this.leaseId, String(s.sending), String(s.inFlight + keepFree), String(Math.max(0, target - keepFree)), this.o.leaseTtlMs, String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)), this.o.budgetShare, String(least)];
+    const args = [this.leaseId, String(s.sending), String(s.inFlight + keepFree), String(Math.max(0, target - keepFree)), this.o.leaseTtlMs, String(usdToNano(l.limitUsd)), Math.ceil(counterTtlMs(l.ref, now)), this.o.budgetShare, String(least), String(s.inFlight)];
     return BUDGET_LEASE.run(this.redis, [s.key, `${s.key}:holds`], args)
       .then(
         (reply) => {
