@@ -42,7 +42,7 @@ export class RedisResponseCache implements ResponseCache {
   private sending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | undefined;
   private readonly channel: string;
-  private writes = 0;
+  private remembered = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -160,7 +160,7 @@ export class RedisResponseCache implements ResponseCache {
     this.known.delete(k);
     this.known.set(k, expiresAt);
     const max = this.options.maxKnownKeys ?? 100_000;
-    if (this.known.size > max || ++this.writes % 1024 === 0) {
+    if (this.known.size > max || ++this.remembered % 1024 === 0) {
       // Oldest first (insertion order): drop past the cap, and the expired at the front.
       const now = Date.now();
       for (const [key, exp] of this.known) {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { dropRedisKeys, infra, missingInfra } from '@asc/testing';
-import type { ThresholdCrossing } from './budget-store.port';
+import type { BudgetLine, BudgetState, ThresholdCrossing } from './budget-store.port';
 import { RedisBudgetStore } from './redis-budget.adapter';
 import { connectSpendRedis } from './redis-client';
 import { RedisRateLimitStore } from './redis-rate-limit.adapter';
@@ -59,6 +59,21 @@ async function untilSliced(leased: LeasedSpendAdmissions, admit: () => Promise<S
   assert.fail('no request was admitted from a slice');
 }
 
+type Replicas = Awaited<ReturnType<typeof twoReplicas>>;
+
+/** One request of tenant t1: `counters` charged `tokens`; with a budget line, `amountUsd` held on it. */
+function request(leased: LeasedSpendAdmissions, counters: RateLimitCounter[], tokens: number, budget?: BudgetLine, amountUsd = 0, failureMode: 'open' | 'closed' = 'open'): Promise<SpendAdmission> {
+  return leased.admit({ tenantId: 't1', counters, tokens, failureMode }, budget ? { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd, failureMode } : undefined);
+}
+
+/** Every replica's settled spend written and its slices given back: the line as Redis holds it then, nothing reserved. */
+async function writtenBack(t: Replicas, budget: BudgetLine): Promise<BudgetState> {
+  for (const r of t.replicas) await r.leased.flush();
+  const [state] = await t.replicas[1].budgets.status([budget]);
+  assert.equal(state.reservedUsd, 0, 'every slice given back');
+  return state;
+}
+
 const rpm = (limit: number): RateLimitCounter => ({ scope: 'tenant', id: 't1', kind: 'requests', limit });
 const tpm = (limit: number): RateLimitCounter => ({ scope: 'tenant', id: 't1', kind: 'tokens', limit });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -76,7 +91,7 @@ describe('spend slices (per-replica leases) on Redis', async () => {
       // 3 000 requests, 20 at a time, spread over both replicas and ~1.5 s (slices are taken once a counter is busy).
       for (let wave = 0; wave < 150; wave++) {
         const results = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => t.replicas[i % 2].leased.admit({ tenantId: 't1', counters, tokens: 10, failureMode: 'open' }, undefined)),
+          Array.from({ length: 20 }, (_, i) => request(t.replicas[i % 2].leased, counters, 10)),
         );
         for (const [i, a] of results.entries()) {
           if (!a.ok) continue;
@@ -111,9 +126,7 @@ describe('spend slices (per-replica leases) on Redis', async () => {
       let refused = 0;
       let fromSlices = 0;
       const admit = (i: number): Promise<[number, SpendAdmission]> =>
-        t.replicas[i % 2].leased
-          .admit({ tenantId: 't1', counters, tokens: 10, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.004, failureMode: 'open' })
-          .then((a) => [i, a]);
+        request(t.replicas[i % 2].leased, counters, 10, budget, 0.004).then((a) => [i, a]);
       for (let wave = 0; wave < 60 && refused < 300; wave++) {
         const results = await Promise.all(Array.from({ length: 100 }, (_, i) => admit(i)));
         await Promise.all(
@@ -136,10 +149,8 @@ describe('spend slices (per-replica leases) on Redis', async () => {
         spent += 0.004;
         t.crossings.push(...(await t.replicas[i % 2].leased.settle(a.rate.grant, 10, a.reservation, 0.004)));
       }
-      for (const r of t.replicas) await r.leased.flush();
-      const [state] = await t.replicas[0].budgets.status([budget]);
+      const state = await writtenBack(t, budget);
       assert.ok(Math.abs(state.spentUsd - spent) < 1e-6, `status ${state.spentUsd} = settled ${spent}`);
-      assert.equal(state.reservedUsd, 0, 'every slice given back');
       assert.ok(state.spentUsd <= 10 + 1e-9, `spent ${state.spentUsd} of a 10 USD budget`);
       assert.ok(state.spentUsd > 10 - 0.004, `usable to within one request's hold: ${state.spentUsd}`);
       assert.deepEqual(
@@ -158,7 +169,7 @@ describe('spend slices (per-replica leases) on Redis', async () => {
       const budget = line(10, 'tenant', 't1', 't1', 'month');
       const a = t.replicas[0].leased;
       const counters = [rpm(1_000_000)];
-      const admit = () => a.admit({ tenantId: 't1', counters, tokens: 1, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.001, failureMode: 'open' });
+      const admit = () => request(a, counters, 1, budget, 0.001);
       const { sliced } = await untilSliced(a, admit, 0.001);
       assert.ok(sliced.ok);
       await a.settle(sliced.rate.grant, 1, sliced.reservation, 0.001);
@@ -172,9 +183,7 @@ describe('spend slices (per-replica leases) on Redis', async () => {
       await Promise.all(resizing);
       assert.ok(during.ok && during.rate.grant.origin === 'lease' && during.reservation?.origin === 'lease', 'admitted from the slices during their resize');
       await a.settle(during.rate.grant, 1, during.reservation, 0.001);
-      await a.flush();
-      const [state] = await t.replicas[1].budgets.status([budget]);
-      assert.equal(state.reservedUsd, 0);
+      await writtenBack(t, budget);
     } finally {
       await t.close();
     }
@@ -185,7 +194,7 @@ describe('spend slices (per-replica leases) on Redis', async () => {
     try {
       const a = t.replicas[0].leased;
       const admitOn = (limitUsd: number) =>
-        a.admit({ tenantId: 't1', counters: [], tokens: 0, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [line(limitUsd, 'tenant', 't1', 't1', 'month')], amountUsd: 0.004, failureMode: 'open' });
+        request(a, [], 0, line(limitUsd, 'tenant', 't1', 't1', 'month'), 0.004);
       const { sliced, settled } = await untilSliced(a, () => admitOn(10), 0.004);
       assert.ok(sliced.ok);
       await a.settle(sliced.rate.grant, 1, sliced.reservation, 0.004);
@@ -206,11 +215,9 @@ describe('spend slices (per-replica leases) on Redis', async () => {
         spent += 0.004;
         await a.settle(r.rate.grant, 1, r.reservation, 0.004);
       }
-      await a.flush();
-      const [state] = await t.replicas[1].budgets.status([line(lowered, 'tenant', 't1', 't1', 'month')]);
+      const state = await writtenBack(t, line(lowered, 'tenant', 't1', 't1', 'month'));
       assert.ok(Math.abs(state.spentUsd - spent) < 1e-9);
       assert.ok(state.spentUsd <= lowered + 0.004 + 1e-9, `spent ${state.spentUsd} of a budget lowered to ${lowered} (+ one request admitted before the resize)`);
-      assert.equal(state.reservedUsd, 0);
     } finally {
       await t.close();
     }
@@ -221,7 +228,7 @@ describe('spend slices (per-replica leases) on Redis', async () => {
     try {
       const budget = line(10, 'tenant', 't1', 't1', 'month');
       const a = t.replicas[0].leased;
-      const admit = () => a.admit({ tenantId: 't1', counters: [], tokens: 0, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.01, failureMode: 'open' });
+      const admit = () => request(a, [], 0, budget, 0.01);
       const { sliced: stream, settled } = await untilSliced(a, admit, 0.01);
       let spent = settled;
       assert.ok(stream.ok && stream.reservation?.origin === 'lease', 'admitted from a slice');
@@ -235,10 +242,8 @@ describe('spend slices (per-replica leases) on Redis', async () => {
       assert.equal(await a.extend(large, 9), undefined, 'refused past the budget');
       await a.settle(stream.rate.grant, 0, large, 3); // spent 3: 0.011 from the slice, the rest in Redis
       spent += 3;
-      await a.flush();
-      const [state] = await t.replicas[1].budgets.status([budget]);
+      const state = await writtenBack(t, budget);
       assert.ok(Math.abs(state.spentUsd - spent) < 1e-9, `spent ${state.spentUsd}, settled ${spent}`);
-      assert.equal(state.reservedUsd, 0);
     } finally {
       await t.close();
     }
@@ -250,7 +255,7 @@ describe('spend slices (per-replica leases) on Redis', async () => {
       const budget = line(1, 'tenant', 't1', 't1', 'month');
       const a = t.replicas[0].leased;
       for (let i = 0; i < 30; i++) {
-        const r = await a.admit({ tenantId: 't1', counters: [], tokens: 0, failureMode: 'open' }, { tenantId: 't1', requestId: rid(), lines: [budget], amountUsd: 0.001, failureMode: 'open' });
+        const r = await request(a, [], 0, budget, 0.001);
         assert.ok(r.ok);
         await a.settle(r.rate.grant, 0, r.reservation, 0.001);
         await sleep(5);
@@ -273,7 +278,7 @@ describe('spend slices (per-replica leases) on Redis', async () => {
     try {
       const r = t.replicas[0];
       const counters = [rpm(1_000_000)];
-      const admit = (failureMode: 'open' | 'closed') => r.leased.admit({ tenantId: 't1', counters, tokens: 1, failureMode }, undefined);
+      const admit = (failureMode: 'open' | 'closed') => request(r.leased, counters, 1, undefined, 0, failureMode);
       for (let i = 0; i < 40; i++) {
         const a = await admit('closed');
         assert.ok(a.ok);

@@ -56,7 +56,6 @@ interface Slice {
 }
 
 interface RateSlice extends Slice {
-  tenantId: string;
   counter: RateLimitCounter;
   /** Units this replica may admit; negative: token corrections owed to the counter. */
   units: number;
@@ -260,8 +259,8 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     const key = counterKey(this.o.keyPrefix, tenantId, counter);
     let s = this.rates.get(key);
     if (!s || s.counter.limit !== counter.limit) {
-      if (s && s.units !== 0) this.rollRate(s, 0); // the limit changed: give the old slice back
-      s = { ...slice(key, now), tenantId, counter, units: 0, inUse: 0, remaining: 0, resetMs: 0 };
+      if (s && s.units !== 0) void this.rollRate(s, 0); // the limit changed: give the old slice back
+      s = { ...slice(key, now), counter, units: 0, inUse: 0, remaining: 0, resetMs: 0 };
       this.rates.set(key, s);
     }
     return s;
@@ -282,7 +281,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
   private tick(): void {
     const now = Date.now();
     for (const [key, s] of this.rates) {
-      if (!this.tickSlice(s, now, Math.max(1, Math.floor(s.counter.limit / this.o.rateShare)), s.counter.limit >= this.o.minRateLimit)) {
+      if (!this.tickSlice(s, now, Math.max(1, Math.floor(s.counter.limit / this.o.rateShare)))) {
         if (s.units !== 0) void this.rollRate(s, 0);
         else if (!s.inUse && !s.rolling) this.rates.delete(key);
       } else if (!s.rolling && now >= s.retryAt && (s.units < s.want / 2 || s.units < 0)) {
@@ -290,7 +289,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
       }
     }
     for (const [key, s] of this.budgets) {
-      const active = this.tickSlice(s, now, Number.MAX_SAFE_INTEGER, true);
+      const active = this.tickSlice(s, now, Number.MAX_SAFE_INTEGER);
       if (active) s.want = Math.max(s.want, 2 * s.largest);
       if (s.rolling || now < s.retryAt) continue;
       if (!active) {
@@ -302,16 +301,12 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     }
   }
 
-  /** Updates a slice's demand and wanted size; false when it should not be sliced (idle, or not allowed). */
-  private tickSlice(s: Slice, now: number, cap: number, allowed: boolean): boolean {
+  /** Updates a slice's demand and wanted size (at most `cap`); false when it should not be sliced (quiet or idle). */
+  private tickSlice(s: Slice, now: number, cap: number): boolean {
     s.rate = (s.rate + s.demand / this.o.tickMs) / 2;
     const hot = s.hits >= this.o.hotAdmissions;
     s.hits = 0;
     s.demand = 0;
-    if (!allowed) {
-      s.want = 0;
-      return false;
-    }
     if (s.want === 0) {
       if (!hot) return false;
       s.lastUsed = now; // (re)starts slicing: idle counts from here
