@@ -43,6 +43,12 @@ export interface BatchingOptions {
   retry: BackoffOptions;
   /** How long close() keeps trying to deliver the buffer before counting the rest as failed. */
   closeTimeoutMs: number;
+  /**
+   * Keep each event's envelope next to its bytes until it is sent (an in-process log hands
+   * it to its consumers). A log that only needs the bytes (Kafka) sets false: an event then
+   * waits for its batch as one string, not also as the object graph it was serialized from.
+   */
+  keepEnvelopes: boolean;
 }
 
 /** What happens to a tenant's new requests when its events can no longer be kept (spool or buffer full). */
@@ -71,6 +77,7 @@ export const DEFAULT_BATCHING_OPTIONS: BatchingOptions = {
   maxEventBytes: 512 * 1024,
   retry: { initialMs: 100, maxMs: 5_000 },
   closeTimeoutMs: 10_000,
+  keepEnvelopes: true,
 };
 
 interface FlushWaiter {
@@ -81,6 +88,8 @@ interface FlushWaiter {
 }
 
 const OVERFLOW_LOG_EVERY_MS = 10_000;
+/** Stands in for an event the log acknowledged, until the queue is compacted. */
+const SENT: OutboundMessage = Object.freeze({ topic: 'asc.gateway.request.v1' as EventTopic, key: '', value: '', bytes: 0 });
 const OUTAGE_LOG_EVERY_MS = 30_000;
 
 /**
@@ -182,7 +191,7 @@ export class BatchingPublisher implements EventPublisher {
       }
       // Caught up (nothing only on disk) and room in memory: the fast path, no read back.
       if (this.loadedUpTo === seq && this.hasRoom(bytes)) {
-        this.items.push({ topic, key: event.tenantId, value, bytes, seq, traceparent: event.traceparent, event });
+        this.items.push({ topic, key: event.tenantId, value, bytes, seq, traceparent: event.traceparent, event: this.options.keepEnvelopes ? event : undefined });
         this.bufferedBytes += bytes;
         this.loadedUpTo = seq + 1;
       }
@@ -194,7 +203,7 @@ export class BatchingPublisher implements EventPublisher {
       this.overflow(event.tenantId);
       return;
     }
-    this.items.push({ topic, key: event.tenantId, value, bytes, traceparent: event.traceparent, event });
+    this.items.push({ topic, key: event.tenantId, value, bytes, traceparent: event.traceparent, event: this.options.keepEnvelopes ? event : undefined });
     this.bufferedBytes += bytes;
     this.accepted++;
     this.schedule();
@@ -401,6 +410,10 @@ export class BatchingPublisher implements EventPublisher {
   }
 
   private onSendSuccess(batch: readonly OutboundMessage[]): void {
+    // The log has them: let go of them now, while they are still young, rather than at the
+    // next compaction (up to 4,096 events later): kept that long, every event outlived two
+    // scavenges and was copied to the old generation, to be collected by a full GC.
+    this.items.fill(SENT, this.head, this.head + batch.length);
     this.head += batch.length;
     this.inFlight = 0;
     for (const m of batch) this.bufferedBytes -= m.bytes;

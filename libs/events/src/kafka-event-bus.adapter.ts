@@ -213,7 +213,7 @@ export class KafkaEventBus implements EventBus {
     });
     const { compression: _compression, sendTimeoutMs: _sendTimeoutMs, ...batching } = options.publisher ?? {};
     const spool = options.spool && { spool: new EventSpool(options.spool, this.logger), lossPolicy: options.spool.lossPolicy };
-    this.publisher = new BatchingPublisher((batch) => this.send(batch), batching, this.logger, () => this.disconnectProducer(), spool);
+    this.publisher = new BatchingPublisher((batch) => this.send(batch), { ...batching, keepEnvelopes: false }, this.logger, () => this.disconnectProducer(), spool);
   }
 
   /** The Kafka topic an event topic (or the dead-letter topic) maps to (with the configured prefix). */
