@@ -202,6 +202,36 @@ describe('spend stores on Redis', async () => {
         await r.close();
       }
     });
+    it('a burst of answers of several tenants is written in one flush (a script per tenant and 64 answers) and each is served with its TTL', async () => {
+      const r = await replicas(2);
+      const caches: RedisResponseCache[] = [];
+      try {
+        const [a, b] = r.clients.map((c) => {
+          const cache = new RedisResponseCache(c, { keyPrefix: r.prefix, subscriber: c.duplicate(), writeDelayMs: 60_000 });
+          caches.push(cache);
+          return cache;
+        });
+        const key = (i: number, tenantId: string) => responseCacheKey({ tenantId, modelAlias: 'fast', request: { messages: [{ role: 'user', content: `prompt ${i}` }] } });
+        // b listens before the burst (its subscription and first SCAN are done once it serves a's first answer).
+        await a.set(key(-1, 'ta'), answer('probe'), 60);
+        await a.flush();
+        await eventually(async () => assert.deepEqual(await b.get(key(-1, 'ta')), answer('probe')), 2000, 5);
+        const stored = [...Array.from({ length: 150 }, (_, i) => ({ k: key(i, 'ta'), ttl: 60 })), ...Array.from({ length: 30 }, (_, i) => ({ k: key(i, 'tb'), ttl: 5 }))];
+        for (const [i, s] of stored.entries()) await a.set(s.k, answer(`answer ${i}`), s.ttl);
+        await a.flush();
+        await eventually(async () => assert.deepEqual(await b.get(stored[179].k), answer('answer 179')), 2000, 5); // announced
+        const served = await Promise.all(stored.map((s) => b.get(s.k)));
+        assert.deepEqual(served.flatMap((v, i) => (v ? [] : [i])), [], 'every answer is served by the other replica');
+        for (const [i, v] of served.entries()) assert.deepEqual(v, answer(`answer ${i}`));
+        const ttl = async (k: string) => r.clients[0].pttl(`${r.prefix}rc:{${k.slice(0, k.indexOf(':'))}}${k.slice(k.indexOf(':'))}`);
+        const [long, short] = [await ttl(stored[0].k), await ttl(stored[150].k)];
+        assert.ok(long > 55_000 && long <= 60_000, `ttl ${long}`);
+        assert.ok(short > 0 && short <= 5_000, `ttl ${short}`);
+      } finally {
+        for (const c of caches) await c.close();
+        await r.close();
+      }
+    });
   });
 
   describe('a Redis outage', { skip }, () => {
