@@ -86,20 +86,26 @@ export class SpendStep implements RunnerStep {
     const principal = ctx.principal;
     if (!policy || !principal || (ctx.operation !== 'chat.completions' && ctx.operation !== 'embeddings')) return;
     const subject = { tenantId: principal.tenantId, appId: principal.appId, keyId: principal.keyId, endUserId: ctx.endUserId, model: ctx.model };
+    const counters = rateLimitCounters(policy, subject);
+    const lines = budgetLines(policy.budgets, subject, Date.now());
+    if (!counters.length && !lines.length) return; // e.g. a policy with the cache only: nothing to count or hold
     const inputTokens = ctx.canonical
       ? estimateRequestInputTokens(ctx.canonical) + chatFramingTokens(ctx.canonical.messages.length + (ctx.canonical.system.length ? 1 : 0))
       : estimateTokens(JSON.stringify(ctx.embeddings?.body.input ?? ctx.requestBody));
     const maxOutput = ctx.operation === 'embeddings' ? 0 : (ctx.canonical?.maxOutputTokens ?? this.options.defaultMaxOutputTokens ?? 4096);
     // The most expensive deployment of the plan: a fallback may serve the request.
-    const inPrice = Math.max(0, ...candidates.map((d) => d.price?.inputPerMtokUsd ?? 0)) / 1e6;
-    const outPrice = Math.max(0, ...candidates.map((d) => d.price?.outputPerMtokUsd ?? 0)) / 1e6;
+    let inPrice = 0;
+    let outPrice = 0;
+    for (const d of candidates) {
+      inPrice = Math.max(inPrice, (d.price?.inputPerMtokUsd ?? 0) / 1e6);
+      outPrice = Math.max(outPrice, (d.price?.outputPerMtokUsd ?? 0) / 1e6);
+    }
     const amountUsd = inputTokens * inPrice + maxOutput * outPrice;
-    const lines = budgetLines(policy.budgets, subject, Date.now());
     const failureMode = failureModeOf(policy);
     let admission;
     try {
       const admitting = this.admissions.admit(
-        { tenantId: principal.tenantId, counters: rateLimitCounters(policy, subject), tokens: inputTokens, failureMode },
+        { tenantId: principal.tenantId, counters, tokens: inputTokens, failureMode },
         lines.length ? { tenantId: principal.tenantId, requestId: ctx.requestId, lines, amountUsd, failureMode } : undefined,
       );
       this.options.prefetch?.(ctx);

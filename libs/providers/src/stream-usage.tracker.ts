@@ -23,14 +23,16 @@ function estimateTokensOfLength(chars: number): number {
 
 /** Estimate of a request's input (all message text, system text, tool names/descriptions/schemas). */
 export function estimateRequestInputTokens(req: CanonicalRequest): number {
-  let text = req.system.join('\n');
+  // Lengths are summed, not the text joined: the estimate is counted for every request.
+  let chars = req.system.length ? req.system.length - 1 : 0; // the '\n' between system parts
+  for (const s of req.system) chars += s.length;
   for (const m of req.messages) {
-    if (m.role === 'system') text += m.content;
-    else for (const p of m.content) if (p.type === 'text') text += p.text;
-    if (m.role === 'assistant') for (const c of m.toolCalls) text += c.name + c.argumentsJson;
+    if (m.role === 'system') chars += m.content.length;
+    else for (const p of m.content) if (p.type === 'text') chars += p.text.length;
+    if (m.role === 'assistant') for (const c of m.toolCalls) chars += c.name.length + c.argumentsJson.length;
   }
-  for (const t of req.tools ?? []) text += t.name + (t.description ?? '') + JSON.stringify(t.jsonSchema);
-  return estimateTokens(text);
+  for (const t of req.tools ?? []) chars += t.name.length + (t.description?.length ?? 0) + (JSON.stringify(t.jsonSchema)?.length ?? 0);
+  return estimateTokensOfLength(chars);
 }
 
 /**

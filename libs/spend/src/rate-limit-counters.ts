@@ -1,4 +1,4 @@
-import type { RateLimitCounter, RateLimitDecision, RateLimitScope } from './rate-limit-store.port';
+import type { RateLimitCounter, RateLimitCounterState, RateLimitDecision, RateLimitScope } from './rate-limit-store.port';
 import type { RateLimitSetting, SpendPolicy, SpendSubject } from './spend-policy';
 import { SpendError } from './spend.error';
 
@@ -65,21 +65,33 @@ export function enc(id: string): string {
  * Empty when the request had no counters of that kind.
  */
 export function rateLimitHeaders(decision: RateLimitDecision): Record<string, string> {
+  // One pass, no intermediate arrays: this runs for every request with a limit.
+  let requests: RateLimitCounterState | undefined;
+  let tokens: RateLimitCounterState | undefined;
+  for (const s of decision.states) {
+    if (s.counter.kind === 'requests') requests = !requests || binds(s, requests) ? s : requests;
+    else tokens = !tokens || binds(s, tokens) ? s : tokens;
+  }
   const headers: Record<string, string> = {};
-  for (const kind of ['requests', 'tokens'] as const) {
-    const states = decision.states.filter((s) => s.counter.kind === kind);
-    if (!states.length) continue;
-    const binding = states.reduce((a, b) => {
-      if (a.exceeded !== b.exceeded) return a.exceeded ? a : b;
-      if (a.remaining !== b.remaining) return a.remaining < b.remaining ? a : b;
-      return a.counter.limit <= b.counter.limit ? a : b;
-    });
-    headers[`x-ratelimit-limit-${kind}`] = String(binding.counter.limit);
-    headers[`x-ratelimit-remaining-${kind}`] = String(binding.remaining);
-    headers[`x-ratelimit-reset-${kind}`] = formatDuration(binding.resetMs);
+  if (requests) {
+    headers['x-ratelimit-limit-requests'] = String(requests.counter.limit);
+    headers['x-ratelimit-remaining-requests'] = String(requests.remaining);
+    headers['x-ratelimit-reset-requests'] = formatDuration(requests.resetMs);
+  }
+  if (tokens) {
+    headers['x-ratelimit-limit-tokens'] = String(tokens.counter.limit);
+    headers['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
+    headers['x-ratelimit-reset-tokens'] = formatDuration(tokens.resetMs);
   }
   if (!decision.allowed) headers['retry-after'] = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
   return headers;
+}
+
+/** Whether counter state `a` constrains more than `b`: refusing first, then least remaining, then the lower limit (ties keep `b`, the first seen). */
+function binds(a: RateLimitCounterState, b: RateLimitCounterState): boolean {
+  if (a.exceeded !== b.exceeded) return a.exceeded;
+  if (a.remaining !== b.remaining) return a.remaining < b.remaining;
+  return a.counter.limit < b.counter.limit;
 }
 
 /** OpenAI's duration format: "20ms", "1s", "6m0s", "1.5s". */

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { budgetKey, budgetLines, parseBudgetKey, periodBoundsMs, periodKeyOf } from './budget-period';
 import { gcraAdjust, gcraStep } from './gcra';
 import { usdToNano, usdToNanoCeil } from './money';
-import { formatDuration, rateLimitCounters } from './rate-limit-counters';
+import { formatDuration, rateLimitCounters, rateLimitHeaders } from './rate-limit-counters';
+import type { RateLimitCounterState, RateLimitDecision } from './rate-limit-store.port';
 import { cacheBypassRequested, responseCacheKey } from './response-cache-key';
 import type { SpendPolicy } from './spend-policy';
 
@@ -104,6 +105,44 @@ describe('OpenAI rate-limit durations', () => {
     assert.equal(formatDuration(1000), '1s');
     assert.equal(formatDuration(1500), '1.5s');
     assert.equal(formatDuration(360_000), '6m0s');
+  });
+});
+
+describe('x-ratelimit headers', () => {
+  const state = (scope: 'tenant' | 'key' | 'end_user', kind: 'requests' | 'tokens', limit: number, remaining: number, exceeded = false): RateLimitCounterState => ({
+    counter: { scope, id: scope, kind, limit },
+    remaining,
+    resetMs: 1500,
+    retryAfterMs: exceeded ? 2500 : 0,
+    exceeded,
+  });
+  const decision = (states: RateLimitCounterState[]): RateLimitDecision => {
+    const allowed = !states.some((s) => s.exceeded);
+    return { allowed, states, retryAfterMs: allowed ? 0 : 2500, tooLarge: false, degraded: false, grant: { tenantId: 't', counters: states.map((s) => s.counter), tokens: 0, origin: 'shared' } };
+  };
+
+  it('reports, per kind, the counter that binds: the refusing one, else the least remaining, else the lower limit', () => {
+    const h = rateLimitHeaders(
+      decision([state('tenant', 'requests', 1000, 40), state('key', 'requests', 100, 40), state('end_user', 'requests', 10, 60), state('tenant', 'tokens', 9000, 5, true), state('key', 'tokens', 500, 0)]),
+    );
+    assert.deepEqual(h, {
+      'x-ratelimit-limit-requests': '100',
+      'x-ratelimit-remaining-requests': '40',
+      'x-ratelimit-reset-requests': '1.5s',
+      'x-ratelimit-limit-tokens': '9000',
+      'x-ratelimit-remaining-tokens': '5',
+      'x-ratelimit-reset-tokens': '1.5s',
+      'retry-after': '3',
+    });
+  });
+
+  it('sends only the kinds a request was counted in, and no Retry-After when it was admitted', () => {
+    assert.deepEqual(rateLimitHeaders(decision([state('tenant', 'tokens', 9000, 10), state('key', 'tokens', 500, 20)])), {
+      'x-ratelimit-limit-tokens': '9000',
+      'x-ratelimit-remaining-tokens': '10',
+      'x-ratelimit-reset-tokens': '1.5s',
+    });
+    assert.deepEqual(rateLimitHeaders(decision([])), {});
   });
 });
 
