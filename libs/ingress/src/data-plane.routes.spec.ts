@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, IncomingMessage, request, ServerResponse, type Server } from 'node:http';
+import { Socket, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { rawSink } from './data-plane.routes';
 
@@ -42,5 +42,18 @@ describe('rawSink (the HTTP response the runner writes to)', () => {
     assert.equal(seen.corkedBeforeFlush, 1, "Node's response corks its socket until the next tick");
     assert.equal(seen.corkedAfter, 0);
     assert.equal(seen.bufferedAfter, 0, 'nothing left in the socket buffer');
+  });
+
+  it('makes no accessors per answer (getters live on the prototype, made once)', () => {
+    // An object literal with getters made an accessor pair per answer, and V8 allocates those
+    // in the old generation: dead after the request but collected only by a full GC, they kept
+    // the response and everything it references alive through every scavenge (4–7 KB a
+    // request copied to the old generation; docs/benchmarks.md, twelfth session).
+    const res = new ServerResponse(new IncomingMessage(new Socket()));
+    const sink = rawSink(res);
+    const own = Object.getOwnPropertyNames(sink).filter((name) => Object.getOwnPropertyDescriptor(sink, name)?.get);
+    assert.deepEqual(own, []);
+    assert.equal(sink.started, false);
+    assert.equal(sink.closed, false);
   });
 });

@@ -22,30 +22,7 @@ export class IngressGrpcController implements ingressV1.IngressServiceController
   constructor(private readonly runner: RequestRunner) {}
 
   async createChatCompletion(request: ingressV1.CreateChatCompletionRequest, metadata?: Metadata): Promise<ingressV1.CreateChatCompletionResponse> {
-    let status = 0;
-    let reply: OpenAIReply = {};
-    const sink: ResponseSink = {
-      json(s, body) {
-        status = s;
-        reply = (typeof body === 'string' ? JSON.parse(body) : body) as OpenAIReply;
-      },
-      openStream() {
-        throw new IngressError('internal_error', 'the gRPC edge does not stream', 500);
-      },
-      write() {
-        // never called: openStream refuses first
-      },
-      end() {
-        // nothing to close: the reply is returned, not written
-      },
-      get started() {
-        return status !== 0;
-      },
-      closed: false,
-      onClose() {
-        // a unary call has no client hang-up to report here
-      },
-    };
+    const sink = new UnarySink();
     const auth = metadata?.get('authorization')[0];
     const ctx = await this.runner.run(
       {
@@ -62,6 +39,7 @@ export class IngressGrpcController implements ingressV1.IngressServiceController
       },
       sink,
     );
+    const { status, reply } = sink;
     if (status !== 200) {
       // Mapped to a gRPC status by the global filter (rpcErrorFrom).
       throw new IngressError(ctx.reasonCode || 'internal_error', reply.error?.message ?? 'the request failed', status || 500, reply.error?.param ?? undefined);
@@ -78,5 +56,40 @@ export class IngressGrpcController implements ingressV1.IngressServiceController
         totalTokens: reply.usage?.total_tokens ?? 0,
       },
     };
+  }
+}
+
+/**
+ * The answer of a unary call, kept in memory and returned. A class: an object literal with a
+ * getter would put an accessor pair in the old generation for every call (see RawSink).
+ */
+class UnarySink implements ResponseSink {
+  status = 0;
+  reply: OpenAIReply = {};
+  readonly closed = false;
+
+  json(status: number, body: unknown): void {
+    this.status = status;
+    this.reply = (typeof body === 'string' ? JSON.parse(body) : body) as OpenAIReply;
+  }
+
+  openStream(): void {
+    throw new IngressError('internal_error', 'the gRPC edge does not stream', 500);
+  }
+
+  write(): void {
+    // never called: openStream refuses first
+  }
+
+  end(): void {
+    // nothing to close: the reply is returned, not written
+  }
+
+  get started(): boolean {
+    return this.status !== 0;
+  }
+
+  onClose(): void {
+    // a unary call has no client hang-up to report here
   }
 }
