@@ -88,9 +88,9 @@ interface FlushWaiter {
 }
 
 const OVERFLOW_LOG_EVERY_MS = 10_000;
+const OUTAGE_LOG_EVERY_MS = 30_000;
 /** Stands in for an event the log acknowledged, until the queue is compacted. */
 const SENT: OutboundMessage = Object.freeze({ topic: 'asc.gateway.request.v1' as EventTopic, key: '', value: '', bytes: 0 });
-const OUTAGE_LOG_EVERY_MS = 30_000;
 
 /**
  * The publishing half shared by both adapters: a bounded FIFO drained by one sender.
@@ -183,6 +183,7 @@ export class BatchingPublisher implements EventPublisher {
       return;
     }
     const topic = topicOf(event.type);
+    const envelope = this.options.keepEnvelopes ? event : undefined;
     if (this.spool) {
       const seq = this.spool.append(topic, event.tenantId, value);
       if (seq === undefined) {
@@ -191,7 +192,7 @@ export class BatchingPublisher implements EventPublisher {
       }
       // Caught up (nothing only on disk) and room in memory: the fast path, no read back.
       if (this.loadedUpTo === seq && this.hasRoom(bytes)) {
-        this.items.push({ topic, key: event.tenantId, value, bytes, seq, traceparent: event.traceparent, event: this.options.keepEnvelopes ? event : undefined });
+        this.items.push({ topic, key: event.tenantId, value, bytes, seq, traceparent: event.traceparent, event: envelope });
         this.bufferedBytes += bytes;
         this.loadedUpTo = seq + 1;
       }
@@ -203,7 +204,7 @@ export class BatchingPublisher implements EventPublisher {
       this.overflow(event.tenantId);
       return;
     }
-    this.items.push({ topic, key: event.tenantId, value, bytes, traceparent: event.traceparent, event: this.options.keepEnvelopes ? event : undefined });
+    this.items.push({ topic, key: event.tenantId, value, bytes, traceparent: event.traceparent, event: envelope });
     this.bufferedBytes += bytes;
     this.accepted++;
     this.schedule();

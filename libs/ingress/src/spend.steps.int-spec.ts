@@ -292,7 +292,6 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
   });
 });
 
-/** A TCP proxy in front of Redis that counts the client's writes and the RESP commands in them. */
 /** Limits for the tenant and the key, a tenant and a key budget, the cache on: every spend control of a busy tenant. */
 const BUSY_TENANT: SpendPolicy = {
   tenantLimit: { rpm: 100_000, tpm: 10_000_000 },
@@ -303,6 +302,7 @@ const BUSY_TENANT: SpendPolicy = {
   limitsFailureMode: '',
 };
 
+/** A TCP proxy in front of Redis that counts the client's writes and the RESP commands in them. */
 async function redisCountingProxy(target: string): Promise<{ url: string; snapshot(): { writes: number; commands: number }; close(): Promise<void> }> {
   const { hostname, port } = new URL(target);
   let writes = 0;

@@ -73,18 +73,17 @@ export function rateLimitHeaders(decision: RateLimitDecision): Record<string, st
     else tokens = !tokens || binds(s, tokens) ? s : tokens;
   }
   const headers: Record<string, string> = {};
-  if (requests) {
-    headers['x-ratelimit-limit-requests'] = String(requests.counter.limit);
-    headers['x-ratelimit-remaining-requests'] = String(requests.remaining);
-    headers['x-ratelimit-reset-requests'] = formatDuration(requests.resetMs);
-  }
-  if (tokens) {
-    headers['x-ratelimit-limit-tokens'] = String(tokens.counter.limit);
-    headers['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
-    headers['x-ratelimit-reset-tokens'] = formatDuration(tokens.resetMs);
-  }
+  if (requests) putKind(headers, 'requests', requests);
+  if (tokens) putKind(headers, 'tokens', tokens);
   if (!decision.allowed) headers['retry-after'] = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
   return headers;
+}
+
+/** The three headers of one kind, from its binding counter. */
+function putKind(headers: Record<string, string>, kind: 'requests' | 'tokens', s: RateLimitCounterState): void {
+  headers[`x-ratelimit-limit-${kind}`] = String(s.counter.limit);
+  headers[`x-ratelimit-remaining-${kind}`] = String(s.remaining);
+  headers[`x-ratelimit-reset-${kind}`] = formatDuration(s.resetMs);
 }
 
 /** Whether counter state `a` constrains more than `b`: refusing first, then least remaining, then the lower limit (ties keep `b`, the first seen). */

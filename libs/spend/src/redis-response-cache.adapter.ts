@@ -149,7 +149,8 @@ export class RedisResponseCache implements ResponseCache {
       lines.push(`${now + p.ttlSeconds * 1000} ${k}`);
     }
     // Sent in one round trip (auto-pipelining); the announcement follows the writes, so a
-    // replica that reads a key on it finds the answer (or, if a write failed, a miss).
+    // replica that reads a key on it finds the answer — or a miss, if a write failed or had
+    // to load its script first (NOSCRIPT: the EVAL goes out after the announcement).
     const writes = calls.map((c) => STORE_ANSWERS.run(this.redis, c.keys, c.args));
     writes.push(this.redis.publish(this.channel, lines.join('\n')));
     try {

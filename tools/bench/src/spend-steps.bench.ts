@@ -1,8 +1,8 @@
 // Per-step cost of spend control: the rate-limit check + budget hold on Redis issued
 // separately (two round trips), together (auto-pipelined: one round trip) and as one script
 // (RedisSpendAdmissions) or from per-replica slices (LeasedSpendAdmissions), the settle + TPM
-// correction after a request, and the same operations in process. Throughput rows give the CPU per request of this client and of
-// redis-server.
+// correction after a request, and the same operations in process. Throughput rows give the
+// CPU per request of this client and of redis-server.
 //
 //   npm run build && node -r ./tools/scripts/register-paths.js dist/tools/bench/src/spend-steps.bench.js [redis-url]
 //
