@@ -263,7 +263,7 @@ export class ResponseCacheStep implements RunnerStep {
     const key = responseCacheKey({
       tenantId: ctx.principal.tenantId,
       modelAlias: ctx.model,
-      request: { ...canonical },
+      request: canonical as unknown as Record<string, unknown>, // read, not kept
       // A policy change (e.g. new redaction rules) may change the answer.
       options: { policyId: ctx.decision?.policyId ?? '', policyVersion: ctx.decision?.policyVersion ?? 0 },
     });

@@ -29,10 +29,22 @@ export interface ResponseCacheKeyInput {
 export function responseCacheKey(input: ResponseCacheKeyInput): string {
   if (!input.tenantId) throw new SpendError('spend_invalid_input', 'tenantId is required');
   if (!input.modelAlias) throw new SpendError('spend_invalid_input', 'modelAlias is required');
-  const body: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(input.request)) if (!CACHE_NEUTRAL_FIELDS.has(k)) body[k] = v;
-  const digest = hash('sha256', canonicalJson({ t: input.tenantId, m: input.modelAlias, r: body, o: input.options ?? {} }), 'hex');
-  return `${encodeURIComponent(input.tenantId)}:${digest}`;
+  // canonicalJson({ t, m, r, o }) with the neutral fields left out of r, written in one pass
+  // (keys in canonical order: m, o, r, t) instead of copying the request first.
+  const json = `{"m":${canonicalJson(input.modelAlias)},"o":${canonicalJson(input.options ?? {})},"r":${requestJson(input.request)},"t":${canonicalJson(input.tenantId)}}`;
+  return `${encodeURIComponent(input.tenantId)}:${hash('sha256', json, 'hex')}`;
+}
+
+/** The request's canonical JSON without its neutral fields (sorted keys, undefined members left out). */
+function requestJson(request: Record<string, unknown>): string {
+  const keys = Object.keys(request).sort();
+  let out = '{';
+  for (const k of keys) {
+    const v = request[k];
+    if (v === undefined || CACHE_NEUTRAL_FIELDS.has(k)) continue;
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
 }
 
 /** True when the client asked to bypass the cache (`Cache-Control: no-cache` or `no-store`). */

@@ -1,12 +1,14 @@
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { canonicalJson } from '@asc/audit-proof';
 import { budgetKey, budgetLines, parseBudgetKey, periodBoundsMs, periodKeyOf } from './budget-period';
 import { gcraAdjust, gcraStep } from './gcra';
 import { usdToNano, usdToNanoCeil } from './money';
 import { formatDuration, rateLimitCounters, rateLimitHeaders } from './rate-limit-counters';
 import type { RateLimitCounterState, RateLimitDecision } from './rate-limit-store.port';
-import { cacheBypassRequested, responseCacheKey } from './response-cache-key';
+import { CACHE_NEUTRAL_FIELDS, cacheBypassRequested, responseCacheKey } from './response-cache-key';
 import type { SpendPolicy } from './spend-policy';
 
 const policy = (p: Partial<SpendPolicy>): SpendPolicy => ({ budgets: [], cacheEnabled: false, cacheTtlSeconds: 0, limitsFailureMode: '', ...p });
@@ -154,6 +156,22 @@ describe('response cache key', () => {
     assert.match(a, /^t:[0-9a-f]{64}$/);
     assert.notEqual(a, responseCacheKey({ tenantId: 't', modelAlias: 'other', request: { messages: [{ role: 'user', content: 'hi' }], temperature: 0 } }));
     assert.notEqual(a, responseCacheKey({ tenantId: 't', modelAlias: 'm', request: { messages: [{ role: 'user', content: 'hi' }], temperature: 0 }, options: { redaction: 2 } }));
+  });
+
+  it('keeps its definition, so entries stored by an earlier release are still found: SHA-256 of canonical JSON of { t, m, r, o }', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: undefined }),
+        (tenantId, modelAlias, request, options) => {
+          const r = Object.fromEntries(Object.entries(request).filter(([k]) => !CACHE_NEUTRAL_FIELDS.has(k)));
+          const expected = `${encodeURIComponent(tenantId)}:${createHash('sha256').update(canonicalJson({ t: tenantId, m: modelAlias, r, o: options ?? {} })).digest('hex')}`;
+          assert.equal(responseCacheKey({ tenantId, modelAlias, request, options }), expected);
+        },
+      ),
+    );
   });
 
   it('honours the client asking to bypass', () => {

@@ -145,23 +145,37 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     // A counter below minRateLimit is never sliced: such a request is decided in Redis.
     if (this.closed || !rateLimit.counters.every((c) => c.limit >= this.o.minRateLimit)) return this.shared.admit(rateLimit, budget);
     const now = Date.now();
-    const rs = rateLimit.counters.map((c) => this.rateSlice(rateLimit.tenantId, c, now));
-    const bs = hold ? hold.lines.map((l) => this.budgetSlice(l, now)) : [];
-    const costs = rateLimit.counters.map((c) => (c.kind === 'requests' ? 1 : rateLimit.tokens));
-    rs.forEach((s, i) => note(s, costs[i]));
-    for (const s of bs) {
-      note(s, amount);
-      if (amount > s.largest) s.largest = amount;
+    // Plain loops (a request's path): the slices, what each is asked for, whether all fit.
+    const counters = rateLimit.counters;
+    const rs: RateSlice[] = new Array(counters.length);
+    let local = true;
+    for (let i = 0; i < counters.length; i++) {
+      const s = (rs[i] = this.rateSlice(rateLimit.tenantId, counters[i], now));
+      const cost = counters[i].kind === 'requests' ? 1 : rateLimit.tokens;
+      note(s, cost);
+      if (!(s.units > 0 && s.units >= cost)) local = false;
     }
-    const local = rs.every((s, i) => s.units > 0 && s.units >= costs[i]) && bs.every((s) => s.hold > 0 && free(s) >= amount);
+    const bs: BudgetSlice[] = [];
+    if (hold) {
+      for (const l of hold.lines) {
+        const s = this.budgetSlice(l, now);
+        bs.push(s);
+        note(s, amount);
+        if (amount > s.largest) s.largest = amount;
+        if (!(s.hold > 0 && free(s) >= amount)) local = false;
+      }
+    }
     if (!local) return this.shared.admit(rateLimit, budget);
-    const grant: RateLimitGrant = { tenantId: rateLimit.tenantId, counters: rateLimit.counters, tokens: rateLimit.tokens, origin: 'lease' };
-    rs.forEach((s, i) => {
+    const grant: RateLimitGrant = { tenantId: rateLimit.tenantId, counters, tokens: rateLimit.tokens, origin: 'lease' };
+    const states: RateLimitDecision['states'] = new Array(rs.length);
+    for (let i = 0; i < rs.length; i++) {
+      const s = rs[i];
       s.lastUsed = now;
-      s.units -= costs[i];
+      s.units -= counters[i].kind === 'requests' ? 1 : rateLimit.tokens;
       s.inUse++;
       if (s.units < s.want / 4 && now >= s.retryAt) void this.rollRate(s, s.want);
-    });
+      states[i] = { counter: s.counter, remaining: Math.min(s.counter.limit, s.remaining + Math.max(0, s.units)), resetMs: Math.max(0, s.resetMs - (now - s.lastRoll)), retryAfterMs: 0, exceeded: false };
+    }
     this.granted.set(grant, rs);
     let reservation: BudgetReservation | undefined;
     if (hold) {
@@ -174,7 +188,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     }
     const rate: RateLimitDecision = {
       allowed: true,
-      states: rs.map((s) => ({ counter: s.counter, remaining: Math.min(s.counter.limit, s.remaining + Math.max(0, s.units)), resetMs: Math.max(0, s.resetMs - (now - s.lastRoll)), retryAfterMs: 0, exceeded: false })),
+      states,
       retryAfterMs: 0,
       tooLarge: false,
       degraded: false,
