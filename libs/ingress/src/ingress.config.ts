@@ -62,6 +62,11 @@ export const ingressConfigShape = {
   INGRESS_SPEND_LEASES: env.bool(true),
   /** Byte cap of the in-process response cache (used without Redis). */
   INGRESS_CACHE_MAX_BYTES: env.int(64 * 1024 * 1024, 0),
+  /**
+   * With Redis: how long a stored answer waits to be written with the others (one script per
+   * tenant, one announcement); other replicas find it after that. Longer: fewer writes.
+   */
+  INGRESS_CACHE_WRITE_DELAY_MS: env.int(50, 1),
   /** Output tokens a budget holds for a request without max_tokens (streams extend the hold as they run). */
   INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS: env.int(4096, 1),
   /** Enables ingress's admin API (deployment health per replica); unset: no admin API. */

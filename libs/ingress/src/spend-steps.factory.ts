@@ -36,7 +36,7 @@ export interface SpendSteps {
  */
 export async function createSpendSteps(
   config: Pick<IngressConfig, 'ASC_REDIS_URL' | 'INGRESS_REDIS_KEY_PREFIX' | 'INGRESS_REDIS_COMMAND_TIMEOUT_MS' | 'INGRESS_CACHE_MAX_BYTES' | 'INGRESS_BUDGET_DEFAULT_MAX_OUTPUT_TOKENS'> &
-    Partial<Pick<IngressConfig, 'INGRESS_SPEND_LEASES'>>,
+    Partial<Pick<IngressConfig, 'INGRESS_SPEND_LEASES' | 'INGRESS_CACHE_WRITE_DELAY_MS'>>,
   deps: { events: EventPublisher; warn?: (message: string) => void; policyOf?: SpendPolicyOf },
 ): Promise<SpendSteps> {
   const policyOf = deps.policyOf ?? ((ctx: RequestContext) => spendPolicyOfDecision(ctx.decision));
@@ -72,7 +72,7 @@ export async function createSpendSteps(
   const limits = new RedisRateLimitStore(redis, { keyPrefix, onDegraded });
   const budgets = new RedisBudgetStore(redis, { keyPrefix, onDegraded });
   // A second connection hears which keys every replica stores: a miss costs no round trip.
-  const cache = new RedisResponseCache(redis, { keyPrefix, onDegraded, subscriber: redis.duplicate() });
+  const cache = new RedisResponseCache(redis, { keyPrefix, onDegraded, subscriber: redis.duplicate(), writeDelayMs: config.INGRESS_CACHE_WRITE_DELAY_MS });
   // Limits and budget in one script per phase (admission, settlement), not one per store;
   // busy counters admitted from this replica's slices of them, with no script on the path.
   const shared = new RedisSpendAdmissions(redis, limits, budgets, { onDegraded });

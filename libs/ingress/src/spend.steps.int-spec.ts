@@ -202,7 +202,7 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
       const measure = async (label: string, body: Record<string, unknown>) => {
         const before = counter.snapshot();
         const r = await call(0, body);
-        await new Promise((res) => setTimeout(res, 50)); // the settlement runs after the answer
+        await new Promise((res) => setTimeout(res, 150)); // the settlement runs after the answer; a stored answer is written within 50 ms
         const after = counter.snapshot();
         const trips = { label, writes: after.writes - before.writes, commands: after.commands - before.commands, cache: r.sink.headers['x-asc-cache'] };
         console.log(`[spend] Redis per request, ${label}: ${trips.writes} round trips, ${trips.commands} commands`);
@@ -231,8 +231,8 @@ describe('spend steps: two ingress replicas sharing Redis', async () => {
     try {
       sim.reset();
       const first = await call(0, { temperature: 0, messages: [{ role: 'user', content: 'same prompt' }] });
-      // Stored answers are written and announced every 10 ms: the other replica knows it right after.
-      await new Promise((res) => setTimeout(res, 100));
+      // Stored answers are written and announced every 50 ms (INGRESS_CACHE_WRITE_DELAY_MS): the other replica knows it right after.
+      await new Promise((res) => setTimeout(res, 250));
       const second = await call(1, { temperature: 0, messages: [{ role: 'user', content: 'same prompt' }] });
       assert.equal(first.sink.headers['x-asc-cache'], 'miss');
       assert.equal(second.sink.headers['x-asc-cache'], 'hit');
