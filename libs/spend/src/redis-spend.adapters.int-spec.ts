@@ -232,6 +232,31 @@ describe('spend stores on Redis', async () => {
         await r.close();
       }
     });
+    it('writes the waiting answers at once when they pass 4 MiB, whatever the write delay (what a replica holds is bounded)', async () => {
+      const r = await replicas(2);
+      const caches: RedisResponseCache[] = [];
+      try {
+        const [a, b] = r.clients.map((c) => {
+          const cache = new RedisResponseCache(c, { keyPrefix: r.prefix, subscriber: c.duplicate(), writeDelayMs: 60_000 });
+          caches.push(cache);
+          return cache;
+        });
+        const key = (i: number) => responseCacheKey({ tenantId: 'ta', modelAlias: 'fast', request: { messages: [{ role: 'user', content: `large ${i}` }] } });
+        await a.set(key(-1), answer('probe'), 60);
+        await a.flush();
+        await eventually(async () => assert.deepEqual(await b.get(key(-1)), answer('probe')), 2000, 5); // b listens
+        const large = (i: number) => answer(`${i}:${'x'.repeat(900 * 1024)}`);
+        for (let i = 0; i < 4; i++) await a.set(key(i), large(i), 60);
+        await new Promise((res) => setTimeout(res, 300));
+        assert.equal(await b.get(key(0)), undefined, 'below the bound, the answers wait for the delay (60 s here)');
+        await a.set(key(4), large(4), 60); // 4.4 MiB waiting: written now
+        await eventually(async () => assert.deepEqual(await b.get(key(4)), large(4)), 3000, 10);
+        for (let i = 0; i < 5; i++) assert.deepEqual(await b.get(key(i)), large(i));
+      } finally {
+        for (const c of caches) await c.close();
+        await r.close();
+      }
+    });
   });
 
   describe('a Redis outage', { skip }, () => {
