@@ -27,6 +27,24 @@ function testPrefix(): string {
 }
 
 /** Opens one client per "replica" under a shared prefix; `close` drops the keys and quits. */
+/**
+ * Two replicas' caches with a write delay no test waits for (each writes when the test flushes,
+ * or when the bound on what waits is reached); returned once b listens — its subscription and
+ * first SCAN are done when it serves a probe a stored.
+ */
+async function listeningPair(r: { clients: Redis[]; prefix: string }, caches: RedisResponseCache[]): Promise<[RedisResponseCache, RedisResponseCache]> {
+  const [a, b] = r.clients.map((c) => {
+    const cache = new RedisResponseCache(c, { keyPrefix: r.prefix, subscriber: c.duplicate(), writeDelayMs: 60_000 });
+    caches.push(cache);
+    return cache;
+  });
+  const probe = responseCacheKey({ tenantId: 'ta', modelAlias: 'fast', request: { messages: [{ role: 'user', content: 'probe' }] } });
+  await a.set(probe, answer('probe'), 60);
+  await a.flush();
+  await eventually(async () => assert.deepEqual(await b.get(probe), answer('probe')), 2000, 5);
+  return [a, b];
+}
+
 async function replicas(n: number): Promise<{ clients: Redis[]; prefix: string; close(): Promise<void> }> {
   const prefix = testPrefix();
   const clients = await Promise.all(Array.from({ length: n }, () => connectSpendRedis(infra.redisUrl)));
@@ -206,16 +224,8 @@ describe('spend stores on Redis', async () => {
       const r = await replicas(2);
       const caches: RedisResponseCache[] = [];
       try {
-        const [a, b] = r.clients.map((c) => {
-          const cache = new RedisResponseCache(c, { keyPrefix: r.prefix, subscriber: c.duplicate(), writeDelayMs: 60_000 });
-          caches.push(cache);
-          return cache;
-        });
+        const [a, b] = await listeningPair(r, caches);
         const key = (i: number, tenantId: string) => responseCacheKey({ tenantId, modelAlias: 'fast', request: { messages: [{ role: 'user', content: `prompt ${i}` }] } });
-        // b listens before the burst (its subscription and first SCAN are done once it serves a's first answer).
-        await a.set(key(-1, 'ta'), answer('probe'), 60);
-        await a.flush();
-        await eventually(async () => assert.deepEqual(await b.get(key(-1, 'ta')), answer('probe')), 2000, 5);
         const stored = [...Array.from({ length: 150 }, (_, i) => ({ k: key(i, 'ta'), ttl: 60 })), ...Array.from({ length: 30 }, (_, i) => ({ k: key(i, 'tb'), ttl: 5 }))];
         for (const [i, s] of stored.entries()) await a.set(s.k, answer(`answer ${i}`), s.ttl);
         await a.flush();
@@ -236,15 +246,8 @@ describe('spend stores on Redis', async () => {
       const r = await replicas(2);
       const caches: RedisResponseCache[] = [];
       try {
-        const [a, b] = r.clients.map((c) => {
-          const cache = new RedisResponseCache(c, { keyPrefix: r.prefix, subscriber: c.duplicate(), writeDelayMs: 60_000 });
-          caches.push(cache);
-          return cache;
-        });
+        const [a, b] = await listeningPair(r, caches);
         const key = (i: number) => responseCacheKey({ tenantId: 'ta', modelAlias: 'fast', request: { messages: [{ role: 'user', content: `large ${i}` }] } });
-        await a.set(key(-1), answer('probe'), 60);
-        await a.flush();
-        await eventually(async () => assert.deepEqual(await b.get(key(-1)), answer('probe')), 2000, 5); // b listens
         const large = (i: number) => answer(`${i}:${'x'.repeat(900 * 1024)}`);
         for (let i = 0; i < 4; i++) await a.set(key(i), large(i), 60);
         await new Promise((res) => setTimeout(res, 300));
