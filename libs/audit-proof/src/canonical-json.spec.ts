@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { entryBytes, hashEntry } from './audit-entry';
-import { canonicalJson } from './canonical-json';
+import { canonicalJson, canonicalObjectJson } from './canonical-json';
 
 /** The encoding written out by hand, as an auditor's own script would: the bytes must never change. */
 function reference(value: unknown): string {
@@ -40,6 +40,13 @@ describe('canonicalJson', () => {
       const value = randomValue(seed, 0);
       assert.equal(canonicalJson(value), reference(value), JSON.stringify(value));
     }
+  });
+
+  it('encodes an object with some members omitted exactly as the object without them', () => {
+    const record = { z: 1, stream: true, b: { user: 'kept at depth' }, user: 'u1', a: [1, 'x'] };
+    const omit = new Set(['stream', 'user']);
+    assert.equal(canonicalObjectJson(record, omit), canonicalJson({ z: 1, b: { user: 'kept at depth' }, a: [1, 'x'] }));
+    assert.equal(canonicalObjectJson(record), canonicalJson(record));
   });
 
   it('leaves out undefined members and keeps every other falsy value', () => {

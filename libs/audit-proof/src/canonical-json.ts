@@ -30,25 +30,32 @@ export function canonicalJson(value: unknown): string {
         return `${out}]`;
       }
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') throw new TypeError('canonical JSON: cannot encode an object with toJSON (e.g. a Date)');
-      const record = value as Record<string, unknown>;
-      const keys = Object.keys(record);
-      for (let i = 1; i < keys.length; i++) {
-        if (keys[i - 1] > keys[i]) {
-          keys.sort(); // UTF-16 code units, as RFC 8785 orders them
-          break;
-        }
-      }
-      let out = '{';
-      for (let i = 0; i < keys.length; i++) {
-        const v = record[keys[i]];
-        if (v === undefined) continue;
-        out += (out.length > 1 ? ',' : '') + quotedKey(keys[i]) + canonicalJson(v);
-      }
-      return `${out}}`;
+      return canonicalObjectJson(value as Record<string, unknown>);
     }
     default:
       throw new TypeError(`canonical JSON: cannot encode a ${typeof value}`);
   }
+}
+
+/**
+ * An object's canonical JSON, its members named in `omit` left out (as if they were not
+ * there): what a caller hashing part of a record encodes without copying it first.
+ */
+export function canonicalObjectJson(record: Record<string, unknown>, omit?: ReadonlySet<string>): string {
+  const keys = Object.keys(record);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1] > keys[i]) {
+      keys.sort(); // UTF-16 code units, as RFC 8785 orders them
+      break;
+    }
+  }
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const v = record[keys[i]];
+    if (v === undefined || omit?.has(keys[i])) continue;
+    out += (out.length > 1 ? ',' : '') + quotedKey(keys[i]) + canonicalJson(v);
+  }
+  return `${out}}`;
 }
 
 /** `"key":` for each key seen (records repeat the same few dozen). */

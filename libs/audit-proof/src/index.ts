@@ -1,4 +1,4 @@
-export { canonicalJson } from './canonical-json';
+export { canonicalJson, canonicalObjectJson } from './canonical-json';
 export type { JsonValue } from './canonical-json';
 export { chainEntries, entryBytes, GENESIS_HASH, hashEntry, PLATFORM_CHAIN } from './audit-entry';
 export type { AuditEntry, AuditEntryKind, UnhashedEntry } from './audit-entry';

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { canonicalJson } from '@asc/audit-proof';
+import { canonicalJson, canonicalObjectJson } from '@asc/audit-proof';
 import { SpendError } from './spend.error';
 
 /**
@@ -31,20 +31,8 @@ export function responseCacheKey(input: ResponseCacheKeyInput): string {
   if (!input.modelAlias) throw new SpendError('spend_invalid_input', 'modelAlias is required');
   // canonicalJson({ t, m, r, o }) with the neutral fields left out of r, written in one pass
   // (keys in canonical order: m, o, r, t) instead of copying the request first.
-  const json = `{"m":${canonicalJson(input.modelAlias)},"o":${canonicalJson(input.options ?? {})},"r":${requestJson(input.request)},"t":${canonicalJson(input.tenantId)}}`;
+  const json = `{"m":${canonicalJson(input.modelAlias)},"o":${canonicalJson(input.options ?? {})},"r":${canonicalObjectJson(input.request, CACHE_NEUTRAL_FIELDS)},"t":${canonicalJson(input.tenantId)}}`;
   return `${encodeURIComponent(input.tenantId)}:${hash('sha256', json, 'hex')}`;
-}
-
-/** The request's canonical JSON without its neutral fields (sorted keys, undefined members left out). */
-function requestJson(request: Record<string, unknown>): string {
-  const keys = Object.keys(request).sort();
-  let out = '{';
-  for (const k of keys) {
-    const v = request[k];
-    if (v === undefined || CACHE_NEUTRAL_FIELDS.has(k)) continue;
-    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${canonicalJson(v)}`;
-  }
-  return `${out}}`;
 }
 
 /** True when the client asked to bypass the cache (`Cache-Control: no-cache` or `no-store`). */
