@@ -47,7 +47,7 @@ describe('rawSink (the HTTP response the runner writes to)', () => {
   it('makes no accessors per answer (getters live on the prototype, made once)', () => {
     // An object literal with getters made an accessor pair per answer, and V8 allocates those
     // in the old generation: dead after the request but collected only by a full GC, they kept
-    // the response and everything it references alive through every scavenge (4–7 KB a
+    // the response and everything it references alive through every scavenge (6–8 KB a
     // request copied to the old generation; docs/benchmarks.md, twelfth session).
     const res = new ServerResponse(new IncomingMessage(new Socket()));
     const sink = rawSink(res);

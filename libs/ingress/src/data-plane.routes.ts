@@ -189,7 +189,7 @@ export function rawSink(raw: ServerResponse): ResponseSink {
  * A class, not an object literal: a literal with getters (`get started()`) makes a pair of
  * accessors for every object, and V8 puts those in the old generation at once. Dead after
  * the request but only collected by a full GC, they kept the response, its headers and all
- * they reference alive through every scavenge until then: ~4–7 KB a request was copied to
+ * they reference alive through every scavenge until then: ~6–8 KB a request was copied to
  * the old generation, and scavenges took 7–9 % of the ingress thread (docs/benchmarks.md,
  * twelfth session). The prototype's getters are made once.
  */

@@ -132,8 +132,8 @@ export class RedisResponseCache implements ResponseCache {
       }
       return;
     }
+    this.pendingBytes += json.length - (this.pending.get(k)?.json.length ?? 0); // an answer stored again replaces the waiting one
     this.pending.set(k, { json, ttlSeconds: Math.ceil(ttlSeconds), tag: key.slice(0, key.indexOf(':')) });
-    this.pendingBytes += json.length;
     if (this.pendingBytes >= PENDING_MAX_BYTES || this.pending.size >= PENDING_MAX_KEYS) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.options.writeDelayMs ?? 50);
   }
