@@ -8,6 +8,7 @@ import {
   ALL_TENANTS,
   AnyEventEnvelope,
   createEvent,
+  EVENT_ADMIN_CHANGE_RECORDED,
   EVENT_GATEWAY_REQUEST_COMPLETED,
   KafkaEventBus,
   publishAdminChange,
@@ -246,6 +247,59 @@ describe('audit trail', async () => {
         // The periodic run refuses it too, every time.
         await trail.checkpointDue();
         assert.equal((await client.query(`SELECT count(*)::int AS n FROM audit.checkpoints WHERE tenant_id = 't_changed'`)).rows[0].n, 0);
+      } finally {
+        await client.end();
+        await dataSource.destroy();
+        await db.drop();
+      }
+    });
+  });
+
+  describe('stored as sent', { skip, timeout: 120_000 }, () => {
+    it('keeps every field byte for byte across insert batches, whatever the characters, and the rows re-hash to their chain', async () => {
+      const db = await throwawayDatabase('asc_audit_stored');
+      const dataSource = await openServiceDatabase({ url: db.url, schema: 'audit', entities: [], migrations: AUDIT_MIGRATIONS });
+      const client = new Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const signingKey = AuditSigningKey.fromPem(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+        const trail = new AuditTrailService(dataSource, signingKey, { everyRecords: 100_000 });
+        // What an array literal must escape, and what a careless encoder turns into NULL or splits.
+        const hostile = ['NULL', 'a,b', '{x}', '"quoted"', 'back\\slash', 'new\nline', 'ünï €😀', ' spaced ', '', '\\N'];
+        const events: AnyEventEnvelope[] = [];
+        // 1,003 records: more than one insert (1,000 rows each), one chain across them.
+        for (let n = 1; n <= 1003; n++) {
+          const e = requestEvent('t_stored', n) as Extract<AnyEventEnvelope, { type: typeof EVENT_GATEWAY_REQUEST_COMPLETED }>;
+          const odd = hostile[n % hostile.length];
+          Object.assign(e.data, { keyId: `key ${odd}`, reasonCode: odd, endUserId: odd, guardrails: n % 2 ? [{ detector: `d ${odd}`, action: 'redact', count: n }] : [] });
+          if (n % 3 === 0) e.traceparent = `00-${n.toString(16).padStart(32, 'a')}-${'b'.repeat(16)}-01`;
+          events.push(e);
+        }
+        await trail.append(events as Parameters<AuditTrailService['append']>[0]);
+        const admin = createEvent(EVENT_ADMIN_CHANGE_RECORDED, { tenantId: 't_stored', source: 'asc/test' }, {
+          tenantId: 't_stored', actor: 'ops "root"', action: 'policy.update', targetType: 'policy', targetId: 'pol,1',
+          before: { note: hostile.join('|'), list: hostile }, after: { nested: { NULL: null, '{}': ['"', '\\'] } }, requestId: '', occurredAtMs: Date.now(),
+        });
+        await trail.append([admin] as Parameters<AuditTrailService['append']>[0]);
+
+        const rows = await client.query<{ key_id: string; reason_code: string; end_user_id: string; traceparent: string | null; guardrail_actions: unknown; chain_seq: string; details: unknown; kind: string }>(
+          `SELECT key_id, reason_code, end_user_id, traceparent, guardrail_actions, chain_seq, details, kind FROM audit.records WHERE tenant_id = 't_stored' ORDER BY chain_seq`,
+        );
+        assert.equal(rows.rows.length, 1004);
+        assert.deepEqual(rows.rows.map((r) => Number(r.chain_seq)), Array.from({ length: 1004 }, (_, i) => i + 1));
+        for (let i = 0; i < 1003; i++) {
+          const sent = events[i] as Extract<AnyEventEnvelope, { type: typeof EVENT_GATEWAY_REQUEST_COMPLETED }>;
+          const row = rows.rows[i];
+          assert.deepEqual([row.key_id, row.reason_code, row.end_user_id, row.traceparent], [sent.data.keyId, sent.data.reasonCode, sent.data.endUserId, sent.traceparent ?? null], `record ${i + 1}`);
+          assert.deepEqual(row.guardrail_actions, sent.data.guardrails, `guardrails of record ${i + 1}`);
+          assert.equal(row.details, null);
+        }
+        const last = rows.rows[1003];
+        assert.equal(last.kind, 'admin_change');
+        assert.deepEqual((last.details as { before: unknown; after: unknown; actor: string }).before, admin.data.before);
+        assert.deepEqual((last.details as { after: unknown }).after, admin.data.after);
+        const read = await readTrailFromDatabase(client, 't_stored');
+        assert.deepEqual(verifyTrail({ tenantId: 't_stored', ...read, publicKey: parsePublicKey(signingKey.publicKeyPem), allowUnsignedTail: true }).problems, []);
       } finally {
         await client.end();
         await dataSource.destroy();
