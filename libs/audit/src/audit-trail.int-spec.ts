@@ -296,8 +296,8 @@ describe('audit trail', async () => {
         }
         const last = rows.rows[1003];
         assert.equal(last.kind, 'admin_change');
-        assert.deepEqual((last.details as { before: unknown; after: unknown; actor: string }).before, admin.data.before);
-        assert.deepEqual((last.details as { after: unknown }).after, admin.data.after);
+        const details = last.details as { actor: string; before: unknown; after: unknown };
+        assert.deepEqual([details.actor, details.before, details.after], [admin.data.actor, admin.data.before, admin.data.after]);
         const read = await readTrailFromDatabase(client, 't_stored');
         assert.deepEqual(verifyTrail({ tenantId: 't_stored', ...read, publicKey: parsePublicKey(signingKey.publicKeyPem), allowUnsignedTail: true }).problems, []);
       } finally {
