@@ -195,7 +195,8 @@ export class AuditTrailService {
       }
       for (let i = 0; i < chained.length; i += INSERT_CHUNK) {
         const columns: unknown[][] = COLUMNS.map(() => []);
-        for (let j = i; j < Math.min(chained.length, i + INSERT_CHUNK); j++) {
+        const end = Math.min(chained.length, i + INSERT_CHUNK);
+        for (let j = i; j < end; j++) {
           const turn = slicer.due();
           if (turn) await turn;
           const values = rowValues(chained[j], fresh[j].event);

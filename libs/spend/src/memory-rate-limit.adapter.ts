@@ -1,5 +1,5 @@
 import { gcraAdjust, gcraStep, type GcraStep } from './gcra';
-import { checkActualTokens, checkCounters, counterKey } from './rate-limit-counters';
+import { checkActualTokens, checkCounters, counterCost, counterKey } from './rate-limit-counters';
 import type { RateLimitDecision, RateLimitGrant, RateLimitRequest, RateLimitStore } from './rate-limit-store.port';
 import { SpendError } from './spend.error';
 
@@ -41,7 +41,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     this.sweep(now);
     const keys = request.counters.map((c) => counterKey('', request.tenantId, c));
     const steps: GcraStep[] = request.counters.map((c, i) =>
-      gcraStep(this.tats.get(keys[i]), now, c.limit, c.kind === 'requests' ? 1 : request.tokens, this.windowMs),
+      gcraStep(this.tats.get(keys[i]), now, c.limit, counterCost(c, request.tokens), this.windowMs),
     );
     const allowed = steps.every((s) => s.allowed);
     if (allowed) steps.forEach((s, i) => this.tats.set(keys[i], s.tat));

@@ -40,6 +40,11 @@ export function checkActualTokens(actualTokens: number): void {
   }
 }
 
+/** What one request costs a counter: one request, or its tokens. */
+export function counterCost(c: RateLimitCounter, tokens: number): number {
+  return c.kind === 'requests' ? 1 : tokens;
+}
+
 /** The store key of a counter, hash-tagged by tenant so one request's keys share a Redis Cluster slot. */
 export function counterKey(prefix: string, tenantId: string, c: RateLimitCounter): string {
   return `${prefix}rl:{${enc(tenantId)}}:${c.scope}:${enc(c.id)}:${c.kind === 'requests' ? 'r' : 't'}`;

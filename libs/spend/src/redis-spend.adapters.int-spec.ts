@@ -26,7 +26,6 @@ function testPrefix(): string {
   return `asc-test-${randomBytes(6).toString('hex')}:`;
 }
 
-/** Opens one client per "replica" under a shared prefix; `close` drops the keys and quits. */
 /**
  * Two replicas' caches with a write delay no test waits for (each writes when the test flushes,
  * or when the bound on what waits is reached); returned once b listens — its subscription and
@@ -45,6 +44,7 @@ async function listeningPair(r: { clients: Redis[]; prefix: string }, caches: Re
   return [a, b];
 }
 
+/** Opens one client per "replica" under a shared prefix; `close` drops the keys and quits. */
 async function replicas(n: number): Promise<{ clients: Redis[]; prefix: string; close(): Promise<void> }> {
   const prefix = testPrefix();
   const clients = await Promise.all(Array.from({ length: n }, () => connectSpendRedis(infra.redisUrl)));

@@ -4,7 +4,7 @@ import { budgetKey, checkReserve, counterTtlMs } from './budget-period';
 import type { BudgetLine, BudgetReservation, BudgetReserveRequest, BudgetStore, ThresholdCrossing } from './budget-store.port';
 import { BUDGET_LEASE_LUA, RATE_LEASE_LUA } from './lease.lua';
 import { nanoToUsd, usdToNano, usdToNanoCeil } from './money';
-import { checkActualTokens, checkCounters, counterKey } from './rate-limit-counters';
+import { checkActualTokens, checkCounters, counterCost, counterKey } from './rate-limit-counters';
 import type { RateLimitCounter, RateLimitDecision, RateLimitGrant, RateLimitRequest } from './rate-limit-store.port';
 import { LuaScript, numbers } from './redis-client';
 import type { SpendAdmission, SpendAdmissions } from './spend-admission';
@@ -151,7 +151,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     let local = true;
     for (let i = 0; i < counters.length; i++) {
       const s = (rs[i] = this.rateSlice(rateLimit.tenantId, counters[i], now));
-      const cost = counters[i].kind === 'requests' ? 1 : rateLimit.tokens;
+      const cost = counterCost(counters[i], rateLimit.tokens);
       note(s, cost);
       if (!(s.units > 0 && s.units >= cost)) local = false;
     }
@@ -171,7 +171,7 @@ export class LeasedSpendAdmissions implements SpendAdmissions {
     for (let i = 0; i < rs.length; i++) {
       const s = rs[i];
       s.lastUsed = now;
-      s.units -= counters[i].kind === 'requests' ? 1 : rateLimit.tokens;
+      s.units -= counterCost(counters[i], rateLimit.tokens);
       s.inUse++;
       if (s.units < s.want / 4 && now >= s.retryAt) void this.rollRate(s, s.want);
       states[i] = { counter: s.counter, remaining: Math.min(s.counter.limit, s.remaining + Math.max(0, s.units)), resetMs: Math.max(0, s.resetMs - (now - s.lastRoll)), retryAfterMs: 0, exceeded: false };
